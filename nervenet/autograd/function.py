@@ -1,0 +1,143 @@
+"""Function: one differentiable operation, and the switch that records the graph.
+
+Every op is a subclass with two methods and nothing else:
+
+* ``forward(*arrays) -> array or tuple of arrays`` computes the result on raw ndarrays and
+  stores on ``self`` whatever ``backward`` will need (and nothing more);
+* ``backward(*grad_outputs) -> grad or tuple of grads`` receives one upstream gradient Tensor
+  per output and returns one gradient per input (``None`` where an input needs none).
+  It is written with differentiable Tensor operations, so that running it while the graph is
+  being recorded (``create_graph=True``) gives exact higher derivatives.
+
+Calling a Function on Tensors runs ``forward``, wraps the outputs in Tensors and, when
+gradients are being recorded and some input requires them, links the outputs to the Function
+(``creator``) and the Function to its inputs: that is the computational graph.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import weakref
+
+import numpy as np
+
+from nervenet.autograd.tensor import Tensor, as_tensor
+
+
+class _GradMode:
+    """Global switch: are operations recorded for backpropagation?"""
+
+    enabled = True
+
+
+def is_grad_enabled() -> bool:
+    """Return True when operations are being recorded for backpropagation."""
+    return _GradMode.enabled
+
+
+class set_grad_enabled(contextlib.ContextDecorator):
+    """Context manager (and decorator) that turns graph recording on or off."""
+
+    def __init__(self, mode: bool):
+        self.mode = bool(mode)
+        self.previous = True
+
+    def __enter__(self):
+        self.previous = _GradMode.enabled
+        _GradMode.enabled = self.mode
+        return self
+
+    def __exit__(self, *exc_info):
+        _GradMode.enabled = self.previous
+        return False
+
+
+class no_grad(set_grad_enabled):
+    """Do not record operations: no graph, no memory kept for backward.
+
+    Use it for inference and for updates of weights.
+
+    Example:
+        >>> import nervenet
+        >>> w = nervenet.tensor([1.0], requires_grad=True)
+        >>> with nervenet.no_grad():
+        ...     y = w * 2
+        >>> y.requires_grad
+        False
+    """
+
+    def __init__(self):
+        super().__init__(False)
+
+
+class enable_grad(set_grad_enabled):
+    """Record operations even inside ``no_grad``."""
+
+    def __init__(self):
+        super().__init__(True)
+
+
+class Function:
+    """Base class of every differentiable operation.
+
+    Attributes set when the call is recorded in the graph:
+        inputs: the input Tensors (kept alive: backward needs them).
+        outputs: weak references to the output Tensors (the Function must not keep its own
+            results alive; they belong to whoever uses them).
+        generation: the depth of this node, so that backward processes a node only after
+            every node that uses its outputs.
+        needs_input_grad: one bool per input; ``forward``/``backward`` may skip work for
+            inputs that need no gradient. Available inside ``forward``.
+    """
+
+    inputs: tuple[Tensor, ...] | None = None
+    outputs: list[weakref.ref] | None = None
+    generation: int = 0
+    needs_input_grad: tuple[bool, ...] = ()
+    #: whether ``backward`` is itself differentiable (second derivatives are exact)
+    differentiable_backward: bool = True
+    released: bool = False
+
+    def __call__(self, *inputs):
+        tensors = inputs
+        if not all(isinstance(x, Tensor) for x in inputs):
+            # Numbers take the dtype of a tensor operand, so float32 stays float32.
+            like = next((x for x in inputs if isinstance(x, Tensor)), None)
+            tensors = tuple(as_tensor(x, like) for x in inputs)
+        record = _GradMode.enabled and any(x.requires_grad for x in tensors)
+        self.needs_input_grad = tuple(x.requires_grad for x in tensors) if record else (
+            (False,) * len(tensors))
+        try:
+            results = self.forward(*[x.data for x in tensors])
+        except (ValueError, TypeError, IndexError) as error:
+            shapes = ", ".join(str(x.shape) for x in tensors)
+            dtypes = ", ".join(str(x.dtype) for x in tensors)
+            raise type(error)(
+                f"{type(self).__name__}: {error} (got inputs of shapes {shapes}; dtypes {dtypes})"
+            ) from error
+        multiple = isinstance(results, tuple)
+        outputs = [Tensor.from_array(y) for y in (results if multiple else (results,))]
+        if record:
+            self.generation = max(x.generation for x in tensors)
+            self.inputs = tensors
+            self.outputs = [weakref.ref(y) for y in outputs]
+            for y in outputs:
+                y.creator = self
+                y.requires_grad = True
+                y.generation = self.generation + 1
+        return tuple(outputs) if multiple else outputs[0]
+
+    def forward(self, *xs: np.ndarray):
+        raise NotImplementedError
+
+    def backward(self, *gys: Tensor):
+        raise NotImplementedError
+
+    def release(self) -> None:
+        """Free what forward saved (called after backward unless the graph is retained)."""
+        self.__dict__.clear()
+        self.released = True
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} generation={self.generation}>"
+
