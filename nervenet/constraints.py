@@ -1,0 +1,99 @@
+"""Constraints: projections applied to a weight after each optimizer update (as Keras).
+
+* ``MaxNorm(max_value=2, axis=0)``: rescale each unit's incoming weight vector so that its
+  L2 norm is at most ``max_value`` (the max-norm regularization used with dropout);
+* ``NonNeg()``: set negative weights to zero;
+* ``UnitNorm(axis=0)``: rescale each unit's weight vector to norm 1.
+
+For a Dense kernel of shape (inputs, units), ``axis=0`` is the vector of one unit's incoming
+weights; for a Conv2D kernel (kh, kw, in, out) use ``axis=[0, 1, 2]``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nervenet.registry import Registry
+
+registry = Registry("constraint")
+
+_EPSILON = 1e-7  # Keras's epsilon: no division by a zero norm
+
+
+class Constraint:
+    """Base class: ``constraint(array) -> projected array`` (same shape and dtype)."""
+
+    def __call__(self, weight: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        return {}
+
+    @classmethod
+    def from_config(cls, config: dict) -> Constraint:
+        return cls(**config)
+
+
+def _axis(axis):
+    return tuple(axis) if isinstance(axis, (list, tuple)) else axis
+
+
+@registry.register("max_norm", "MaxNorm")
+class MaxNorm(Constraint):
+    """w <- w * clip(norm, 0, max_value) / (epsilon + norm), norm over ``axis``."""
+
+    def __init__(self, max_value: float = 2.0, axis=0):
+        if not max_value > 0:
+            raise ValueError(f"MaxNorm: max_value must be > 0, got {max_value}")
+        self.max_value = float(max_value)
+        self.axis = axis
+
+    def __call__(self, weight):
+        norms = np.sqrt(np.sum(weight * weight, axis=_axis(self.axis), keepdims=True))
+        desired = np.clip(norms, 0, self.max_value)
+        return (weight * (desired / (_EPSILON + norms))).astype(weight.dtype)
+
+    def get_config(self):
+        return {"max_value": self.max_value, "axis": self.axis}
+
+
+@registry.register("non_neg", "NonNeg")
+class NonNeg(Constraint):
+    """w <- max(w, 0)."""
+
+    def __call__(self, weight):
+        return np.maximum(weight, 0).astype(weight.dtype)
+
+
+@registry.register("unit_norm", "UnitNorm")
+class UnitNorm(Constraint):
+    """w <- w / (epsilon + norm), norm over ``axis``."""
+
+    def __init__(self, axis=0):
+        self.axis = axis
+
+    def __call__(self, weight):
+        norms = np.sqrt(np.sum(weight * weight, axis=_axis(self.axis), keepdims=True))
+        return (weight / (_EPSILON + norms)).astype(weight.dtype)
+
+    def get_config(self):
+        return {"axis": self.axis}
+
+
+def get(identifier) -> Constraint | None:
+    """Resolve ``"max_norm"``, ``"non_neg"``, ``"unit_norm"``, a config, a callable or None."""
+    if identifier is None:
+        return None
+    constraint = registry.get(identifier, instantiate=True)
+    if not callable(constraint):
+        raise ValueError(f"constraint must be a name, a config or a callable, got "
+                         f"{identifier!r}")
+    return constraint
+
+
+def serialize(constraint: Constraint) -> dict:
+    """The JSON-serialisable ``{"class_name", "config"}`` form of a registered constraint."""
+    name = type(constraint).__name__
+    if name not in registry:
+        raise ValueError(f"cannot serialize {constraint!r}: {name} is not registered")
+    return {"class_name": name, "config": constraint.get_config()}

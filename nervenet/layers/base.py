@@ -1,0 +1,357 @@
+"""The Layer contract (as Keras 3).
+
+* ``__init__`` stores and validates the configuration (string ids resolved through registries);
+* ``build(input_shape)`` creates the weights with ``add_weight`` the first time the layer is
+  called, when the input shape is known;
+* ``call(inputs, training=False)`` computes the output with differentiable ops;
+* ``compute_output_shape(input_shape)`` gives the output shape without computing;
+* ``get_config()`` returns every constructor argument (JSON-serialisable) and
+  ``from_config(config)`` rebuilds an equal layer.
+
+Weights are Tensors; a trainable weight has ``requires_grad=True``. Sub-layers assigned as
+attributes (also inside lists and dicts) are tracked in insertion order, so the order of
+``weights`` is deterministic.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+from nervenet import backend, constraints, initializers, regularizers
+from nervenet.autograd import Tensor
+from nervenet.autograd.ops.cast import cast
+from nervenet.registry import Registry
+
+#: layer classes by name: the only classes a saved model may name
+registry = Registry("layer")
+
+_name_counts: dict[str, int] = {}
+
+
+def _snake_case(name: str) -> str:
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+
+
+def unique_name(prefix: str) -> str:
+    """``dense``, ``dense_1``, ``dense_2``, ... as Keras names layers."""
+    count = _name_counts.get(prefix, 0)
+    _name_counts[prefix] = count + 1
+    return prefix if count == 0 else f"{prefix}_{count}"
+
+
+def shape_tuple(shape) -> tuple:
+    """Normalize a user's shape argument (an int or a sequence of ints/None) to a tuple."""
+    if isinstance(shape, (int, np.integer)):
+        return (int(shape),)
+    if not isinstance(shape, Sequence):
+        raise TypeError(f"a shape must be an int or a sequence of ints, got {shape!r}")
+    out = []
+    for dim in shape:
+        if dim is not None and (not isinstance(dim, (int, np.integer)) or dim < 0):
+            raise ValueError(f"shape dimensions must be non-negative ints or None, got {shape!r}")
+        out.append(None if dim is None else int(dim))
+    return tuple(out)
+
+
+class InputSpec:
+    """What a layer accepts: the rank (``ndim`` exactly or ``min_ndim`` at least) and fixed
+    sizes of some axes (``axes={-1: 784}``)."""
+
+    def __init__(self, ndim: int | None = None, min_ndim: int | None = None,
+                 axes: dict[int, int] | None = None):
+        self.ndim = ndim
+        self.min_ndim = min_ndim
+        self.axes = axes or {}
+
+    def check(self, layer: Layer, shape: tuple, index: int = 0) -> None:
+        where = f"{type(layer).__name__} layer {layer.name!r}, input {index}"
+        if self.ndim is not None and len(shape) != self.ndim:
+            raise ValueError(
+                f"{where}: expected input with {self.ndim} dimensions, got shape {shape}")
+        if self.min_ndim is not None and len(shape) < self.min_ndim:
+            raise ValueError(
+                f"{where}: expected input with at least {self.min_ndim} dimensions, got "
+                f"shape {shape}")
+        for axis, size in self.axes.items():
+            if -len(shape) <= axis < len(shape) and shape[axis] not in (size, None):
+                axis_name = "last dimension" if axis == -1 else f"dimension {axis}"
+                raise ValueError(
+                    f"{type(layer).__name__} expected input with {axis_name} {size}, got "
+                    f"{shape} ({where})")
+
+
+class Layer:
+    """Base class of every layer (and of Model).
+
+    Args:
+        name: unique name (default: the snake_case class name, numbered as Keras).
+        trainable: whether the weights are updated by fit (default ``True``).
+        input_shape: the shape of one sample, for the first layer of a Sequential model
+            (default ``None``).
+        dtype: the weights' dtype (default ``nervenet.backend.floatx()``).
+
+    Attributes:
+        weights, trainable_weights, non_trainable_weights: lists of Tensors.
+        input_shape, output_shape: shapes seen at the last call, batch axis ``None``.
+    """
+
+    def __init__(self, name: str | None = None, trainable: bool = True,
+                 input_shape=None, dtype=None):
+        object.__setattr__(self, "_layers", {})
+        self._weights: dict[str, Tensor] = {}
+        self._weight_trainable: dict[str, bool] = {}
+        self._regularized: list = []   # (weight, regularizer) pairs
+        self._constrained: list = []   # (weight, constraint) pairs
+        self.activity_regularizer = None
+        self.name = name if name is not None else unique_name(_snake_case(type(self).__name__))
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"{type(self).__name__}: name must be a non-empty string, "
+                             f"got {name!r}")
+        self._trainable = bool(trainable)
+        self.dtype = np.dtype(dtype) if dtype is not None else backend.floatx()
+        self.built = False
+        self.input_spec: InputSpec | None = None
+        self.sample_shape = None if input_shape is None else shape_tuple(input_shape)
+        self.input_shape = None
+        self.output_shape = None
+        self.losses: list[Tensor] = []  # activity regularization of the last call
+
+    # --------------------------------------------------------------- sub-layer tracking
+    def __setattr__(self, name, value):
+        if not name.startswith("_"):
+            layers = self.__dict__.get("_layers")
+            if layers is not None:
+                layers.pop(name, None)
+                tracked = _layers_in(value)
+                if tracked:
+                    layers[name] = tracked
+        object.__setattr__(self, name, value)
+
+    @property
+    def sublayers(self) -> list[Layer]:
+        """Layers assigned as attributes (also in lists and dicts), in assignment order."""
+        seen: dict[int, Layer] = {}
+        for group in self._layers.values():
+            for layer in group:
+                seen.setdefault(id(layer), layer)
+        return list(seen.values())
+
+    # ------------------------------------------------------------------------ weights
+    def add_weight(self, name: str, shape, initializer="glorot_uniform", trainable: bool = True,
+                   regularizer=None, constraint=None, dtype=None) -> Tensor:
+        """Create a weight Tensor, initialize it and track it.
+
+        Args:
+            name: the weight's name inside the layer ("kernel", "bias", ...).
+            shape: its shape.
+            initializer: an initializer id, config or callable (default "glorot_uniform").
+            trainable: whether fit updates it (default ``True``).
+            regularizer: a penalty added to the loss (default ``None``).
+            constraint: a projection applied after each update (default ``None``).
+            dtype: default: the layer's dtype.
+        """
+        if name in self._weights:
+            raise ValueError(f"{self.name}: a weight named {name!r} already exists")
+        dtype = self.dtype if dtype is None else np.dtype(dtype)
+        shape = shape_tuple(shape)
+        values = initializers.get(initializer)(shape, dtype=dtype)
+        weight = Tensor(np.ascontiguousarray(values, dtype=dtype),
+                        requires_grad=trainable and self.trainable, name=f"{self.name}/{name}")
+        self._weights[name] = weight
+        self._weight_trainable[name] = bool(trainable)
+        if regularizer is not None:
+            self._regularized.append((weight, regularizers.get(regularizer)))
+        if constraint is not None:
+            self._constrained.append((weight, constraints.get(constraint)))
+        return weight
+
+    @property
+    def trainable(self) -> bool:
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        """Freeze (False) or unfreeze the layer's weights and those of its sub-layers."""
+        self._trainable = bool(value)
+        for name, weight in self._weights.items():
+            weight.requires_grad = self._trainable and self._weight_trainable[name]
+        for layer in self.sublayers:
+            layer.trainable = value
+
+    @property
+    def trainable_weights(self) -> list[Tensor]:
+        if not self.trainable:
+            return []
+        own = [w for n, w in self._weights.items() if self._weight_trainable[n]]
+        return _unique(own + [w for layer in self.sublayers for w in layer.trainable_weights])
+
+    @property
+    def non_trainable_weights(self) -> list[Tensor]:
+        own = [w for n, w in self._weights.items()
+               if not (self.trainable and self._weight_trainable[n])]
+        nested = [w for layer in self.sublayers for w in layer.non_trainable_weights]
+        if not self.trainable:
+            nested += [w for layer in self.sublayers for w in layer.trainable_weights]
+        return _unique(own + nested)
+
+    @property
+    def weights(self) -> list[Tensor]:
+        """All weights: trainable first, then non-trainable (as Keras)."""
+        return self.trainable_weights + [w for w in self.non_trainable_weights
+                                         if all(w is not t for t in self.trainable_weights)]
+
+    def count_params(self) -> int:
+        """The number of scalar values in the weights."""
+        if not self.built:
+            raise ValueError(f"{self.name}: count_params() needs the layer to be built; call it "
+                             "on data first or build(input_shape)")
+        return int(sum(w.size for w in self.weights))
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of the weights' values, in ``weights`` order."""
+        return [w.data.copy() for w in self.weights]
+
+    def set_weights(self, values: Sequence) -> None:
+        """Set the weights from arrays in ``weights`` order; shapes must match exactly."""
+        weights = self.weights
+        values = list(values)
+        if len(values) != len(weights):
+            raise ValueError(f"{self.name}: set_weights expected {len(weights)} arrays, got "
+                             f"{len(values)}")
+        arrays = []
+        for weight, value in zip(weights, values):
+            value = np.asarray(value)
+            if value.shape != weight.shape:
+                raise ValueError(f"{self.name}: weight {weight.name!r} has shape {weight.shape}, "
+                                 f"got an array of shape {value.shape}")
+            if not np.all(np.isfinite(value)):
+                raise ValueError(f"{self.name}: weight {weight.name!r}: values must be finite")
+            arrays.append(value)
+        for weight, value in zip(weights, arrays):  # all checked first: all or nothing
+            weight.data[...] = value
+
+    def regularization_losses(self) -> list[Tensor]:
+        """The weight penalties of this layer and its sub-layers, as scalar Tensors."""
+        losses = [regularizer(weight) for weight, regularizer in self._regularized]
+        for layer in self.sublayers:
+            losses += layer.regularization_losses()
+        return losses
+
+    def apply_constraints(self) -> None:
+        """Project constrained weights back onto their sets (called after each update)."""
+        for weight, constraint in self._constrained:
+            weight.data[...] = constraint(weight.data)
+        for layer in self.sublayers:
+            layer.apply_constraints()
+
+    # --------------------------------------------------------------------- computation
+    def build(self, input_shape) -> None:
+        """Create the weights for inputs of ``input_shape`` (batch axis ``None``)."""
+        self.built = True
+
+    def call(self, inputs, training: bool = False):
+        raise NotImplementedError(f"{type(self).__name__} must implement call()")
+
+    def compute_output_shape(self, input_shape):
+        """The output shape for ``input_shape`` (default: unchanged)."""
+        return input_shape
+
+    def __call__(self, inputs, training: bool = False, **kwargs):
+        inputs = self._convert_inputs(inputs)
+        shapes = _shapes(inputs)
+        self._check_input(shapes)
+        if not self.built:
+            self.build(_unbatched(shapes))
+            self.built = True
+            self._check_input(shapes)  # build may have fixed sizes (Dense: the last axis)
+        if _call_takes_training(type(self)):
+            kwargs["training"] = training
+        outputs = self.call(inputs, **kwargs)
+        self.input_shape = _unbatched(shapes)
+        self.output_shape = _unbatched(_shapes(outputs))
+        if self.activity_regularizer is not None:
+            self.losses = [self.activity_regularizer(outputs)]
+        return outputs
+
+    def _convert_inputs(self, inputs):
+        """Arrays become Tensors; floating inputs are cast to the layer's dtype."""
+        if isinstance(inputs, (list, tuple)):
+            return type(inputs)(self._convert_inputs(x) for x in inputs)
+        if isinstance(inputs, dict):
+            return {k: self._convert_inputs(v) for k, v in inputs.items()}
+        if isinstance(inputs, Tensor):
+            if inputs.dtype != self.dtype and inputs.dtype.kind in "fiub":
+                return cast(inputs, self.dtype)
+            return inputs
+        array = np.asarray(inputs)
+        if array.dtype.kind not in "fiub":
+            raise TypeError(f"{self.name}: expected numeric input, got dtype {array.dtype}")
+        return Tensor.from_array(array.astype(self.dtype, copy=False))
+
+    def _check_input(self, shapes) -> None:
+        if self.input_spec is None:
+            return
+        specs = self.input_spec if isinstance(self.input_spec, list) else [self.input_spec]
+        for index, (spec, shape) in enumerate(zip(specs, shapes)):
+            spec.check(self, shape, index)
+
+    # ------------------------------------------------------------------ configuration
+    def get_config(self) -> dict:
+        """Every constructor argument, JSON-serialisable (subclasses extend it)."""
+        config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype.name}
+        if self.sample_shape is not None:
+            config["input_shape"] = list(self.sample_shape)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict) -> Layer:
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name!r} built={self.built}>"
+
+
+def _layers_in(value) -> list[Layer]:
+    if isinstance(value, Layer):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [x for item in value for x in _layers_in(item)]
+    if isinstance(value, dict):
+        return [x for item in value.values() for x in _layers_in(item)]
+    return []
+
+
+def _unique(tensors: list[Tensor]) -> list[Tensor]:
+    """Drop repeated tensors (a shared layer's weights count once), keeping the order."""
+    seen: dict[int, Tensor] = {}
+    for t in tensors:
+        seen.setdefault(id(t), t)
+    return list(seen.values())
+
+
+def _shapes(values) -> list[tuple]:
+    if isinstance(values, Tensor):
+        return [values.shape]
+    if isinstance(values, dict):
+        values = list(values.values())
+    return [s for v in values for s in _shapes(v)]
+
+
+def _unbatched(shapes: list[tuple]):
+    """Shapes with the batch axis as ``None`` (as Keras reports them); one shape for one input."""
+    shapes = [(None,) + tuple(s[1:]) if s else s for s in shapes]
+    return shapes[0] if len(shapes) == 1 else shapes
+
+
+_TAKES_TRAINING: dict[type, bool] = {}
+
+
+def _call_takes_training(cls: type) -> bool:
+    if cls not in _TAKES_TRAINING:
+        _TAKES_TRAINING[cls] = "training" in inspect.signature(cls.call).parameters
+    return _TAKES_TRAINING[cls]

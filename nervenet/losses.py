@@ -1,0 +1,173 @@
+"""Loss objects and ids, as Keras's ``losses`` module.
+
+The formulas live in ``nervenet.functional`` (fused and numerically stable); a Loss object
+holds the options (``from_logits``, ``delta``) so that ``compile(loss=...)`` can take a name or
+an object, and checks targets against the model's output before training starts.
+
+Every loss is the mean over the batch of a per-sample loss (itself averaged over the last
+axis); with ``sample_weight`` it is ``sum_i w_i * loss_i / N`` (Keras's
+"sum_over_batch_size").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nervenet.autograd.ops import loss as ops
+from nervenet.registry import Registry
+
+registry = Registry("loss")
+
+
+class Loss:
+    """Base class: ``loss(y_true, y_pred, sample_weight=None) -> scalar Tensor``."""
+
+    name = "loss"
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        raise NotImplementedError
+
+    def validate_targets(self, y_true: np.ndarray, output_shape: tuple) -> None:
+        """Raise ValueError when ``y_true`` cannot be a target for outputs of
+        ``output_shape`` (checked by fit before any weight changes)."""
+        expected = (len(y_true),) + tuple(output_shape[1:])
+        if y_true.shape != expected and y_true.size != int(np.prod(expected)):
+            raise ValueError(f"{type(self).__name__}: targets of shape {y_true.shape} do not "
+                             f"match the model's output shape {tuple(output_shape)}")
+
+    def get_config(self) -> dict:
+        return {}
+
+    @classmethod
+    def from_config(cls, config: dict) -> Loss:
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        arguments = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({arguments})"
+
+
+@registry.register("mean_squared_error", "mse", "MeanSquaredError")
+class MeanSquaredError(Loss):
+    """mean((y - p)^2): regression with Gaussian noise."""
+
+    name = "mean_squared_error"
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        return ops.mse(y_true, y_pred, sample_weight=sample_weight)
+
+
+@registry.register("mean_absolute_error", "mae", "MeanAbsoluteError")
+class MeanAbsoluteError(Loss):
+    """mean(|y - p|): regression robust to outliers."""
+
+    name = "mean_absolute_error"
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        return ops.mae(y_true, y_pred, sample_weight=sample_weight)
+
+
+@registry.register("huber", "Huber")
+class Huber(Loss):
+    """0.5 e^2 for |e| <= delta, delta (|e| - 0.5 delta) beyond (default delta 1.0)."""
+
+    name = "huber"
+
+    def __init__(self, delta: float = 1.0):
+        if not delta > 0:
+            raise ValueError(f"Huber: delta must be > 0, got {delta}")
+        self.delta = float(delta)
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        return ops.huber(y_true, y_pred, delta=self.delta, sample_weight=sample_weight)
+
+    def get_config(self):
+        return {"delta": self.delta}
+
+
+class _FromLogits(Loss):
+    def __init__(self, from_logits: bool = False):
+        self.from_logits = bool(from_logits)
+
+    def get_config(self):
+        return {"from_logits": self.from_logits}
+
+
+@registry.register("binary_crossentropy", "BinaryCrossentropy")
+class BinaryCrossentropy(_FromLogits):
+    """-(y log p + (1 - y) log(1 - p)) for labels in [0, 1]."""
+
+    name = "binary_crossentropy"
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        return ops.binary_cross_entropy(y_true, y_pred, from_logits=self.from_logits,
+                                        sample_weight=sample_weight)
+
+    def validate_targets(self, y_true, output_shape):
+        super().validate_targets(y_true, output_shape)
+        if np.any((y_true < 0) | (y_true > 1)):
+            raise ValueError(f"BinaryCrossentropy: targets must lie in [0, 1], got values from "
+                             f"{y_true.min()} to {y_true.max()}")
+
+
+@registry.register("categorical_crossentropy", "CategoricalCrossentropy")
+class CategoricalCrossentropy(_FromLogits):
+    """-sum_k y_k log p_k for one-hot (or soft) targets."""
+
+    name = "categorical_crossentropy"
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        return ops.categorical_cross_entropy(y_true, y_pred, from_logits=self.from_logits,
+                                             sample_weight=sample_weight)
+
+
+@registry.register("sparse_categorical_crossentropy", "SparseCategoricalCrossentropy")
+class SparseCategoricalCrossentropy(_FromLogits):
+    """-log p_label for integer labels in [0, n_classes)."""
+
+    name = "sparse_categorical_crossentropy"
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        return ops.sparse_categorical_cross_entropy(y_true, y_pred, from_logits=self.from_logits,
+                                                    sample_weight=sample_weight)
+
+    def validate_targets(self, y_true, output_shape):
+        classes = output_shape[-1]
+        if y_true.ndim > 1 and not (y_true.ndim == 2 and y_true.shape[1] == 1):
+            raise ValueError(f"SparseCategoricalCrossentropy: labels must have shape (N,) or "
+                             f"(N, 1), got {y_true.shape}")
+        if y_true.dtype.kind == "f" and np.any(y_true != np.round(y_true)):
+            raise ValueError("SparseCategoricalCrossentropy: labels must be integers")
+        if y_true.size and (y_true.min() < 0 or y_true.max() >= classes):
+            raise ValueError(f"SparseCategoricalCrossentropy: labels must lie in [0, {classes}) "
+                             f"for a model with {classes} outputs, got values from "
+                             f"{y_true.min()} to {y_true.max()}")
+
+
+@registry.register("hinge", "Hinge")
+class Hinge(Loss):
+    """mean(max(1 - y p, 0)) with labels in {-1, 1} (0/1 labels are converted)."""
+
+    name = "hinge"
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        return ops.hinge(y_true, y_pred, sample_weight=sample_weight)
+
+
+def get(identifier) -> Loss:
+    """Resolve a loss id (``"mse"``, ``"sparse_categorical_crossentropy"``, ...), a config
+    dict, a Loss, or a callable ``fn(y_true, y_pred)``."""
+    if identifier is None:
+        raise ValueError("loss must not be None")
+    loss = registry.get(identifier, instantiate=True)
+    if not callable(loss):
+        raise ValueError(f"loss must be a name, a config or a callable, got {identifier!r}")
+    return loss
+
+
+def serialize(loss) -> dict:
+    """The ``{"class_name", "config"}`` form of a registered loss."""
+    name = type(loss).__name__
+    if name not in registry:
+        raise ValueError(f"cannot serialize loss {loss!r}: {name} is not registered")
+    return {"class_name": name, "config": loss.get_config()}

@@ -1,0 +1,131 @@
+"""Checking and batching the arrays given to fit/evaluate/predict.
+
+Everything the user passes is checked here, before any weight changes: numeric dtypes, no
+NaN/Inf, the same number of samples in x, y and sample weights.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from nervenet.autograd import Tensor
+
+
+def to_array(value, argument: str) -> np.ndarray:
+    """An ndarray from an array-like or Tensor, checked to be numeric and finite."""
+    if isinstance(value, Tensor):
+        value = value.data
+    try:
+        array = np.asarray(value)
+    except ValueError as error:
+        raise ValueError(f"{argument}: cannot make an array: {error}") from None
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"{argument}: expected numeric data, got dtype {array.dtype}")
+    if array.ndim == 0:
+        raise ValueError(f"{argument}: expected an array with a sample axis, got a scalar")
+    if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+        bad = int(np.count_nonzero(~np.isfinite(array)))
+        raise ValueError(f"{argument} contains {bad} NaN or Inf value(s); clean or impute the "
+                         "data before training")
+    return array
+
+
+def to_arrays(value, argument: str):
+    """Like ``to_array`` for a single array, a list/tuple of arrays or a dict of arrays."""
+    if isinstance(value, dict):
+        return {k: to_array(v, f"{argument}[{k!r}]") for k, v in value.items()}
+    if isinstance(value, (list, tuple)) and value and isinstance(
+            value[0], (np.ndarray, Tensor, list)) and not _is_nested_numbers(value):
+        return [to_array(v, f"{argument}[{i}]") for i, v in enumerate(value)]
+    return to_array(value, argument)
+
+
+def _is_nested_numbers(value) -> bool:
+    """True for a plain nested list of numbers (one array), False for a list of arrays."""
+    try:
+        array = np.asarray(value)
+    except ValueError:
+        return False
+    return array.dtype.kind in "biuf" and not isinstance(value[0], (np.ndarray, Tensor))
+
+
+def flatten(data) -> list[np.ndarray]:
+    if isinstance(data, dict):
+        return list(data.values())
+    if isinstance(data, list):
+        return data
+    return [data]
+
+
+def num_samples(data) -> int:
+    return len(flatten(data)[0])
+
+
+def check_lengths(**named) -> int:
+    """All given arrays must have the same number of samples; return it."""
+    lengths = {}
+    for name, data in named.items():
+        if data is None:
+            continue
+        for index, array in enumerate(flatten(data)):
+            label = name if not isinstance(data, (list, dict)) else f"{name}[{index}]"
+            lengths[label] = len(array)
+    if len(set(lengths.values())) > 1:
+        described = ", ".join(f"{k} has {v}" for k, v in lengths.items())
+        raise ValueError(f"x, y and sample_weight must have the same number of samples: "
+                         f"{described}")
+    if lengths and next(iter(lengths.values())) == 0:
+        raise ValueError("cannot train or evaluate on zero samples")
+    return next(iter(lengths.values()), 0)
+
+
+def take(data, index):
+    """Select samples ``index`` (a slice or an index array) from every array."""
+    if data is None:
+        return None
+    if isinstance(data, dict):
+        return {k: v[index] for k, v in data.items()}
+    if isinstance(data, list):
+        return [v[index] for v in data]
+    return data[index]
+
+
+def split_validation(x, y, sample_weight, validation_split: float):
+    """Hold out the LAST ``validation_split`` fraction of the samples (before shuffling, as
+    Keras)."""
+    if not 0.0 <= validation_split < 1.0:
+        raise ValueError(f"validation_split must be in [0, 1), got {validation_split}")
+    n = num_samples(x)
+    held_out = int(math.floor(n * validation_split))
+    if validation_split and held_out == 0:
+        raise ValueError(f"validation_split={validation_split} of {n} samples leaves no "
+                         "validation sample")
+    if held_out == n:
+        raise ValueError(f"validation_split={validation_split} leaves no training sample")
+    cut = n - held_out
+    train = (take(x, slice(0, cut)), take(y, slice(0, cut)), take(sample_weight, slice(0, cut)))
+    validation = (take(x, slice(cut, n)), take(y, slice(cut, n)),
+                  take(sample_weight, slice(cut, n)))
+    return train, validation
+
+
+def class_weights_to_sample_weights(y: np.ndarray, class_weight: dict) -> np.ndarray:
+    """Per-sample weights from ``{class: weight}``; the class of a sample is its integer label,
+    the argmax of a one-hot row, or its 0/1 value for binary targets."""
+    if not isinstance(class_weight, dict) or not class_weight:
+        raise ValueError(f"class_weight must be a non-empty dict {{class: weight}}, got "
+                         f"{class_weight!r}")
+    if y.ndim == 2 and y.shape[1] > 1:
+        classes = y.argmax(axis=1)
+    else:
+        classes = np.round(y.reshape(len(y))).astype(int)
+    unknown = set(np.unique(classes).tolist()) - set(class_weight)
+    if unknown:
+        raise ValueError(f"class_weight has no weight for class(es) {sorted(unknown)}; "
+                         f"it covers {sorted(class_weight)}")
+    lookup = np.zeros(max(max(class_weight), classes.max()) + 1)
+    for label, weight in class_weight.items():
+        lookup[label] = weight
+    return lookup[classes]

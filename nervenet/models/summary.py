@@ -1,0 +1,50 @@
+"""``model.summary()``: the Keras-style table of layers, output shapes and parameter counts."""
+
+from __future__ import annotations
+
+
+def _shape_text(shape) -> str:
+    if shape is None:
+        return "?"
+    if isinstance(shape, list):
+        return ", ".join(_shape_text(s) for s in shape)
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + (
+        ",)" if len(shape) == 1 else ")")
+
+
+def _count(weights) -> int:
+    return int(sum(w.size for w in weights))
+
+
+def summary_lines(model, line_length: int = 80) -> list[str]:
+    """The lines of the summary table (what ``print_summary`` prints)."""
+    columns = [int(line_length * 0.45), int(line_length * 0.33)]
+    columns.append(line_length - sum(columns))
+
+    def row(*cells) -> str:
+        return "".join(f" {cell}".ljust(width) for cell, width in zip(cells, columns)).rstrip()
+
+    lines = [f'Model: "{model.name}"', "_" * line_length,
+             row("Layer (type)", "Output Shape", "Param #"), "=" * line_length]
+    for layer in model.layers:
+        params = layer.count_params() if layer.built else 0
+        lines.append(row(f"{layer.name} ({type(layer).__name__})",
+                         _shape_text(layer.output_shape), f"{params:,}"))
+    lines.append("=" * line_length)
+    trainable = _count(model.trainable_weights)
+    non_trainable = _count(model.non_trainable_weights)
+    lines += [f"Total params: {trainable + non_trainable:,}",
+              f"Trainable params: {trainable:,}",
+              f"Non-trainable params: {non_trainable:,}",
+              "_" * line_length]
+    return lines
+
+
+def print_summary(model, print_fn=None, line_length: int = 80) -> None:
+    """Print the summary table, one line per ``print_fn`` call (default ``print``)."""
+    if not model.built:
+        raise ValueError(f"summary: model {model.name!r} is not built yet; call it on data, "
+                         "fit it, or give its first layer an input shape (or start with Input)")
+    print_fn = print if print_fn is None else print_fn
+    for line in summary_lines(model, line_length):
+        print_fn(line)

@@ -1,0 +1,99 @@
+"""String identifiers -> objects, one registry per kind (activations, initializers, losses, ...).
+
+Every place that accepts ``"relu"``, ``"he_normal"`` or ``"adam"`` resolves it through the
+registry of its kind, so that an unknown id always gives the same kind of error: a ValueError
+that lists the valid ids. Registries are also what model loading uses to turn class names in a
+file back into classes: a name that is not registered is rejected, nothing is imported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+
+class Registry:
+    """A named table of objects (classes or functions) of one kind.
+
+    Args:
+        kind: what the entries are, for error messages ("activation", "loss", ...).
+
+    Example:
+        >>> activations = Registry("activation")
+        >>> @activations.register("identity", "linear")
+        ... def identity(x):
+        ...     return x
+        >>> activations.get("linear")(3)
+        3
+    """
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._entries: dict[str, Any] = {}
+
+    def register(self, *names: str) -> Callable:
+        """Decorator registering an object under ``names`` (default: its ``__name__``)."""
+
+        def decorate(obj):
+            for name in names or (obj.__name__,):
+                self.add(name, obj)
+            return obj
+
+        return decorate
+
+    def add(self, name: str, obj: Any) -> None:
+        """Register ``obj`` under ``name``; registering a different object twice is an error."""
+        if name in self._entries and self._entries[name] is not obj:
+            raise ValueError(f"{self.kind} {name!r} is already registered")
+        self._entries[name] = obj
+
+    def names(self) -> list[str]:
+        """The registered ids, sorted."""
+        return sorted(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def lookup(self, name: str) -> Any:
+        """Return the object registered as ``name``, or raise a ValueError listing the ids."""
+        if not isinstance(name, str):
+            raise TypeError(f"{self.kind} id must be a string, got {type(name).__name__}")
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise ValueError(
+                f"unknown {self.kind} {name!r}; valid {self.kind} ids are: "
+                f"{', '.join(self.names())}"
+            ) from None
+
+    def get(self, identifier: Any, instantiate: bool = False) -> Any:
+        """Resolve an identifier: a registered name, a ``{"class_name", "config"}`` dict, or an
+        object that is already usable (returned unchanged).
+
+        Args:
+            identifier: the name, config dict or object.
+            instantiate: when the name resolves to a class, return an instance built with no
+                arguments (default ``False``).
+        """
+        if isinstance(identifier, str):
+            obj = self.lookup(identifier)
+            return obj() if instantiate and isinstance(obj, type) else obj
+        if isinstance(identifier, dict):
+            return self.from_config(identifier)
+        return identifier
+
+    def from_config(self, config: dict) -> Any:
+        """Build an object from ``{"class_name": name, "config": {...}}`` (registered names
+        only; nothing is imported)."""
+        if not isinstance(config, dict) or "class_name" not in config:
+            raise ValueError(
+                f"a {self.kind} config must be a dict with 'class_name' and 'config', got "
+                f"{config!r}"
+            )
+        cls = self.lookup(config["class_name"])
+        arguments = config.get("config") or {}
+        if not isinstance(arguments, dict):
+            raise ValueError(f"{self.kind} config of {config['class_name']!r} must be a dict")
+        if hasattr(cls, "from_config"):
+            return cls.from_config(arguments)
+        return cls(**arguments)
