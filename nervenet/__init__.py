@@ -1,14 +1,10 @@
 """nervenet: a deep-learning library written from first principles on NumPy.
 
 ``import nervenet`` makes every public submodule reachable: ``nervenet.functional``,
-``nervenet.backend``, ``nervenet.utils``, ...
+``nervenet.layers``, ``nervenet.models``, ``nervenet.optimizers``, ``nervenet.losses``, ...
 """
 
-from nervenet import (
-    backend,
-    functional,  # noqa: I001  (after autograd, which it builds on)
-    utils,
-)
+from nervenet import backend, utils  # noqa: I001  (the layers of the house, bottom up)
 from nervenet.autograd import (
     Function,
     GradcheckError,
@@ -21,6 +17,9 @@ from nervenet.autograd import (
     no_grad,
     set_grad_enabled,
 )
+from nervenet import functional
+from nervenet import activations, constraints, initializers, losses, metrics, regularizers
+from nervenet import layers, optimizers, callbacks, models, data
 
 __version__ = "0.1.0"
 
@@ -37,7 +36,8 @@ def tensor(data, requires_grad: bool = False, name: str | None = None) -> Tensor
 
 
 __all__ = [
-    "Function", "GradcheckError", "Tensor", "backend", "enable_grad", "functional", "grad",
-    "gradcheck", "gradgradcheck", "is_grad_enabled", "no_grad", "set_grad_enabled", "tensor",
-    "utils", "__version__",
+    "Function", "GradcheckError", "Tensor", "activations", "backend", "callbacks",
+    "constraints", "data", "enable_grad", "functional", "grad", "gradcheck", "gradgradcheck",
+    "initializers", "is_grad_enabled", "layers", "losses", "metrics", "models", "no_grad",
+    "optimizers", "regularizers", "set_grad_enabled", "tensor", "utils", "__version__",
 ]

@@ -48,32 +48,34 @@ def backward(outputs, grad_outputs, create_graph=False, retain_graph=None, input
     """
     if retain_graph is None:
         retain_graph = create_graph
-    # id(tensor) -> (tensor, gradient received so far). Holding the tensor keeps its id unique
-    # until its creator has read the gradient, even after the consumers released their inputs.
-    pending: dict[int, tuple[Tensor, Tensor]] = {}
-    heap: list = []
-    seen: set[int] = set()
-    counter = itertools.count()  # tie-breaker: never compare Functions
+    wanted = None if inputs is None else set(inputs)
+    # The gradient each tensor has received so far, until its creator reads it. Tensors hash by
+    # identity, and holding the key keeps the tensor alive until then.
+    received: dict[Tensor, Tensor] = {}
+    heap: list = []  # (-generation, order, function): the deepest function comes out first
+    scheduled: set[int] = set()
+    order = itertools.count()  # tie-breaker: never compare Functions; keeps runs reproducible
 
-    def schedule(function):
-        if id(function) not in seen:
-            seen.add(id(function))
-            heapq.heappush(heap, (-function.generation, next(counter), function))
+    def send(x: Tensor, gx: Tensor) -> None:
+        """Add ``gx`` to the gradient of ``x`` (+= over fan-out) and schedule its creator."""
+        previous = received.get(x)
+        received[x] = gx if previous is None else previous + gx
+        creator = x.creator
+        if creator is not None and id(creator) not in scheduled:
+            scheduled.add(id(creator))
+            heapq.heappush(heap, (-creator.generation, next(order), creator))
 
-    def accumulate(tensor: Tensor, grad: Tensor):
-        previous = pending.get(id(tensor))
-        pending[id(tensor)] = (tensor, grad if previous is None else previous[1] + grad)
-
-    def take(tensor: Tensor | None) -> Tensor | None:
-        if tensor is None:
+    def take(y: Tensor | None) -> Tensor | None:
+        """The gradient output ``y`` received (``None`` if none, or if nobody kept ``y``)."""
+        if y is None:
             return None
-        if wanted is not None and id(tensor) in wanted:
-            entry = pending.get(id(tensor))
-        else:
-            entry = pending.pop(id(tensor), None)
-        return None if entry is None else entry[1]
+        if wanted is not None:
+            return received.get(y) if y in wanted else received.pop(y, None)
+        gy = received.pop(y, None)
+        if gy is not None and y.retains_grad:
+            y.grad = gy.data if y.grad is None else y.grad + gy.data
+        return gy
 
-    wanted = None if inputs is None else {id(x) for x in inputs}
     for output, grad in zip(outputs, grad_outputs):
         if not output.requires_grad:
             raise RuntimeError(
@@ -83,59 +85,61 @@ def backward(outputs, grad_outputs, create_graph=False, retain_graph=None, input
         initial = _initial_grad(output, grad)
         if output.creator is None and wanted is None:
             output.grad = initial.data if output.grad is None else output.grad + initial.data
-        accumulate(output, initial)
-        if output.creator is not None:
-            schedule(output.creator)
+        send(output, initial)
 
     with set_grad_enabled(create_graph):
         while heap:
             function = heapq.heappop(heap)[2]
-            if function.released:
-                raise RuntimeError(
-                    f"backward: trying to backward through {type(function).__name__} a second "
-                    "time, but its saved values were freed after the first backward; call "
-                    "backward(retain_graph=True) the first time if you need to do this"
-                )
-            if create_graph and not function.differentiable_backward:
-                raise RuntimeError(
-                    f"{type(function).__name__} has no second derivative: "
-                    "create_graph=True is not supported through it"
-                )
-            output_grads = []
-            for ref in function.outputs:
-                y = ref()
-                g = take(y)
-                if g is not None and y.retains_grad and wanted is None:
-                    y.grad = g.data if y.grad is None else y.grad + g.data
-                output_grads.append(g)
-            if all(g is None for g in output_grads):
-                continue
-            if len(output_grads) > 1:
-                output_grads = [
-                    g if g is not None else Tensor.from_array(np.zeros_like(ref().data))
-                    for g, ref in zip(output_grads, function.outputs)
-                ]
-            input_grads = function.backward(*output_grads)
+            if function.released or (create_graph and not function.differentiable_backward):
+                _refuse(function)
+            # Each output stays referenced here until backward returns: some ops (exp, sqrt)
+            # reuse their output in backward.
+            if len(function.outputs) == 1:  # the common case
+                y = function.outputs[0]()
+                gy = take(y)
+                if gy is None:
+                    continue
+                input_grads = function.backward(gy)
+            else:
+                ys = [ref() for ref in function.outputs]
+                gys = [take(y) for y in ys]
+                if all(g is None for g in gys):
+                    continue
+                # An output that received nothing has a zero gradient.
+                input_grads = function.backward(*[
+                    g if g is not None else Tensor.from_array(np.zeros_like(y.data))
+                    for g, y in zip(gys, ys)
+                ])
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
             for x, gx in zip(function.inputs, input_grads):
                 if gx is None or not x.requires_grad:
                     continue
-                if gx.shape != x.shape:
-                    gx = gx.sum_to(x.shape)
-                if x.creator is None:
-                    if wanted is None:
-                        x.grad = gx.data if x.grad is None else x.grad + gx.data
-                    elif id(x) in wanted:
-                        accumulate(x, gx)
-                else:
-                    accumulate(x, gx)
-                    schedule(x.creator)
+                if gx.data.shape != x.data.shape:
+                    gx = gx.sum_to(x.data.shape)
+                if x.creator is None and wanted is None:
+                    x.grad = gx.data if x.grad is None else x.grad + gx.data
+                elif x.creator is not None or x in wanted:
+                    send(x, gx)
             if not retain_graph:
                 function.release()
     if inputs is None:
         return None
-    return tuple(entry[1] if (entry := pending.get(id(x))) else None for x in inputs)
+    return tuple(received.get(x) for x in inputs)
+
+
+def _refuse(function) -> None:
+    """Explain why backward cannot go through ``function``."""
+    if function.released:
+        raise RuntimeError(
+            f"backward: trying to backward through {type(function).__name__} a second "
+            "time, but its saved values were freed after the first backward; call "
+            "backward(retain_graph=True) the first time if you need to do this"
+        )
+    raise RuntimeError(
+        f"{type(function).__name__} has no second derivative: "
+        "create_graph=True is not supported through it"
+    )
 
 
 def grad(outputs, inputs, grad_outputs=None, create_graph: bool = False,

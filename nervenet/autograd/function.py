@@ -77,6 +77,13 @@ class enable_grad(set_grad_enabled):
         super().__init__(True)
 
 
+def _as_tensors(inputs: tuple) -> tuple[Tensor, ...]:
+    """Wrap non-Tensor inputs; numbers take the dtype of a tensor operand (float32 stays
+    float32)."""
+    like = next((x for x in inputs if isinstance(x, Tensor)), None)
+    return tuple(as_tensor(x, like) for x in inputs)
+
+
 class Function:
     """Base class of every differentiable operation.
 
@@ -99,33 +106,37 @@ class Function:
     released: bool = False
 
     def __call__(self, *inputs):
-        tensors = inputs
-        if not all(isinstance(x, Tensor) for x in inputs):
-            # Numbers take the dtype of a tensor operand, so float32 stays float32.
-            like = next((x for x in inputs if isinstance(x, Tensor)), None)
-            tensors = tuple(as_tensor(x, like) for x in inputs)
-        record = _GradMode.enabled and any(x.requires_grad for x in tensors)
-        self.needs_input_grad = tuple(x.requires_grad for x in tensors) if record else (
-            (False,) * len(tensors))
+        for x in inputs:
+            if not isinstance(x, Tensor):
+                inputs = _as_tensors(inputs)
+                break
+        # Recording is decided once per call; the tuple doubles as ``needs_input_grad``.
+        if _GradMode.enabled:
+            needs = self.needs_input_grad = tuple([x.requires_grad for x in inputs])
+            record = True in needs
+        else:
+            self.needs_input_grad = (False,) * len(inputs)
+            record = False
         try:
-            results = self.forward(*[x.data for x in tensors])
+            results = self.forward(*[x.data for x in inputs])
         except (ValueError, TypeError, IndexError) as error:
-            shapes = ", ".join(str(x.shape) for x in tensors)
-            dtypes = ", ".join(str(x.dtype) for x in tensors)
+            shapes = ", ".join(str(x.shape) for x in inputs)
+            dtypes = ", ".join(str(x.dtype) for x in inputs)
             raise type(error)(
                 f"{type(self).__name__}: {error} (got inputs of shapes {shapes}; dtypes {dtypes})"
             ) from error
         multiple = isinstance(results, tuple)
-        outputs = [Tensor.from_array(y) for y in (results if multiple else (results,))]
+        outputs = tuple([Tensor.from_array(y) for y in results]) if multiple else (
+            Tensor.from_array(results),)
         if record:
-            self.generation = max(x.generation for x in tensors)
-            self.inputs = tensors
+            self.inputs = inputs
             self.outputs = [weakref.ref(y) for y in outputs]
+            self.generation = generation = max([x.generation for x in inputs])
             for y in outputs:
                 y.creator = self
                 y.requires_grad = True
-                y.generation = self.generation + 1
-        return tuple(outputs) if multiple else outputs[0]
+                y.generation = generation + 1
+        return outputs if multiple else outputs[0]
 
     def forward(self, *xs: np.ndarray):
         raise NotImplementedError

@@ -1,6 +1,6 @@
 """Layers (Keras's names and arguments). Each family lives in its own module."""
 
-from nervenet.layers.activation import ELU, PReLU, LeakyReLU, Maxout, ReLU, Softmax
+from nervenet.layers.activation import ELU, LeakyReLU, Maxout, PReLU, ReLU, Softmax
 from nervenet.layers.base import InputSpec, Layer, registry
 from nervenet.layers.core import (
     Activation,

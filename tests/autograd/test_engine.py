@@ -276,3 +276,14 @@ def test_repeated_advanced_indices_add_up():
     x = Tensor(np.arange(4.0), requires_grad=True)
     x[np.array([0, 0, 3])].sum().backward()
     np.testing.assert_allclose(x.grad, [2.0, 0.0, 0.0, 1.0])
+
+
+def test_cast_keeps_the_graph_and_returns_gradients_in_the_input_dtype():
+    x = Tensor(np.array([1.0, 2.0], dtype=np.float32), requires_grad=True)
+    y = F.cast(x, np.float64)
+    assert y.dtype == np.float64 and F.cast(y, np.float64) is y
+    (y * y).sum().backward()
+    assert x.grad.dtype == np.float32
+    np.testing.assert_allclose(x.grad, [2.0, 4.0])
+    labels = F.cast(np.array([0, 2]), "float32")
+    assert labels.dtype == np.float32 and not labels.requires_grad

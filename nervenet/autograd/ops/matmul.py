@@ -8,18 +8,34 @@ again, with no separate transpose node:
     C = A B^T    ->  dA = G B,     dB = G^T A
     C = A^T B    ->  dA = B G^T,   dB = A G
     C = A^T B^T  ->  dA = B^T G^T, dB = G^T A^T
+
+A first-order backward (nothing recorded) computes these products on the bare arrays: the
+dense layer is on the hot path of every network, and wrapping each product in a Function would
+only cost time. With ``create_graph=True`` they are recorded MatMul ops, so second derivatives
+stay exact.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from nervenet.autograd.function import Function
+from nervenet.autograd.function import Function, is_grad_enabled
+from nervenet.autograd.ops.reduce import sum_rows
 from nervenet.autograd.tensor import Tensor, as_tensor
 
 
 def _t(array: np.ndarray) -> np.ndarray:
     return array.swapaxes(-1, -2)
+
+
+def _product(a: Tensor, b: Tensor, transpose_a: bool, transpose_b: bool) -> Tensor:
+    """op(a) @ op(b) inside a backward: a recorded MatMul when the graph is being built
+    (create_graph=True), else one product on the bare arrays."""
+    if is_grad_enabled():
+        return MatMul(transpose_a, transpose_b)(a, b)
+    a_op = _t(a.data) if transpose_a else a.data
+    b_op = _t(b.data) if transpose_b else b.data
+    return Tensor.from_array(a_op @ b_op)
 
 
 class MatMul(Function):
@@ -50,17 +66,17 @@ class MatMul(Function):
         ta, tb = self.transpose_a, self.transpose_b
         ga = gb = None
         if not ta and not tb:
-            ga = MatMul(False, True)(g, b) if need_a else None
-            gb = MatMul(True, False)(a, g) if need_b else None
+            ga = _product(g, b, False, True) if need_a else None
+            gb = _product(a, g, True, False) if need_b else None
         elif not ta and tb:
-            ga = MatMul(False, False)(g, b) if need_a else None
-            gb = MatMul(True, False)(g, a) if need_b else None
+            ga = _product(g, b, False, False) if need_a else None
+            gb = _product(g, a, True, False) if need_b else None
         elif ta and not tb:
-            ga = MatMul(False, True)(b, g) if need_a else None
-            gb = MatMul(False, False)(a, g) if need_b else None
+            ga = _product(b, g, False, True) if need_a else None
+            gb = _product(a, g, False, False) if need_b else None
         else:
-            ga = MatMul(True, True)(b, g) if need_a else None
-            gb = MatMul(True, True)(g, a) if need_b else None
+            ga = _product(b, g, True, True) if need_a else None
+            gb = _product(g, a, True, True) if need_b else None
         return ga, gb
 
 
@@ -113,14 +129,15 @@ class Linear(Function):
     def backward(self, gy):
         x, w = self.inputs[0], self.inputs[1]
         need_x, need_w = self.needs_input_grad[0], self.needs_input_grad[1]
-        gx = MatMul(False, True)(gy, w) if need_x else None
+        gx = _product(gy, w, False, True) if need_x else None
         gy_2d = gy if gy.ndim == 2 else gy.reshape(-1, gy.shape[-1])
         gw = gb = None
         if need_w:
             x_2d = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
-            gw = MatMul(True, False)(x_2d, gy_2d)
+            gw = _product(x_2d, gy_2d, True, False)
         if len(self.inputs) == 3 and self.needs_input_grad[2]:
-            gb = gy_2d.sum(axis=0)
+            gb = gy_2d.sum(axis=0) if is_grad_enabled() else Tensor.from_array(
+                sum_rows(gy_2d.data))
         return gx, gw, gb
 
 

@@ -7,8 +7,8 @@ Each op family lists its entries in its own module; this package only gathers th
 
 from __future__ import annotations
 
-from tests.autograd.opinfo.base import OpInfo, Sample
 from tests.autograd.opinfo.activation import OPS as ACTIVATION_OPS
+from tests.autograd.opinfo.base import OpInfo, Sample
 from tests.autograd.opinfo.conv import OPS as CONV_OPS
 from tests.autograd.opinfo.core import OPS as CORE_OPS
 from tests.autograd.opinfo.loss import OPS as LOSS_OPS

@@ -102,6 +102,8 @@ OPS = [
                      Sample((rng.uniform(size=(2, 1)) > 0.5, _unit(rng, 2, 3), _unit(rng)),
                             label="broadcast")],
         np.where, lambda c, a, b: torch.where(c, a, b)),
+    OpInfo("cast", lambda x: F.cast(F.cast(x, np.float64) * 2.0, x.dtype),
+           _unary_samples(), lambda x: x * 2.0, lambda x: x.double() * 2.0),
     OpInfo("sum", F.sum, _reduce_samples, np.sum,
            lambda x, axis=None, keepdims=False: x.sum(dim=axis, keepdim=keepdims)
            if axis is not None else x.sum()),

@@ -1,0 +1,116 @@
+"""Shared helpers of the benchmarks: a fair environment for each system, data, init, timing.
+
+Every system (nervenet, PyTorch, hand-written NumPy) is measured in a fresh Python process.
+Two libraries in one process let one's idle thread pool spin against the other's and can halve
+the figures, so the driver of each benchmark starts one worker subprocess per measurement, with
+the same environment, the same data, the same initial weights and the same thread count,
+interleaving the systems round after round; the table reports medians over rounds.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data" / "mnist_5k.npz"
+if not DATA.exists():  # the checkout may sit elsewhere; /work/shared is where the data lives
+    DATA = Path("/work/shared/data/mnist_5k.npz")
+THREADS = 2
+
+# NOTE: some machines export OPENBLAS_CORETYPE (and OPENBLAS_L2_SIZE) to pin OpenBLAS to an
+# older kernel; current NumPy wheels then run their sgemm slower than the kernel they would pick
+# themselves. Both are removed together, in the benchmark subprocesses only, and every system
+# gets the same environment.
+_OPENBLAS_PINS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+def worker_env(keep_openblas_pins: bool = False) -> dict[str, str]:
+    """The environment of a worker process: same thread count for every library."""
+    env = dict(os.environ)
+    if not keep_openblas_pins:
+        for name in _OPENBLAS_PINS:
+            env.pop(name, None)
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[name] = str(THREADS)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def blas_description() -> str:
+    """Which BLAS NumPy (and torch, when imported) use, as threadpoolctl reports it."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "threadpoolctl not installed"
+    parts = []
+    for pool in threadpool_info():
+        name = pool.get("internal_api", "?")
+        arch = pool.get("architecture")
+        parts.append(f"{name}{'/' + arch if arch else ''} x{pool.get('num_threads')}")
+    return ", ".join(parts)
+
+
+def run_worker(script: str, args: list[str], keep_openblas_pins: bool = False) -> dict:
+    """Run ``python script --worker args...`` in a fresh process; return its JSON result."""
+    command = [sys.executable, str(Path(__file__).resolve().parent / script), "--worker", *args]
+    done = subprocess.run(command, env=worker_env(keep_openblas_pins), capture_output=True,
+                          text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"worker {' '.join(args)} failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def load_mnist() -> tuple[np.ndarray, np.ndarray]:
+    """The 5k MNIST subset as float32 pixels in [0, 1], shape (5000, 784), and int64 labels."""
+    with np.load(DATA) as data:
+        images = data["images"].reshape(len(data["images"]), -1).astype(np.float32) / 255
+        labels = data["labels"].astype(np.int64)
+    return images, labels
+
+
+def mlp_init(sizes=(784, 300, 100, 10), seed: int = 0) -> list[np.ndarray]:
+    """He-uniform weights (in, out) and zero biases, float32, identical for every system."""
+    rng = np.random.default_rng(seed)
+    params = []
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        limit = np.sqrt(6.0 / n_in)
+        params.append(rng.uniform(-limit, limit, size=(n_in, n_out)).astype(np.float32))
+        params.append(np.zeros(n_out, dtype=np.float32))
+    return params
+
+
+def batch_order(n: int, epochs: int, seed: int = 1) -> list[np.ndarray]:
+    """One shuffled permutation of range(n) per epoch, identical for every system."""
+    rng = np.random.default_rng(seed)
+    return [rng.permutation(n) for _ in range(epochs)]
+
+
+def machine_description() -> str:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, " \
+           f"NumPy {np.__version__}"
+
+
+def today() -> str:
+    return datetime.date.today().isoformat()
+
+
+def median(values) -> float:
+    return statistics.median(values)

@@ -1,0 +1,197 @@
+"""Training speed of the 784-300-100-10 MLP: nervenet vs PyTorch vs hand-written NumPy.
+
+The network of the course's MNIST example: Dense 300 ReLU, Dense 100 ReLU, Dense 10, softmax
+cross-entropy from logits, plain SGD (learning rate 0.01), float32, on the 5k MNIST subset of
+``shared/data/mnist_5k.npz``. Each system trains from the same initial weights on the same
+shuffled batches, in its own fresh process with the same environment and thread count; the
+systems are interleaved round after round and the table shows the median over rounds of each
+process's best epoch throughput. The final loss of each system is printed too: they train the
+same network on the same batches, so it must agree (to float32 rounding).
+
+    python bench/mlp_step.py                 # batch 32 and 256, 3 rounds (about 1 minute)
+    python bench/mlp_step.py --rounds 5 --batch 32
+
+Systems:
+    nervenet  a bare loop over nervenet.functional (F.linear, F.relu,
+              F.sparse_categorical_cross_entropy(from_logits=True), loss.backward(), in-place
+              SGD on p.data under no_grad)
+    torch     the same loop in PyTorch eager (torch.nn.functional, loss.backward(), in-place SGD)
+    numpy     forward and backward written by hand with NumPy (the floor a framework on NumPy
+              can reach: its GEMMs plus the least possible elementwise work)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import _common
+import numpy as np
+
+LEARNING_RATE = 0.01
+WARMUP_EPOCHS = 1
+TIMED_EPOCHS = {32: 8, 256: 16}
+
+
+def _batches(images, labels, batch_size, epochs):
+    """Yield (epoch, x, y) for full batches in the shared shuffled order."""
+    for epoch, order in enumerate(_common.batch_order(len(images), epochs)):
+        for start in range(0, len(order) - batch_size + 1, batch_size):
+            index = order[start:start + batch_size]
+            yield epoch, images[index], labels[index]
+
+
+def _run(step, batch_size: int) -> dict:
+    """Run ``step(x, y) -> loss`` over warm-up + timed epochs; the best epoch's throughput."""
+    images, labels = _common.load_mnist()
+    epochs = WARMUP_EPOCHS + TIMED_EPOCHS.get(batch_size, 4)
+    epoch_times = [0.0] * epochs
+    epoch_samples = [0] * epochs
+    last_losses = []
+    for epoch, x, y in _batches(images, labels, batch_size, epochs):
+        start = time.perf_counter()
+        loss = step(x, y)
+        epoch_times[epoch] += time.perf_counter() - start
+        epoch_samples[epoch] += len(x)
+        if epoch == epochs - 1:
+            last_losses.append(loss)
+    rates = [n / t for n, t in zip(epoch_samples[WARMUP_EPOCHS:], epoch_times[WARMUP_EPOCHS:])]
+    # The best epoch: on a shared machine, slower epochs measure the neighbours.
+    return {"samples_per_s": max(rates), "final_loss": float(np.mean(last_losses)),
+            "blas": _common.blas_description()}
+
+
+def worker_nervenet(batch_size: int) -> dict:
+    import nervenet
+    import nervenet.functional as F
+
+    if not hasattr(F, "relu"):  # until nervenet.functional re-exports the activation and loss ops
+        from nervenet.autograd.ops import activation, loss
+        F.relu = activation.relu
+        F.sparse_categorical_cross_entropy = loss.sparse_categorical_cross_entropy
+
+    params = [nervenet.Tensor(p, requires_grad=True) for p in _common.mlp_init()]
+    w1, b1, w2, b2, w3, b3 = params
+
+    def step(x, y):
+        h = F.relu(F.linear(x, w1, b1))
+        h = F.relu(F.linear(h, w2, b2))
+        loss = F.sparse_categorical_cross_entropy(y, F.linear(h, w3, b3), from_logits=True)
+        loss.backward()
+        with nervenet.no_grad():
+            for p in params:
+                p.data -= LEARNING_RATE * p.grad
+                p.grad = None
+        return loss.item()
+
+    return _run(step, batch_size)
+
+
+def worker_torch(batch_size: int) -> dict:
+    import torch
+    import torch.nn.functional as TF
+
+    torch.set_num_threads(_common.THREADS)
+    # torch.nn.Linear keeps its weight as (out, in): transpose the shared (in, out) init.
+    params = [torch.tensor(p.T.copy() if p.ndim == 2 else p, requires_grad=True)
+              for p in _common.mlp_init()]
+    w1, b1, w2, b2, w3, b3 = params
+
+    def step(x, y):
+        x, y = torch.from_numpy(x), torch.from_numpy(y)
+        h = torch.relu(TF.linear(x, w1, b1))
+        h = torch.relu(TF.linear(h, w2, b2))
+        loss = TF.cross_entropy(TF.linear(h, w3, b3), y)
+        loss.backward()
+        with torch.no_grad():
+            for p in params:
+                p.add_(p.grad, alpha=-LEARNING_RATE)
+                p.grad = None
+        return loss.item()
+
+    return _run(step, batch_size)
+
+
+def worker_numpy(batch_size: int) -> dict:
+    w1, b1, w2, b2, w3, b3 = _common.mlp_init()
+    lr = np.float32(LEARNING_RATE)
+    ones = np.ones((1, batch_size), dtype=np.float32)
+    rows = np.arange(batch_size)
+
+    def step(x, y):
+        # forward: a1 = relu(x W1 + b1), a2 = relu(a1 W2 + b2), z = a2 W3 + b3
+        a1 = x @ w1
+        a1 += b1
+        np.maximum(a1, 0, out=a1)
+        a2 = a1 @ w2
+        a2 += b2
+        np.maximum(a2, 0, out=a2)
+        z = a2 @ w3
+        z += b3
+        # softmax cross-entropy from logits, through log-sum-exp
+        z -= z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        total = e.sum(axis=1, keepdims=True)
+        loss = float(np.mean(np.log(total[:, 0]) - z[rows, y]))
+        # backward: dz = (softmax - onehot) / n, then the chain rule layer by layer
+        dz = e / total
+        dz[rows, y] -= 1
+        dz *= np.float32(1 / batch_size)
+        gw3, gb3 = a2.T @ dz, (ones @ dz)[0]
+        da2 = dz @ w3.T
+        da2 *= a2 > 0
+        gw2, gb2 = a1.T @ da2, (ones @ da2)[0]
+        da1 = da2 @ w2.T
+        da1 *= a1 > 0
+        gw1, gb1 = x.T @ da1, (ones @ da1)[0]
+        for p, g in ((w1, gw1), (b1, gb1), (w2, gw2), (b2, gb2), (w3, gw3), (b3, gb3)):
+            g *= lr
+            p -= g
+        return loss
+
+    return _run(step, batch_size)
+
+
+WORKERS = {"nervenet": worker_nervenet, "torch": worker_torch, "numpy": worker_numpy}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--batch", type=int, nargs="+", default=[32, 256])
+    parser.add_argument("--systems", nargs="+", default=list(WORKERS), choices=list(WORKERS))
+    parser.add_argument("--keep-openblas-pins", action="store_true",
+                        help="keep OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE from the environment")
+    parser.add_argument("--worker", choices=list(WORKERS), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(WORKERS[args.worker](args.batch[0])))
+        return
+
+    results = {(b, s): [] for b in args.batch for s in args.systems}
+    for _ in range(args.rounds):
+        for batch_size in args.batch:
+            for system in args.systems:
+                results[batch_size, system].append(_common.run_worker(
+                    "mlp_step.py", [system, "--batch", str(batch_size)],
+                    args.keep_openblas_pins))
+    blas = {s: results[args.batch[0], s][0]["blas"] for s in args.systems}
+    print("# MLP 784-300-100-10 training step, float32, SGD, MNIST 5k")
+    print(f"{_common.today()}; {_common.machine_description()}; {_common.THREADS} threads; "
+          f"median of {args.rounds} interleaved rounds, each system in a fresh process")
+    print("BLAS: " + "; ".join(f"{s}: {b}" for s, b in blas.items()))
+    print()
+    print("| batch | system | samples/s | vs torch | final loss |")
+    print("|---:|---|---:|---:|---:|")
+    for batch_size in args.batch:
+        rates = {s: _common.median([r["samples_per_s"] for r in results[batch_size, s]])
+                 for s in args.systems}
+        for system in args.systems:
+            ratio = f"{rates[system] / rates['torch']:.2f}x" if "torch" in rates else "-"
+            loss = results[batch_size, system][0]["final_loss"]
+            print(f"| {batch_size} | {system} | {rates[system]:,.0f} | {ratio} | {loss:.5f} |")
+
+
+if __name__ == "__main__":
+    main()

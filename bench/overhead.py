@@ -1,0 +1,121 @@
+"""Per-op overhead of the autograd engine: a chain of 100 tiny adds, forward + backward.
+
+The arrays are 1x1, so the arithmetic is free and what is measured is the price of recording
+an op in the graph (forward) and of visiting it in ``backward()``. Each system runs in a fresh
+process; rounds are interleaved and the table shows medians.
+
+    python bench/overhead.py            # table (about 20 s)
+    python bench/overhead.py --rounds 5
+
+Shows microseconds per op: forward (record), backward (per op, including the one-off cost of
+the ``backward()`` call spread over the 100 ops) and total.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import _common
+
+CHAIN = 100
+REPEATS = 400
+
+
+def _measure(build, run_backward) -> dict:
+    """Median time of building a chain of CHAIN adds and of backpropagating through it."""
+    forward_times, backward_times = [], []
+    for repeat in range(REPEATS + 50):
+        start = time.perf_counter()
+        y = build()
+        middle = time.perf_counter()
+        run_backward(y)
+        end = time.perf_counter()
+        if repeat >= 50:  # warm-up
+            forward_times.append(middle - start)
+            backward_times.append(end - middle)
+    forward = _common.median(forward_times) / CHAIN * 1e6
+    backward = _common.median(backward_times) / CHAIN * 1e6
+    return {"forward_us": forward, "backward_us": backward, "total_us": forward + backward}
+
+
+def worker_nervenet() -> dict:
+    import numpy as np
+
+    import nervenet
+
+    x = nervenet.Tensor(np.ones((1, 1), dtype=np.float32), requires_grad=True)
+    c = nervenet.Tensor(np.ones((1, 1), dtype=np.float32))
+
+    def build():
+        y = x
+        for _ in range(CHAIN):
+            y = y + c
+        return y
+
+    def run_backward(y):
+        x.grad = None
+        y.backward()
+
+    result = _measure(build, run_backward)
+    assert float(x.grad[0, 0]) == 1.0
+    return result
+
+
+def worker_torch() -> dict:
+    import torch
+
+    torch.set_num_threads(_common.THREADS)
+    x = torch.ones((1, 1), dtype=torch.float32, requires_grad=True)
+    c = torch.ones((1, 1), dtype=torch.float32)
+
+    def build():
+        y = x
+        for _ in range(CHAIN):
+            y = y + c
+        return y
+
+    def run_backward(y):
+        x.grad = None
+        y.backward()
+
+    result = _measure(build, run_backward)
+    assert float(x.grad[0, 0]) == 1.0
+    return result
+
+
+WORKERS = {"nervenet": worker_nervenet, "torch": worker_torch}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(WORKERS[args.worker]()))
+        return
+
+    results: dict[str, list[dict]] = {name: [] for name in WORKERS}
+    for _ in range(args.rounds):
+        for name in WORKERS:
+            results[name].append(_common.run_worker("overhead.py", [name]))
+    print(f"# Per-op overhead: chain of {CHAIN} 1x1 adds, forward + backward")
+    print(f"{_common.today()}; {_common.machine_description()}; {_common.THREADS} threads; "
+          f"median of {args.rounds} interleaved rounds, each a fresh process "
+          f"(median of {REPEATS} chains)")
+    print()
+    print("| system | forward us/op | backward us/op | total us/op | vs torch |")
+    print("|---|---:|---:|---:|---:|")
+    torch_total = _common.median([r["total_us"] for r in results["torch"]])
+    for name, rounds in results.items():
+        forward = _common.median([r["forward_us"] for r in rounds])
+        backward = _common.median([r["backward_us"] for r in rounds])
+        total = _common.median([r["total_us"] for r in rounds])
+        print(f"| {name} | {forward:.2f} | {backward:.2f} | {total:.2f} | "
+              f"{total / torch_total:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()

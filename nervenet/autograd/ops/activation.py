@@ -1,0 +1,802 @@
+"""Activation functions: step, sigmoid, tanh, the ReLU family, ELU/SELU, GELU, swish, mish,
+softmax, log-softmax, softplus and maxout.
+
+Every backward is written with differentiable Tensor ops, so second derivatives are exact
+(Newton's method and Hessian-vector products need them). Where an activation has a kink (ReLU
+at 0, the step, ...) the derivative used there is stated: it is the one PyTorch uses.
+
+NOTE: the hot activations (relu, sigmoid, tanh, softmax, log_softmax) evaluate the same
+gradient formula on bare arrays when the backward pass is not itself being recorded
+(``create_graph=False``, the normal training step): that skips the bookkeeping of one Tensor op
+per arithmetic operation. The two branches of each backward are one line each and must agree;
+the float64 gradcheck (fast branch) and gradgradcheck (recorded branch) test both.
+
+GELU needs the error function, which NumPy lacks; ``erf_array``/``erfc_array`` implement
+W. J. Cody's rational Chebyshev approximations (Math. Comp. 23, 1969; the CALERF routine of
+SPECFUN), accurate to about one unit in the last place of a double.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from nervenet import backend
+from nervenet.autograd.function import Function, is_grad_enabled
+from nervenet.autograd.ops.arith import exp, where
+from nervenet.autograd.tensor import Tensor, as_tensor
+
+# SELU's constants, as in Klambauer et al. (2017) and torch.nn.SELU.
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+_SQRT1_2 = math.sqrt(0.5)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_GELU_TANH_K = math.sqrt(2.0 / math.pi)
+_GELU_TANH_C = 0.044715
+
+
+# ------------------------------------------------------------------ the error function
+# Cody's coefficients: erf(x) = x P(x^2)/Q(x^2) for |x| <= 0.46875; erfc(x) = e^(-x^2) P(x)/Q(x)
+# for 0.46875 < x <= 4; erfc(x) = e^(-x^2)/x (1/sqrt(pi) + R(1/x^2)/x^2) for x > 4.
+_ERF_A = (3.16112374387056560e00, 1.13864154151050156e02, 3.77485237685302021e02,
+          3.20937758913846947e03, 1.85777706184603153e-1)
+_ERF_B = (2.36012909523441209e01, 2.44024637934444173e02, 1.28261652607737228e03,
+          2.84423683343917062e03)
+_ERF_C = (5.64188496988670089e-1, 8.88314979438837594e00, 6.61191906371416295e01,
+          2.98635138197400131e02, 8.81952221241769090e02, 1.71204761263407058e03,
+          2.05107837782607147e03, 1.23033935479799725e03, 2.15311535474403846e-8)
+_ERF_D = (1.57449261107098347e01, 1.17693950891312499e02, 5.37181101862009858e02,
+          1.62138957456669019e03, 3.29079923573345963e03, 4.36261909014324716e03,
+          3.43936767414372164e03, 1.23033935480374942e03)
+_ERF_P = (3.05326634961232344e-1, 3.60344899949804439e-1, 1.25781726111229246e-1,
+          1.60837851487422766e-2, 6.58749161529837803e-4, 1.63153871373020978e-2)
+_ERF_Q = (2.56852019228982242e00, 1.87295284992346047e00, 5.27905102951428412e-1,
+          6.05183413124413191e-2, 2.33520497626869185e-3)
+_INV_SQRT_PI = 5.6418958354775628695e-1
+_ERF_SMALL = 0.46875
+
+
+def _erf_small(x):
+    """erf(x) for |x| <= 0.46875 (relative accuracy near 0 is kept: no 1 - erfc)."""
+    z = x * x
+    num = _ERF_A[4] * z
+    den = z
+    for a, b in zip(_ERF_A[:3], _ERF_B[:3]):
+        num = (num + a) * z
+        den = (den + b) * z
+    return x * (num + _ERF_A[3]) / (den + _ERF_B[3])
+
+
+def _erfc_positive(y):
+    """erfc(y) for y > 0.46875, relative accuracy kept deep into the tail."""
+    result = np.empty_like(y)
+    middle = y <= 4.0
+    if middle.any():
+        t = y[middle]
+        num = _ERF_C[8] * t
+        den = t
+        for c, d in zip(_ERF_C[:7], _ERF_D[:7]):
+            num = (num + c) * t
+            den = (den + d) * t
+        result[middle] = (num + _ERF_C[7]) / (den + _ERF_D[7])
+    tail = ~middle
+    if tail.any():
+        # erfc(40) is far below the smallest double: clamping keeps inf out of the arithmetic.
+        t = np.minimum(y[tail], 40.0)
+        z = 1.0 / (t * t)
+        num = _ERF_P[5] * z
+        den = z
+        for p, q in zip(_ERF_P[:4], _ERF_Q[:4]):
+            num = (num + p) * z
+            den = (den + q) * z
+        result[tail] = (_INV_SQRT_PI - z * (num + _ERF_P[4]) / (den + _ERF_Q[4])) / t
+    # exp(-y^2) with y^2 split as s^2 + (y - s)(y + s), s = y rounded down to 1/16: s^2 is
+    # exact, so the rounding error of y*y is not amplified by the exponential.
+    s = np.trunc(np.minimum(y, 40.0) * 16.0) / 16.0
+    with np.errstate(invalid="ignore"):  # NaN inputs stay NaN
+        return result * np.exp(-s * s) * np.exp(-(y - s) * (y + s))
+
+
+def erf_array(x) -> np.ndarray:
+    """The error function ``erf(x) = 2/sqrt(pi) * integral_0^x e^(-t^2) dt`` on an ndarray.
+
+    A NumPy helper (not an op: it records nothing), vectorized Cody rational approximations.
+    Floating arrays keep their dtype; anything else is computed in float64.
+
+    Example:
+        >>> float(erf_array(0.5))
+        0.5204998778130465
+    """
+    x = np.asarray(x)
+    if x.dtype.kind != "f":
+        x = x.astype(np.float64)
+    y = np.abs(x)
+    small = y <= _ERF_SMALL
+    result = np.empty_like(x)
+    result[small] = _erf_small(x[small])
+    large = ~small
+    if large.any():
+        xl = x[large]
+        result[large] = np.copysign((0.5 - _erfc_positive(np.abs(xl))) + 0.5, xl)
+    return result
+
+
+def erfc_array(x) -> np.ndarray:
+    """The complementary error function ``erfc(x) = 1 - erf(x)`` on an ndarray, with full
+    relative accuracy for large positive x (where ``1 - erf(x)`` would round to 0).
+
+    Example:
+        >>> float(erfc_array(10.0))
+        2.08848758376e-45
+    """
+    x = np.asarray(x)
+    if x.dtype.kind != "f":
+        x = x.astype(np.float64)
+    y = np.abs(x)
+    small = y <= _ERF_SMALL
+    result = np.empty_like(x)
+    result[small] = 1.0 - _erf_small(x[small])
+    large = ~small
+    if large.any():
+        xl = x[large]
+        tail = _erfc_positive(np.abs(xl))
+        result[large] = np.where(xl < 0, 2.0 - tail, tail)
+    return result
+
+
+def _normal_cdf_array(x: np.ndarray) -> np.ndarray:
+    """Phi(x) = P(N(0, 1) <= x) = erfc(-x / sqrt(2)) / 2, accurate in both tails."""
+    return 0.5 * erfc_array(x * -_SQRT1_2)
+
+
+def _sigmoid_array(z: np.ndarray) -> np.ndarray:
+    """1 / (1 + e^(-z)) on an array, into one new array."""
+    t = np.empty_like(z)  # (not np.negative(z): on a 0-d array that returns a scalar)
+    np.negative(z, out=t)
+    # For z < -88 (float32) or -709 (float64) e^(-z) overflows to inf and 1 / (1 + inf) = 0,
+    # the correctly rounded limit: the formula needs no branch to be stable.
+    with np.errstate(over="ignore"):
+        np.exp(t, out=t)
+    t += 1
+    return np.reciprocal(t, out=t)
+
+
+# ------------------------------------------------------------------ the Functions
+
+
+class Step(Function):
+    """y = high where x > 0, low where x < 0, at_zero at 0;  dx = 0 (the step is flat)."""
+
+    def __init__(self, low: float, high: float, at_zero: float):
+        self.low, self.high, self.at_zero = low, high, at_zero
+
+    def forward(self, x):
+        kind = x.dtype.type
+        y = np.where(x > 0, kind(self.high), kind(self.low))
+        if self.at_zero != self.low:
+            y[x == 0] = self.at_zero
+        return y
+
+    def backward(self, gy):
+        return Tensor.from_array(np.zeros(gy.shape, dtype=gy.dtype))
+
+
+class Sigmoid(Function):
+    """y = 1 / (1 + e^(-a x));  dx = gy * a * y * (1 - y)."""
+
+    def __init__(self, a: float = 1.0):
+        self.a = a
+
+    def forward(self, x):
+        return _sigmoid_array(x if self.a == 1.0 else x * self.a)
+
+    def backward(self, gy):
+        y = self.outputs[0]()
+        if is_grad_enabled():
+            return gy * (y * (1 - y) * self.a)
+        g = 1 - y.data
+        g *= y.data
+        g *= gy.data
+        if self.a != 1.0:
+            g *= self.a
+        return Tensor.from_array(g)
+
+
+class Tanh(Function):
+    """y = tanh(x);  dx = gy * (1 - y^2)."""
+
+    def forward(self, x):
+        return np.tanh(x)
+
+    def backward(self, gy):
+        y = self.outputs[0]()
+        if is_grad_enabled():
+            return gy * (1 - y * y)
+        g = np.empty_like(gy.data)  # one buffer, also for 0-d data
+        np.multiply(y.data, y.data, out=g)
+        np.subtract(1, g, out=g)
+        g *= gy.data
+        return Tensor.from_array(g)
+
+
+class ReLU(Function):
+    """y = max(x, 0);  dx = gy where x > 0, else 0 (0 at x = 0, as torch)."""
+
+    def forward(self, x):
+        return np.maximum(x, 0)
+
+    def backward(self, gy):
+        # The mask is a constant: ReLU's second derivative is 0 wherever it exists.
+        positive = self.inputs[0].data > 0
+        if is_grad_enabled():
+            return gy * positive.astype(gy.dtype)
+        return Tensor.from_array(gy.data * positive)
+
+
+class LeakyReLU(Function):
+    """y = x where x > 0, else alpha x;  dx = gy where x > 0, else alpha gy."""
+
+    def __init__(self, alpha: float):
+        self.alpha = alpha
+
+    def forward(self, x):
+        # max(x, 0) + alpha min(x, 0): no branch (np.where with a random mask is slow)
+        y = np.minimum(x, 0)
+        y *= self.alpha
+        y += np.maximum(x, 0)
+        return y
+
+    def backward(self, gy):
+        slope = (self.inputs[0].data > 0).astype(gy.dtype)  # 1 where x > 0, alpha elsewhere
+        slope *= 1 - self.alpha
+        slope += self.alpha
+        return gy * slope
+
+
+class PReLU(Function):
+    """y = x where x > 0, else alpha x with a learned alpha broadcast against x;
+    dx = gy where x > 0, else alpha gy;  dalpha = gy x where x <= 0, else 0."""
+
+    def forward(self, x, alpha):
+        return np.maximum(x, 0) + alpha * np.minimum(x, 0)
+
+    def backward(self, gy):
+        x, alpha = self.inputs
+        negative = (x.data <= 0).astype(gy.dtype)
+        gx = gy * (alpha * negative + (1 - negative)) if self.needs_input_grad[0] else None
+        galpha = gy * x * negative if self.needs_input_grad[1] else None
+        return gx, galpha
+
+
+class ELU(Function):
+    """y = scale x where x > 0, else scale alpha (e^x - 1);
+    dx = gy scale where x > 0, else gy (y + scale alpha)  (SELU is the scaled case)."""
+
+    def __init__(self, alpha: float, scale: float = 1.0):
+        self.alpha = alpha
+        self.scale = scale
+
+    def forward(self, x):
+        # scale (max(x, 0) + alpha (e^min(x, 0) - 1)): no branch, and e^x never overflows.
+        y = np.expm1(np.minimum(x, 0))
+        y *= self.alpha
+        y += np.maximum(x, 0)
+        if self.scale != 1.0:
+            y *= self.scale
+        return y
+
+    def backward(self, gy):
+        y = self.outputs[0]()
+        positive = self.inputs[0].data > 0
+        # d/dx scale alpha (e^x - 1) = scale alpha e^x = y + scale alpha: written with the
+        # output, the second derivative flows through y again and is exact.
+        return gy * where(positive, self.scale, y + self.scale * self.alpha)
+
+
+class Softplus(Function):
+    """y = ln(1 + e^x) = max(x, 0) + ln(1 + e^(-|x|));  dx = gy * sigmoid(x)."""
+
+    def forward(self, x):
+        return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
+
+    def backward(self, gy):
+        return gy * Sigmoid()(self.inputs[0])
+
+
+class NormalCDF(Function):
+    """y = Phi(x) = (1 + erf(x / sqrt(2))) / 2;  dx = gy * e^(-x^2/2) / sqrt(2 pi)."""
+
+    def forward(self, x):
+        return _normal_cdf_array(x)
+
+    def backward(self, gy):
+        x = self.inputs[0]
+        return gy * (exp(x * x * -0.5) * _INV_SQRT_2PI)
+
+
+class GELU(Function):
+    """y = x Phi(x);  dx = gy (Phi(x) + x phi(x)).  With ``approximate``:
+    y = x (1 + tanh(k (x + c x^3))) / 2, k = sqrt(2/pi), c = 0.044715;
+    dx = gy ((1 + t)/2 + x (1 - t^2) k (1 + 3 c x^2) / 2), t = tanh(k (x + c x^3))."""
+
+    def __init__(self, approximate: bool = False):
+        self.approximate = approximate
+
+    def forward(self, x):
+        # t (or Phi) is kept for a backward that is not recorded, only if one will come
+        if self.approximate:
+            t = np.tanh((x + x * x * x * _GELU_TANH_C) * _GELU_TANH_K)
+            self.t = t if self.needs_input_grad[0] else None
+            return x * (1 + t) * 0.5
+        cdf = _normal_cdf_array(x)
+        self.cdf = cdf if self.needs_input_grad[0] else None
+        return x * cdf
+
+    def backward(self, gy):
+        # The same formulas on Tensors (recorded: exact higher derivatives) or on arrays.
+        recording = is_grad_enabled()
+        x = self.inputs[0] if recording else self.inputs[0].data
+        if self.approximate:
+            t = Tanh()((x + x * x * x * _GELU_TANH_C) * _GELU_TANH_K) if recording else self.t
+            slope = (1 + t) * 0.5 + x * (1 - t * t) * (1 + x * x * (3 * _GELU_TANH_C)) * (
+                0.5 * _GELU_TANH_K)
+        elif recording:
+            slope = NormalCDF()(x) + x * exp(x * x * -0.5) * _INV_SQRT_2PI
+        else:
+            slope = self.cdf + x * np.exp(x * x * -0.5) * _INV_SQRT_2PI
+        return gy * slope if recording else Tensor.from_array(gy.data * slope)
+
+
+class Softmax(Function):
+    """y_i = e^(x_i - m) / sum_j e^(x_j - m) over ``axis`` (m = max, for stability);
+    dx = y * (gy - sum(gy * y))."""
+
+    def __init__(self, axis: int = -1):
+        self.axis = axis
+
+    def forward(self, x):
+        y = x - x.max(axis=self.axis, keepdims=True)
+        np.exp(y, out=y)
+        y /= y.sum(axis=self.axis, keepdims=True)
+        return y
+
+    def backward(self, gy):
+        y = self.outputs[0]()
+        if is_grad_enabled():
+            return y * (gy - (gy * y).sum(axis=self.axis, keepdims=True))
+        g = gy.data * y.data
+        g -= y.data * g.sum(axis=self.axis, keepdims=True)
+        return Tensor.from_array(g)
+
+
+class LogSoftmax(Function):
+    """y_i = x_i - m - ln sum_j e^(x_j - m) over ``axis`` (log-sum-exp, m = max);
+    dx = gy - e^y * sum(gy)."""
+
+    def __init__(self, axis: int = -1):
+        self.axis = axis
+
+    def forward(self, x):
+        y = x - x.max(axis=self.axis, keepdims=True)
+        y -= np.log(np.exp(y).sum(axis=self.axis, keepdims=True))
+        return y
+
+    def backward(self, gy):
+        y = self.outputs[0]()
+        if is_grad_enabled():
+            return gy - exp(y) * gy.sum(axis=self.axis, keepdims=True)
+        g = np.exp(y.data)
+        g *= gy.data.sum(axis=self.axis, keepdims=True)
+        np.subtract(gy.data, g, out=g)
+        return Tensor.from_array(g)
+
+
+# ------------------------------------------------------------------ argument checks
+
+
+def _floating(x, name: str) -> Tensor:
+    """``x`` as a floating Tensor: integer and boolean data become floatx."""
+    x = as_tensor(x)
+    kind = x.data.dtype.kind
+    if kind == "f":
+        return x
+    if kind in "biu":
+        return Tensor.from_array(x.data.astype(backend.floatx()))
+    raise TypeError(f"{name}: x must be numeric, got dtype {x.dtype}")
+
+
+def _number(value, function: str, argument: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{function}: {argument} must be a real number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{function}: {argument} must be finite, got {value}")
+    return value
+
+
+def _axis(axis, ndim: int, function: str) -> int:
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+        raise TypeError(f"{function}: axis must be an int, got {axis!r}")
+    if not -ndim <= axis < ndim:
+        raise ValueError(
+            f"{function}: axis {axis} is out of range for an input with {ndim} dimensions")
+    return int(axis) % ndim
+
+
+# ------------------------------------------------------------------ public functions
+
+
+def step(x, low=0.0, high=1.0, at_zero=None):
+    """The threshold (Heaviside) activation of the perceptron.
+
+    ``y = high`` where ``x > 0``, ``low`` where ``x < 0`` and ``at_zero`` at exactly 0. The
+    default ``at_zero = low`` makes a unit fire only on a strictly positive net input, as the
+    course's XOR network and scikit-learn's ``Perceptron`` (class 1 iff the decision function
+    is > 0) do. ``low=-1`` gives the bipolar (sign) step.
+
+    NOTE: the derivative is 0 everywhere (and undefined at 0), so backpropagation through a
+    step sends no signal back: gradient descent cannot train a network of steps. That is why
+    the perceptron is trained by its own rule, ``w += lr * (target - output) * x``, which uses
+    the error itself instead of a derivative, and why multilayer networks replaced the step by
+    a smooth sigmoid.
+
+    Args:
+        x: the net input.
+        low: the value for negative inputs (default 0.0).
+        high: the value for positive inputs (default 1.0).
+        at_zero: the value at 0 (default ``None``, meaning ``low``).
+
+    Returns:
+        A Tensor of ``x``'s shape and dtype. Its gradient is 0.
+
+    Shape:
+        any -> same.
+
+    Example:
+        >>> import nervenet.functional as F
+        >>> F.step([-2.0, 0.0, 3.0]).data
+        array([0., 0., 1.], dtype=float32)
+        >>> F.step([-2.0, 0.0, 3.0], low=-1.0).data
+        array([-1., -1.,  1.], dtype=float32)
+    """
+    low = _number(low, "step", "low")
+    high = _number(high, "step", "high")
+    at_zero = low if at_zero is None else _number(at_zero, "step", "at_zero")
+    return Step(low, high, at_zero)(_floating(x, "step"))
+
+
+def sigmoid(x, a=1.0):
+    """The logistic function with slope ``a``: ``y = 1 / (1 + e^(-a x))``.
+
+    Stable for any x: ``e^(-a x)`` may overflow to inf for very negative ``a x``, and
+    ``1 / (1 + inf) = 0`` is then the correct limit (no NaN, no warning).
+
+    Args:
+        x: the input.
+        a: the slope parameter (default 1.0); larger ``a`` approaches the step.
+
+    Returns:
+        A Tensor in (0, 1) of ``x``'s shape. Gradient: ``dx = gy * a * y * (1 - y)``.
+
+    Shape:
+        any -> same.
+
+    Example:
+        >>> import nervenet.functional as F
+        >>> F.sigmoid([0.0, 2.0], a=0.5).data
+        array([0.5      , 0.7310586], dtype=float32)
+    """
+    return Sigmoid(_number(a, "sigmoid", "a"))(_floating(x, "sigmoid"))
+
+
+def tanh(x):
+    """Hyperbolic tangent ``y = (e^x - e^(-x)) / (e^x + e^(-x))``, a sigmoid centred on 0.
+
+    Returns:
+        A Tensor in (-1, 1). Gradient: ``dx = gy * (1 - y**2)``.
+
+    Shape:
+        any -> same.
+
+    Example:
+        >>> import nervenet.functional as F
+        >>> F.tanh([0.0, 1.0]).data
+        array([0.       , 0.7615942], dtype=float32)
+    """
+    return Tanh()(_floating(x, "tanh"))
+
+
+def relu(x):
+    """Rectified linear unit ``y = max(x, 0)``.
+
+    Returns:
+        A Tensor of ``x``'s shape. Gradient: ``dx = gy`` where ``x > 0``, else 0 (at the kink
+        x = 0 the derivative is taken as 0, as torch).
+
+    Shape:
+        any -> same.
+
+    Example:
+        >>> import nervenet.functional as F
+        >>> F.relu([-1.0, 0.0, 2.0]).data
+        array([0., 0., 2.], dtype=float32)
+    """
+    return ReLU()(_floating(x, "relu"))
+
+
+def leaky_relu(x, alpha=0.01):
+    """Leaky ReLU ``y = x`` where ``x > 0``, else ``alpha * x``.
+
+    Args:
+        x: the input.
+        alpha: the slope for negative inputs (default 0.01, as torch; Keras's layer uses 0.3).
+
+    Returns:
+        A Tensor of ``x``'s shape. Gradient: ``dx = gy`` where ``x > 0``, else ``alpha * gy``
+        (``alpha`` at x = 0, as torch).
+
+    Shape:
+        any -> same.
+
+    Example:
+        >>> import nervenet.functional as F
+        >>> F.leaky_relu([-2.0, 3.0], alpha=0.1).data
+        array([-0.2,  3. ], dtype=float32)
+    """
+    return LeakyReLU(_number(alpha, "leaky_relu", "alpha"))(_floating(x, "leaky_relu"))
+
+
+def prelu(x, alpha):
+    """Parametric ReLU: ``y = x`` where ``x > 0``, else ``alpha * x``, with ``alpha`` learned.
+
+    Args:
+        x: the input.
+        alpha: a tensor of slopes that broadcasts against ``x`` (one per channel, shape
+            ``(C,)`` for channels-last input, or one per element as Keras's ``PReLU``).
+
+    Returns:
+        A Tensor of ``x``'s shape. Gradients: ``dx = gy`` where ``x > 0``, else ``alpha * gy``;
+        ``dalpha = gy * x`` where ``x <= 0`` (summed over the broadcast axes).
+
+    Shape:
+        x: any; alpha: broadcastable to x's shape -> x's shape.
+
+    Example:
+        >>> import nervenet.functional as F
+        >>> F.prelu([[-2.0, -2.0], [1.0, 1.0]], [0.1, 0.5]).data
+        array([[-0.2, -1. ],
+               [ 1. ,  1. ]], dtype=float32)
+    """
+    x = _floating(x, "prelu")
+    alpha = as_tensor(alpha, x)
+    if alpha.data.dtype.kind != "f":
+        raise TypeError(f"prelu: alpha must be a floating tensor, got dtype {alpha.dtype}")
+    try:
+        broadcast = np.broadcast_shapes(x.shape, alpha.shape)
+    except ValueError:
+        broadcast = None
+    if broadcast != x.shape:
+        raise ValueError(
+            f"prelu: alpha must broadcast to the shape of x {x.shape}, got alpha {alpha.shape}")
+    return PReLU()(x, alpha)
+
+
+def elu(x, alpha=1.0):
+    """Exponential linear unit: ``y = x`` where ``x > 0``, else ``alpha * (e^x - 1)``.
+
+    Args:
+        x: the input.
+        alpha: the saturation value for very negative inputs is ``-alpha`` (default 1.0).
+
+    Returns:
+        A Tensor of ``x``'s shape. Gradient: ``dx = gy`` where ``x > 0``, else
+        ``gy * (y + alpha)`` (= ``alpha e^x``; the derivative jumps at 0 unless alpha = 1).
+
+    Shape:
+        any -> same.
+
+    Example:
+        >>> import nervenet.functional as F
+        >>> F.elu([-1.0, 2.0]).data
+        array([-0.63212055,  2.        ], dtype=float32)
+    """
+    return ELU(_number(alpha, "elu", "alpha"))(_floating(x, "elu"))
+
+
+def selu(x):
+    """Scaled ELU: ``y = scale * elu(x, alpha)`` with torch's (and Klambauer et al.'s)
+    self-normalizing constants ``alpha = 1.6732632423543772`` and ``scale = 1.0507009873554805``.
+
+    Returns:
+        A Tensor of ``x``'s shape. Gradient: ``dx = gy * scale`` where ``x > 0``, else
+        ``gy * (y + scale * alpha)``.
+
+    Shape:
+        any -> same.
+
+    Example:
+        >>> import nervenet.functional as F
+        >>> F.selu([1.0]).data
+        array([1.050701], dtype=float32)
+    """
+    return ELU(SELU_ALPHA, SELU_SCALE)(_floating(x, "selu"))
+
+
+def gelu(x, approximate=False):
+    """Gaussian error linear unit ``y = x * Phi(x)``, Phi the standard normal CDF.
+
+    ``Phi(x) = (1 + erf(x / sqrt(2))) / 2`` uses Cody's double-precision erf (see
+    ``erf_array``). With ``approximate=True`` (or ``"tanh"``, torch's spelling) the tanh form
+    ``y = x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2`` is used, as
+    ``torch.nn.functional.gelu(x, approximate="tanh")``.
+
+    Args:
+        x: the input.
+        approximate: use the tanh approximation (default False).
+
+    Returns:
+        A Tensor of ``x``'s shape. Gradient: ``dx = gy * (Phi(x) + x phi(x))``, phi the normal
+        density (the tanh form differentiates its own formula).
+
+    Shape:
+        any -> same.
+
+    Example:
+        >>> import nervenet.functional as F
+        >>> F.gelu([1.0]).data
+        array([0.8413447], dtype=float32)
+    """
+    if approximate in ("tanh", "none"):
+        approximate = approximate == "tanh"
+    if not isinstance(approximate, bool):
+        raise TypeError(
+            f"gelu: approximate must be True, False, 'tanh' or 'none', got {approximate!r}")
+    return GELU(approximate)(_floating(x, "gelu"))
+
+
+def swish(x):
+    """Swish / SiLU ``y = x * sigmoid(x)`` (Keras's ``swish`` and ``silu``, torch's ``silu``).
+
+    Composed of ``sigmoid`` and a product, so every derivative is exact.
+
+    Returns:
+        A Tensor of ``x``'s shape. Gradient: ``dx = gy * s * (1 + x (1 - s))``, s = sigmoid(x).
+
+    Shape:
+        any -> same.
+
+    Example:
+        >>> import nervenet.functional as F
+        >>> F.swish([0.0, 1.0]).data
+        array([0.       , 0.7310586], dtype=float32)
+    """
+    x = _floating(x, "swish")
+    return x * Sigmoid()(x)
+
+
+def mish(x):
+    """Mish ``y = x * tanh(softplus(x))`` (Misra, 2019), composed of the stable ``softplus``,
+    ``tanh`` and a product, so every derivative is exact and no step overflows.
+
+    Returns:
+        A Tensor of ``x``'s shape.
+
+    Shape:
+        any -> same.
+
+    Example:
+        >>> import nervenet.functional as F
+        >>> F.mish([1.0]).data
+        array([0.8650984], dtype=float32)
+    """
+    x = _floating(x, "mish")
+    return x * Tanh()(Softplus()(x))
+
+
+def softplus(x):
+    """Softplus ``y = ln(1 + e^x)``, computed as ``max(x, 0) + ln(1 + e^(-|x|))`` so that
+    neither term overflows.
+
+    Returns:
+        A Tensor of ``x``'s shape. Gradient: ``dx = gy * sigmoid(x)``.
+
+    Shape:
+        any -> same.
+
+    Example:
+        >>> import nervenet.functional as F
+        >>> F.softplus([0.0, 1000.0]).data
+        array([6.931472e-01, 1.000000e+03], dtype=float32)
+    """
+    return Softplus()(_floating(x, "softplus"))
+
+
+def softmax(x, axis=-1):
+    """Softmax ``y_i = e^(x_i) / sum_j e^(x_j)`` along ``axis``.
+
+    The maximum is subtracted first (the result is unchanged, since softmax is invariant to
+    adding a constant), so ``e^`` never overflows, even for logits of 1e4 in float32.
+
+    Args:
+        x: the logits.
+        axis: the axis that sums to 1 (default -1).
+
+    Returns:
+        A Tensor of ``x``'s shape. Gradient: ``dx = y * (gy - sum(gy * y, axis))``.
+
+    Shape:
+        any (at least 1-D) -> same.
+
+    Example:
+        >>> import nervenet.functional as F
+        >>> F.softmax([1.0, 1.0, 1.0, 1.0]).data
+        array([0.25, 0.25, 0.25, 0.25], dtype=float32)
+    """
+    x = _floating(x, "softmax")
+    return Softmax(_axis(axis, x.ndim, "softmax"))(x)
+
+
+def log_softmax(x, axis=-1):
+    """Log-softmax ``y_i = x_i - ln sum_j e^(x_j)`` along ``axis``, via log-sum-exp:
+    ``ln sum_j e^(x_j) = m + ln sum_j e^(x_j - m)`` with m the maximum. Never overflows, and
+    gives finite log-probabilities where ``log(softmax(x))`` would give ``log(0) = -inf``.
+
+    Args:
+        x: the logits.
+        axis: the normalized axis (default -1).
+
+    Returns:
+        A Tensor of ``x``'s shape. Gradient: ``dx = gy - softmax(x) * sum(gy, axis)``.
+
+    Shape:
+        any (at least 1-D) -> same.
+
+    Example:
+        >>> import nervenet.functional as F
+        >>> F.log_softmax([0.0, 1000.0]).data
+        array([-1000.,     0.], dtype=float32)
+    """
+    x = _floating(x, "log_softmax")
+    return LogSoftmax(_axis(axis, x.ndim, "log_softmax"))(x)
+
+
+def maxout(x, num_units):
+    """Maxout (Goodfellow et al., 2013), as ``tf.contrib.layers.maxout`` on the last axis.
+
+    The last axis, of size C, is split into ``num_units`` groups of ``C / num_units``
+    consecutive features, and each group is replaced by its maximum:
+    ``y[..., i] = max_k x[..., i * (C / num_units) + k]``.
+
+    Args:
+        x: the input, with C features on the last axis.
+        num_units: the number of outputs; must divide C.
+
+    Returns:
+        A Tensor of shape ``x.shape[:-1] + (num_units,)``. Gradient: ``gy`` goes to the maximum
+        of each group (split evenly on ties, as ``torch.amax``).
+
+    Shape:
+        (..., C) -> (..., num_units).
+
+    Example:
+        >>> import nervenet.functional as F
+        >>> F.maxout([[1.0, 5.0, 3.0, 2.0]], num_units=2).data
+        array([[5., 3.]], dtype=float32)
+    """
+    x = _floating(x, "maxout")
+    if isinstance(num_units, bool) or not isinstance(num_units, numbers.Integral) \
+            or num_units < 1:
+        raise ValueError(f"maxout: num_units must be a positive int, got {num_units!r}")
+    if x.ndim < 1:
+        raise ValueError("maxout: x must have at least 1 dimension, got a scalar")
+    channels = x.shape[-1]
+    if channels % num_units:
+        raise ValueError(
+            f"maxout: the last axis of x (size {channels}, shape {x.shape}) must be divisible "
+            f"by num_units={num_units}")
+    num_units = int(num_units)
+    grouped = x.reshape(x.shape[:-1] + (num_units, channels // num_units))
+    return grouped.max(axis=-1)

@@ -1,0 +1,614 @@
+"""Losses as fused, numerically stable ops, with Keras's semantics.
+
+Each loss takes the target first and the prediction second (``loss(y, p)``), computes the
+elementwise loss, averages it over the last axis (the features or classes of one sample) and
+then over the batch, and returns that scalar (Keras's default ``"sum_over_batch_size"``).
+
+Probabilities are clipped to ``[eps, 1 - eps]`` with ``eps = 1e-7``, as Keras does, so a
+prediction of exactly 0 or 1 gives a large but finite loss (the clipped entries get no gradient,
+as in Keras). The ``from_logits=True`` forms never clip: they fuse the sigmoid or softmax into
+the loss and are exact for any logit, e.g. ``binary_cross_entropy(1, -100, from_logits=True)``
+is 100 with gradient -1, where clipping after a sigmoid (Keras's NumPy backend does) would give
+-ln(1e-7) = 16.1 and gradient 0.
+
+Each backward is written with differentiable Tensor ops, so the Hessian of every loss is exact
+(Newton's method needs it). The cross-entropies from logits and the categorical ones, on the
+hot path of every classifier, also evaluate their gradient on bare arrays when the backward pass
+is not being recorded (``create_graph=False``), which skips the bookkeeping of one Tensor op per
+arithmetic operation; tests check that both branches agree.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from nervenet import backend
+from nervenet.autograd.function import Function, is_grad_enabled
+from nervenet.autograd.ops.activation import LogSoftmax, Sigmoid, Softmax, _sigmoid_array
+from nervenet.autograd.ops.arith import clip, log, where
+from nervenet.autograd.tensor import Tensor, as_tensor
+
+#: Keras's ``backend.epsilon()``: probabilities are clipped to [EPSILON, 1 - EPSILON].
+EPSILON = 1e-7
+
+
+def _log_softmax_array(x: np.ndarray):
+    """(log_softmax(x), softmax(x)) over the last axis, via log-sum-exp (never overflows)."""
+    z = x - x.max(axis=-1, keepdims=True)
+    probs = np.exp(z)
+    total = probs.sum(axis=-1, keepdims=True)
+    z -= np.log(total)
+    probs /= total
+    return z, probs
+
+
+# ------------------------------------------------------------------ regression losses
+
+
+class MeanSquaredError(Function):
+    """L = mean((p - y)^2);  dp = gy * 2 (p - y) / n,  dy = -dp."""
+
+    def forward(self, y, p):
+        d = (p - y).ravel()
+        return np.asarray(np.dot(d, d) / d.size)
+
+    def backward(self, gy):
+        y, p = self.inputs
+        gp = (p - y) * (gy * (2.0 / p.size))
+        return (-gp if self.needs_input_grad[0] else None,
+                gp if self.needs_input_grad[1] else None)
+
+
+class MeanAbsoluteError(Function):
+    """L = mean(|p - y|);  dp = gy * sign(p - y) / n (0 where p = y, as torch),  dy = -dp."""
+
+    def forward(self, y, p):
+        return np.asarray(np.abs(p - y).mean())
+
+    def backward(self, gy):
+        y, p = self.inputs
+        sign = np.sign(p.data - y.data)
+        gp = gy * (1.0 / p.size) * sign
+        return (-gp if self.needs_input_grad[0] else None,
+                gp if self.needs_input_grad[1] else None)
+
+
+class Huber(Function):
+    """L = mean(e^2 / 2 where |e| <= delta, else delta (|e| - delta / 2)), e = p - y;
+    dp = gy * clip(e, -delta, delta) / n,  dy = -dp."""
+
+    def __init__(self, delta: float):
+        self.delta = delta
+
+    def forward(self, y, p):
+        a = np.abs(p - y)
+        q = np.minimum(a, self.delta)
+        # q (a - q/2) is a^2/2 where a <= delta and delta (a - delta/2) beyond: no branch.
+        return np.asarray((q * (a - q * 0.5)).mean())
+
+    def backward(self, gy):
+        y, p = self.inputs
+        # clip's derivative (1 inside, 0 outside) is exactly Huber's second derivative.
+        gp = clip(p - y, -self.delta, self.delta) * (gy * (1.0 / p.size))
+        return (-gp if self.needs_input_grad[0] else None,
+                gp if self.needs_input_grad[1] else None)
+
+
+class Hinge(Function):
+    """L = mean(max(1 - y p, 0)) for labels y in {-1, 1};  dp = -gy y / n where y p < 1."""
+
+    def __init__(self, y: np.ndarray):
+        self.y = y
+
+    def forward(self, p):
+        margin = 1 - self.y * p
+        self.active = margin > 0
+        return np.asarray(np.maximum(margin, 0).mean())
+
+    def backward(self, gy):
+        slope = (self.y * self.active).astype(gy.dtype) * (-1.0 / self.y.size)
+        return gy * slope
+
+
+# ------------------------------------------------------------------ binary cross-entropy
+
+
+class BinaryCrossEntropy(Function):
+    """L = -mean(y ln q + (1 - y) ln(1 - q)), q = clip(p, eps, 1 - eps);
+    dp = gy (q - y) / (q (1 - q)) / n where p is not clipped,  dy = -gy ln(q / (1 - q)) / n."""
+
+    def forward(self, y, p):
+        q = np.clip(p, EPSILON, 1 - EPSILON)
+        return np.asarray(-(y * np.log(q) + (1 - y) * np.log1p(-q)).mean())
+
+    def backward(self, gy):
+        y, p = self.inputs
+        scale = gy * (1.0 / p.size)
+        q = clip(p, EPSILON, 1 - EPSILON)  # its derivative is the "not clipped" mask
+        gy_true = -(log(q) - log(1 - q)) * scale if self.needs_input_grad[0] else None
+        gp = (q - y) / (q * (1 - q)) * scale if self.needs_input_grad[1] else None
+        if gp is not None:
+            inside = (p.data >= EPSILON) & (p.data <= 1 - EPSILON)
+            if not inside.all():
+                gp = gp * inside.astype(gp.dtype)
+        return gy_true, gp
+
+
+class BinaryCrossEntropyWithLogits(Function):
+    """L = mean(max(x, 0) - x y + ln(1 + e^(-|x|))) = BCE of sigmoid(x), exact for any x;
+    dx = gy (sigmoid(x) - y) / n,  dy = -gy x / n."""
+
+    def forward(self, y, x):
+        return np.asarray((np.maximum(x, 0) - x * y + np.log1p(np.exp(-np.abs(x)))).mean())
+
+    def backward(self, gy):
+        y, x = self.inputs
+        scale = 1.0 / x.size
+        if is_grad_enabled():
+            gx = (Sigmoid()(x) - y) * (gy * scale) if self.needs_input_grad[1] else None
+        elif self.needs_input_grad[1]:
+            gx = _sigmoid_array(x.data)
+            gx -= y.data
+            gx *= gy.data * scale
+            gx = Tensor.from_array(gx)
+        else:
+            gx = None
+        gy_true = x * (gy * -scale) if self.needs_input_grad[0] else None
+        return gy_true, gx
+
+
+# ------------------------------------------------------------------ categorical cross-entropy
+
+
+def _probability_ce_grad(y, p, scale, unclipped: np.ndarray):
+    """d/dp of -sum(y ln clip(p / sum(p))) as differentiable Tensor ops:
+    ``-y m / p + sum(y m) / sum(p)`` with m the (constant) mask of unclipped entries."""
+    w = y * unclipped.astype(p.dtype)
+    safe_p = where(unclipped, p, 1.0) if not unclipped.all() else p
+    return (w.sum(axis=-1, keepdims=True) / p.sum(axis=-1, keepdims=True) - w / safe_p) * scale
+
+
+class CategoricalCrossEntropy(Function):
+    """L = -sum(y ln q) / M, q = clip(p / sum(p), eps, 1 - eps) over the last axis, M rows;
+    dp = gy (sum(y m) / sum(p) - y m / p) / M (m: q not clipped),  dy = -gy ln q / M."""
+
+    def forward(self, y, p):
+        total = p.sum(axis=-1, keepdims=True)
+        q = p / total
+        self.unclipped = (q >= EPSILON) & (q <= 1 - EPSILON)
+        np.clip(q, EPSILON, 1 - EPSILON, out=q)
+        np.log(q, out=q)
+        self.rows = p.size // p.shape[-1]  # M: the samples (public checks: M, C >= 1)
+        self.log_q = q if self.needs_input_grad[0] else None
+        return np.asarray(-np.vdot(y, q) / self.rows)
+
+    def backward(self, gy):
+        y, p = self.inputs
+        gp = gy_true = None
+        if is_grad_enabled():
+            scale = gy * (1.0 / self.rows)
+            if self.needs_input_grad[1]:
+                gp = _probability_ce_grad(y, p, scale, self.unclipped)
+            if self.needs_input_grad[0]:
+                q = clip(p / p.sum(axis=-1, keepdims=True), EPSILON, 1 - EPSILON)
+                gy_true = -log(q) * scale
+            return gy_true, gp
+        s = gy.data * (1.0 / self.rows)
+        if self.needs_input_grad[1]:
+            m, yd, pd = self.unclipped, y.data, p.data
+            w = yd * m if not m.all() else yd
+            g = np.divide(w, pd, out=np.zeros_like(pd), where=m)
+            np.subtract(w.sum(axis=-1, keepdims=True) / pd.sum(axis=-1, keepdims=True), g, out=g)
+            g *= s
+            gp = Tensor.from_array(g)
+        if self.needs_input_grad[0]:
+            gy_true = Tensor.from_array(self.log_q * -s)
+        return gy_true, gp
+
+
+class SoftmaxCrossEntropy(Function):
+    """L = -sum(y log_softmax(x)) / M over the last axis (M rows), via log-sum-exp;
+    dx = gy (softmax(x) sum(y) - y) / M,  dy = -gy log_softmax(x) / M."""
+
+    def forward(self, y, x):
+        log_probs, self.probs = _log_softmax_array(x)
+        self.rows = x.size // x.shape[-1]
+        self.log_probs = log_probs if self.needs_input_grad[0] else None
+        return np.asarray(-np.vdot(y, log_probs) / self.rows)
+
+    def backward(self, gy):
+        y, x = self.inputs
+        gx = gy_true = None
+        if is_grad_enabled():
+            scale = gy * (1.0 / self.rows)
+            if self.needs_input_grad[1]:
+                gx = (Softmax()(x) * y.sum(axis=-1, keepdims=True) - y) * scale
+            if self.needs_input_grad[0]:
+                gy_true = -LogSoftmax()(x) * scale
+            return gy_true, gx
+        s = gy.data * (1.0 / self.rows)
+        if self.needs_input_grad[1]:
+            # With one-hot (or any normalized) targets sum(y) = 1 and this is softmax(x) - y.
+            g = self.probs * y.data.sum(axis=-1, keepdims=True)
+            g -= y.data
+            g *= s
+            gx = Tensor.from_array(g)
+        if self.needs_input_grad[0]:
+            gy_true = Tensor.from_array(self.log_probs * -s)
+        return gy_true, gx
+
+
+class SparseCategoricalCrossEntropy(Function):
+    """L = -mean(ln q[label]), q = clip(p / sum(p), eps, 1 - eps) over the last axis;
+    dp = gy (1 / sum(p) - [j = label] / p) / N where q[label] is not clipped, else 0."""
+
+    def __init__(self, labels: np.ndarray):
+        self.labels = labels  # flat: one class index per row
+
+    def forward(self, p):
+        p2 = p.reshape(-1, p.shape[-1])
+        self.rows = np.arange(len(p2))
+        self.total = p2.sum(axis=-1)
+        picked = p2[self.rows, self.labels] / self.total
+        self.unclipped = (picked >= EPSILON) & (picked <= 1 - EPSILON)
+        np.clip(picked, EPSILON, 1 - EPSILON, out=picked)
+        return np.asarray(-np.log(picked).mean())
+
+    def backward(self, gy):
+        p = self.inputs[0]
+        if is_grad_enabled():
+            onehot = _one_hot(self.labels, p.shape, p.dtype)
+            unclipped = (onehot > 0) & self.unclipped.reshape(p.shape[:-1] + (1,))
+            return _probability_ce_grad(onehot, p, gy * (1.0 / len(self.rows)), unclipped)
+        p2 = p.data.reshape(-1, p.shape[-1])
+        coef = self.unclipped * (gy.data * (1.0 / len(self.rows)))  # 0 for clipped rows
+        g = np.empty_like(p2)
+        g[...] = (coef / self.total)[:, None]
+        picked = np.where(self.unclipped, p2[self.rows, self.labels], 1)
+        g[self.rows, self.labels] -= coef / picked
+        return Tensor.from_array(g.reshape(p.shape))
+
+
+class SparseSoftmaxCrossEntropy(Function):
+    """L = mean(ln sum_j e^(x_j) - x[label]) over rows, via log-sum-exp;
+    dx = gy (softmax(x) - onehot(label)) / N."""
+
+    def __init__(self, labels: np.ndarray):
+        self.labels = labels  # flat: one class index per row
+
+    def forward(self, x):
+        x2 = x.reshape(-1, x.shape[-1])
+        self.rows = np.arange(len(x2))
+        shifted = x2 - x2.max(axis=-1, keepdims=True)
+        probs = np.exp(shifted)
+        total = probs.sum(axis=-1)
+        loss = (np.log(total).sum() - shifted[self.rows, self.labels].sum()) / len(x2)
+        if self.needs_input_grad[0]:  # softmax(x), kept for the backward pass
+            probs /= total[:, None]
+            self.probs = probs
+        return np.asarray(loss, dtype=x.dtype)
+
+    def backward(self, gy):
+        x = self.inputs[0]
+        if is_grad_enabled():
+            return (Softmax()(x) - _one_hot(self.labels, x.shape, x.dtype)) * (
+                gy * (1.0 / len(self.rows)))
+        s = gy.data * (1.0 / len(self.rows))
+        g = self.probs * s
+        g[self.rows, self.labels] -= s
+        return Tensor.from_array(g.reshape(x.shape))
+
+
+def _one_hot(labels: np.ndarray, shape: tuple[int, ...], dtype) -> np.ndarray:
+    onehot = np.zeros((len(labels), shape[-1]), dtype=dtype)
+    onehot[np.arange(len(labels)), labels] = 1
+    return onehot.reshape(shape)
+
+
+# ------------------------------------------------------------------ argument checks
+
+
+def _prediction(p, function: str) -> Tensor:
+    """The prediction as a floating Tensor (integer data becomes floatx)."""
+    p = as_tensor(p)
+    kind = p.data.dtype.kind
+    if kind in "biu":
+        p = Tensor.from_array(p.data.astype(backend.floatx()))
+    elif kind != "f":
+        raise TypeError(f"{function}: p must be numeric, got dtype {p.dtype}")
+    if p.size == 0:
+        raise ValueError(f"{function}: p is empty (shape {p.shape}); the mean of no losses is "
+                         "undefined")
+    return p
+
+
+def _target(y, p: Tensor, function: str, argument: str = "y") -> Tensor:
+    """The target in the prediction's dtype, of the prediction's shape.
+
+    A target that requires a gradient is used as it is (it must then have p's dtype already);
+    any other target is converted to p's dtype, as Keras casts ``y_true`` to ``y_pred``'s.
+    """
+    if isinstance(y, Tensor) and y.requires_grad:
+        if y.dtype != p.dtype:
+            raise TypeError(
+                f"{function}: {argument} requires a gradient, so it must have the dtype of p "
+                f"({p.dtype}); got {y.dtype}")
+    else:
+        data = y.data if isinstance(y, Tensor) else y
+        try:
+            y = Tensor.from_array(np.asarray(data, dtype=p.dtype))
+        except (TypeError, ValueError) as error:
+            raise TypeError(f"{function}: {argument} must be numeric ({error})") from None
+    if y.shape != p.shape:
+        raise ValueError(
+            f"{function}: {argument} and p must have the same shape, got {argument} {y.shape} "
+            f"and p {p.shape}")
+    return y
+
+
+def _classes(p: Tensor, function: str) -> int:
+    if p.ndim < 1 or p.shape[-1] < 1:
+        raise ValueError(
+            f"{function}: p must have the classes on a last axis of size >= 1, got shape "
+            f"{p.shape}")
+    return p.shape[-1]
+
+
+def _sparse_labels(labels, p: Tensor, function: str) -> np.ndarray:
+    """Validate integer class labels against p (..., C); return them flat, as intp."""
+    classes = _classes(p, function)
+    data = labels.data if isinstance(labels, Tensor) else np.asarray(labels)
+    expected = p.shape[:-1]
+    if data.shape == expected + (1,):  # Keras accepts (N, 1) as well as (N,)
+        data = data.reshape(expected)
+    elif data.shape != expected:
+        raise ValueError(
+            f"{function}: labels must have shape {expected} or {expected + (1,)} for p of shape "
+            f"{p.shape}, got {data.shape}")
+    kind = data.dtype.kind
+    if kind == "f":
+        with np.errstate(invalid="ignore"):
+            fractional = data != np.floor(data)  # NaN is caught here too
+        if fractional.any():
+            value = data[fractional].flat[0].item()
+            raise ValueError(
+                f"{function}: labels must be integer class indices in [0, {classes}), got "
+                f"{value}")
+    elif kind not in "iu":
+        raise TypeError(
+            f"{function}: labels must be integer class indices, got dtype {data.dtype}")
+    flat = data.ravel()
+    if flat.size:
+        low, high = flat.min(), flat.max()
+        if low < 0 or high >= classes:
+            value = (low if low < 0 else high).item()
+            raise ValueError(
+                f"{function}: labels must be class indices in [0, {classes}) for p with "
+                f"{classes} classes, got {value}")
+    return flat.astype(np.intp, copy=False)
+
+
+def _from_logits(value, function: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{function}: from_logits must be True or False, got {value!r}")
+    return bool(value)
+
+
+# ------------------------------------------------------------------ public functions
+
+
+def mse(y, p):
+    """Mean squared error ``L = mean((p - y)**2)`` over every element (Keras: the mean over
+    the last axis, then over the batch, which is the same number).
+
+    Args:
+        y: the targets.
+        p: the predictions, of the same shape.
+
+    Returns:
+        A scalar Tensor. Gradients: ``dp = 2 (p - y) / n``, ``dy = -dp``.
+
+    Shape:
+        y, p: (N, ...) -> ().
+
+    Example:
+        >>> import nervenet.functional as F
+        >>> F.mse([[0.0, 1.0]], [[1.0, 3.0]]).data
+        array(2.5, dtype=float32)
+    """
+    p = _prediction(p, "mse")
+    return MeanSquaredError()(_target(y, p, "mse"), p)
+
+
+def mae(y, p):
+    """Mean absolute error ``L = mean(|p - y|)``.
+
+    Args:
+        y: the targets.
+        p: the predictions, of the same shape.
+
+    Returns:
+        A scalar Tensor. Gradients: ``dp = sign(p - y) / n`` (0 where p = y, as torch),
+        ``dy = -dp``.
+
+    Shape:
+        y, p: (N, ...) -> ().
+
+    Example:
+        >>> import nervenet.functional as F
+        >>> F.mae([[0.0, 1.0]], [[1.0, 3.0]]).data
+        array(1.5, dtype=float32)
+    """
+    p = _prediction(p, "mae")
+    return MeanAbsoluteError()(_target(y, p, "mae"), p)
+
+
+def huber(y, p, delta=1.0):
+    """Huber loss: quadratic for small errors, linear for large ones (robust to outliers).
+
+    With ``e = p - y``: ``l = e**2 / 2`` where ``|e| <= delta``, else
+    ``delta * (|e| - delta / 2)``; ``L = mean(l)``. Equals Keras's ``Huber`` and
+    ``torch.nn.functional.huber_loss``.
+
+    Args:
+        y: the targets.
+        p: the predictions, of the same shape.
+        delta: where the loss turns from quadratic to linear (default 1.0, > 0).
+
+    Returns:
+        A scalar Tensor. Gradients: ``dp = clip(e, -delta, delta) / n``, ``dy = -dp``.
+
+    Shape:
+        y, p: (N, ...) -> ().
+
+    Example:
+        >>> import nervenet.functional as F
+        >>> F.huber([[0.0, 0.0]], [[0.5, 3.0]]).data
+        array(1.3125, dtype=float32)
+    """
+    if isinstance(delta, bool) or not isinstance(delta, numbers.Real) or not delta > 0:
+        raise ValueError(f"huber: delta must be a positive number, got {delta!r}")
+    p = _prediction(p, "huber")
+    return Huber(float(delta))(_target(y, p, "huber"), p)
+
+
+def hinge(y, p):
+    """Hinge loss of a maximum-margin classifier: ``L = mean(max(1 - y * p, 0))``.
+
+    Labels are -1 and 1. Labels given as 0 and 1 are converted to -1 and 1 (``2 y - 1``), as
+    Keras does when every label is 0 or 1.
+
+    Args:
+        y: the labels (not differentiated), in {-1, 1} or all in {0, 1}.
+        p: the raw scores (not probabilities), of the same shape.
+
+    Returns:
+        A scalar Tensor. Gradient: ``dp = -y / n`` where ``y * p < 1``, else 0 (the kink at
+        ``y * p = 1`` gets 0).
+
+    Raises:
+        ValueError: a label outside {-1, 1} (other than all-0/1 labels).
+
+    Shape:
+        y, p: (N, ...) -> ().
+
+    Example:
+        >>> import nervenet.functional as F
+        >>> F.hinge([[1.0, 0.0]], [[0.5, -2.0]]).data
+        array(0.25, dtype=float32)
+    """
+    p = _prediction(p, "hinge")
+    y = _target(y.detach() if isinstance(y, Tensor) else y, p, "hinge").data
+    if not np.all((y == -1) | (y == 1)):
+        if np.all((y == 0) | (y == 1)):
+            y = 2 * y - 1
+        else:
+            value = y[(y != -1) & (y != 1)].flat[0].item()
+            raise ValueError(
+                f"hinge: y must hold labels in {{-1, 1}}, or only 0 and 1 (converted to -1 and "
+                f"1 as Keras does), got {value}")
+    return Hinge(y)(p)
+
+
+def binary_cross_entropy(y, p, from_logits=False):
+    """Binary cross-entropy ``L = -mean(y ln p + (1 - y) ln(1 - p))`` (Keras semantics).
+
+    Probabilities are clipped to ``[1e-7, 1 - 1e-7]`` as Keras does, so p = 0 or 1 gives a
+    finite loss. With ``from_logits=True``, ``p`` holds logits x and the fused form
+    ``max(x, 0) - x y + ln(1 + e^(-|x|))`` is used: exact for any x (no clipping), e.g. at
+    x = -100 with y = 1 the loss is 100 and dL/dx = -1.
+
+    Args:
+        y: the targets in [0, 1] (soft labels allowed).
+        p: the probabilities (or logits), of the same shape.
+        from_logits: whether ``p`` holds logits (default False).
+
+    Returns:
+        A scalar Tensor. Gradients: ``dp = (p - y) / (p (1 - p)) / n`` (0 where clipped), or
+        from logits ``dx = (sigmoid(x) - y) / n``; ``dy = -ln(p / (1 - p)) / n`` (``-x / n``).
+
+    Shape:
+        y, p: (N, ...) -> ().
+
+    Example:
+        >>> import nervenet.functional as F
+        >>> F.binary_cross_entropy([1.0], [-100.0], from_logits=True).data
+        array(100., dtype=float32)
+    """
+    function = "binary_cross_entropy"
+    from_logits = _from_logits(from_logits, function)
+    p = _prediction(p, function)
+    y = _target(y, p, function)
+    return (BinaryCrossEntropyWithLogits() if from_logits else BinaryCrossEntropy())(y, p)
+
+
+def categorical_cross_entropy(y_onehot, p, from_logits=False):
+    """Categorical cross-entropy ``L = mean over samples of -sum_c y_c ln p_c`` (Keras).
+
+    The classes are on the last axis. As Keras 3, probabilities are first normalized by their
+    sum over the last axis, then clipped to ``[1e-7, 1 - 1e-7]``. With ``from_logits=True``,
+    ``p`` holds logits x and ``-sum(y * log_softmax(x))`` is computed through log-sum-exp
+    (finite for |x| up to 1e4 in float32 and 1e300 in float64).
+
+    Args:
+        y_onehot: one-hot (or soft) targets.
+        p: the probabilities (or logits), of the same shape.
+        from_logits: whether ``p`` holds logits (default False).
+
+    Returns:
+        A scalar Tensor. Gradient from logits: ``dx = (softmax(x) * sum(y) - y) / M`` (M the
+        number of samples), i.e. ``(softmax(x) - y) / M`` for one-hot targets;
+        ``dy = -log_softmax(x) / M``.
+
+    Shape:
+        y_onehot, p: (N, ..., C) -> ().
+
+    Example:
+        >>> import nervenet.functional as F
+        >>> F.categorical_cross_entropy([[0.0, 1.0]], [[0.5, 0.5]]).data
+        array(0.6931472, dtype=float32)
+    """
+    function = "categorical_cross_entropy"
+    from_logits = _from_logits(from_logits, function)
+    p = _prediction(p, function)
+    _classes(p, function)
+    y = _target(y_onehot, p, function, "y_onehot")
+    return (SoftmaxCrossEntropy() if from_logits else CategoricalCrossEntropy())(y, p)
+
+
+def sparse_categorical_cross_entropy(labels, p, from_logits=False):
+    """Categorical cross-entropy with integer labels: ``L = mean(-ln p[label])`` (Keras).
+
+    Equal to ``categorical_cross_entropy(one_hot(labels), p)`` without building the one-hot
+    matrix. Probabilities are normalized and clipped as there; with ``from_logits=True`` the
+    loss is ``mean(logsumexp(x) - x[label])``.
+
+    Args:
+        labels: integer class indices of shape (N,) or (N, 1) (generally ``p.shape[:-1]``,
+            optionally with a trailing 1). Float labels are accepted when integral.
+        p: the probabilities (or logits), shape (N, C).
+        from_logits: whether ``p`` holds logits (default False).
+
+    Returns:
+        A scalar Tensor. Gradient from logits: ``dx = (softmax(x) - onehot(labels)) / N``.
+
+    Raises:
+        ValueError: a label that is not an integer, or outside [0, C) (the message names it
+            and C); labels of the wrong shape.
+
+    Shape:
+        labels: (N,) or (N, 1); p: (N, C) -> ().
+
+    Example:
+        >>> import nervenet.functional as F
+        >>> F.sparse_categorical_cross_entropy([1], [[0.0, 0.0]], from_logits=True).data
+        array(0.6931472, dtype=float32)
+    """
+    function = "sparse_categorical_cross_entropy"
+    from_logits = _from_logits(from_logits, function)
+    p = _prediction(p, function)
+    flat = _sparse_labels(labels, p, function)
+    return (SparseSoftmaxCrossEntropy(flat) if from_logits
+            else SparseCategoricalCrossEntropy(flat))(p)

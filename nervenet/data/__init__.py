@@ -1,0 +1,5 @@
+"""Data: shipped datasets (``nervenet.data.datasets``)."""
+
+from nervenet.data import datasets
+
+__all__ = ["datasets"]

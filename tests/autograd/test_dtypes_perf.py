@@ -1,0 +1,156 @@
+"""A whole training step keeps its dtype, and the engine does no work it does not need.
+
+Every array an op produces while training the 784-300-100-10 MLP (forward, backward, and the
+engine's gradient accumulation) is recorded by wrapping ``Tensor.from_array``; float32 must stay
+float32 everywhere (a silent float64 upcast doubles memory traffic and halves BLAS speed), and
+float64 must stay float64.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nervenet
+import nervenet.functional as F
+from nervenet import Tensor
+from nervenet.autograd.ops.activation import relu
+from nervenet.autograd.ops.loss import sparse_categorical_cross_entropy
+from nervenet.autograd.ops.reduce import sum_rows
+
+SIZES = (784, 300, 100, 10)
+
+
+@pytest.fixture
+def produced(monkeypatch):
+    """Record (dtype, shape) of every array wrapped into a Tensor: the result of every op, in
+    forward and in backward, whether computed by a Function or on bare arrays."""
+    records = []
+    original = Tensor.from_array.__func__
+
+    def spy(cls, array):
+        tensor = original(cls, array)
+        records.append((tensor.dtype, tensor.shape))
+        return tensor
+
+    monkeypatch.setattr(Tensor, "from_array", classmethod(spy))
+    return records
+
+
+def _mlp(dtype, rng):
+    params = []
+    for n_in, n_out in zip(SIZES[:-1], SIZES[1:]):
+        limit = np.sqrt(6.0 / n_in)
+        params.append(Tensor(rng.uniform(-limit, limit, (n_in, n_out)).astype(dtype),
+                             requires_grad=True))
+        params.append(Tensor(np.zeros(n_out, dtype), requires_grad=True))
+    return params
+
+
+def _loss(params, x, labels):
+    w1, b1, w2, b2, w3, b3 = params
+    h = relu(F.linear(x, w1, b1))
+    h = relu(F.linear(h, w2, b2))
+    return sparse_categorical_cross_entropy(labels, F.linear(h, w3, b3), from_logits=True)
+
+
+def _batch(dtype, rng, batch=32):
+    x = rng.random((batch, SIZES[0])).astype(dtype)
+    labels = rng.integers(0, SIZES[-1], batch).astype(np.uint8)  # MNIST's labels are uint8
+    return x, labels
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_training_step_keeps_the_dtype_everywhere(dtype, produced):
+    rng = np.random.default_rng(0)
+    params = _mlp(dtype, rng)
+    x, labels = _batch(dtype, rng)
+    before = [p.data.copy() for p in params]
+
+    loss = _loss(params, x, labels)
+    forward_ops = len(produced)
+    loss.backward()
+    with nervenet.no_grad():
+        for p in params:
+            p.data -= 0.01 * p.grad
+            p.grad = None
+
+    assert loss.dtype == dtype
+    assert len(produced) - forward_ops >= 6  # backward was seen: at least one array per grad
+    wrong = [(dt, shape) for dt, shape in produced if dt != dtype]
+    assert not wrong, f"arrays whose dtype is not {np.dtype(dtype)}: {wrong}"
+    for p, old in zip(params, before):
+        assert p.data.dtype == dtype
+        assert not np.array_equal(p.data, old)  # the step did update every parameter
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gradients_have_the_dtype_and_shape_of_their_parameters(dtype):
+    rng = np.random.default_rng(1)
+    params = _mlp(dtype, rng)
+    x, labels = _batch(dtype, rng)
+    _loss(params, x, labels).backward()
+    for p in params:
+        assert p.grad.dtype == dtype and p.grad.shape == p.shape
+
+
+def test_float32_step_equals_the_float64_step_to_float32_precision():
+    rng = np.random.default_rng(2)
+    params64 = _mlp(np.float64, rng)
+    params32 = [Tensor(p.data.astype(np.float32), requires_grad=True) for p in params64]
+    x, labels = _batch(np.float64, rng)
+    _loss(params64, x, labels).backward()
+    _loss(params32, x.astype(np.float32), labels).backward()
+    for p32, p64 in zip(params32, params64):
+        np.testing.assert_allclose(p32.grad, p64.grad, rtol=1e-3, atol=1e-6)
+
+
+def test_a_hessian_vector_product_stays_float32(produced):
+    rng = np.random.default_rng(3)
+    params = _mlp(np.float32, rng)
+    x, labels = _batch(np.float32, rng, batch=8)
+    w3 = params[4]
+    w1, b1, w2, b2, _, b3 = params
+    h = F.linear(relu(F.linear(relu(F.linear(x, w1, b1)), w2, b2)), w3, b3)
+    loss = (h * h).mean()  # twice differentiable through w3
+    (g,) = nervenet.grad(loss, w3, create_graph=True)
+    v = rng.standard_normal(w3.shape).astype(np.float32)
+    (hv,) = nervenet.grad((g * v).sum(), w3)
+    assert g.dtype == np.float32 and hv.dtype == np.float32
+    assert len(produced) > 20
+    wrong = [(dt, shape) for dt, shape in produced if dt != np.float32]
+    assert not wrong, wrong
+
+
+def test_the_first_layer_input_gradient_is_never_computed(produced):
+    """x needs no gradient: backward makes no array of x's shape."""
+    rng = np.random.default_rng(4)
+    params = _mlp(np.float32, rng)
+    x, labels = _batch(np.float32, rng)
+    loss = _loss(params, x, labels)
+    start = len(produced)
+    loss.backward()
+    shapes = [shape for _, shape in produced[start:]]
+    assert all(p.shape in shapes for p in params)
+    assert x.shape not in shapes
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(32, 300), (256, 10), (1, 5), (0, 4), (7, 1)])
+def test_column_sums_by_product_equal_numpy(dtype, shape):
+    x = np.random.default_rng(5).standard_normal(shape).astype(dtype)
+    got = sum_rows(x)
+    assert got.dtype == dtype and got.shape == shape[1:]
+    np.testing.assert_allclose(got, x.sum(axis=0), rtol=1e-5 if dtype == np.float32 else 1e-12,
+                               atol=1e-5 if dtype == np.float32 else 1e-12)
+    for keepdims in (False, True):
+        y = F.sum(x, axis=0, keepdims=keepdims)
+        assert y.dtype == dtype and y.shape == x.sum(axis=0, keepdims=keepdims).shape
+
+
+def test_column_sums_of_integers_and_booleans_keep_numpy_semantics():
+    ints = np.arange(12, dtype=np.int32).reshape(4, 3)
+    np.testing.assert_array_equal(sum_rows(ints), ints.sum(axis=0))
+    assert sum_rows(ints).dtype == ints.sum(axis=0).dtype
+    flags = np.array([[True, False], [True, True]])
+    np.testing.assert_array_equal(sum_rows(flags), [2, 1])
