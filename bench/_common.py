@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "mnist_5k.npz"
 if not DATA.exists():  # the checkout may sit elsewhere; /work/shared is where the data lives
     DATA = Path("/work/shared/data/mnist_5k.npz")
-THREADS = 2
+THREADS = 2  # the default: the cores of the reference machine
 
 # NOTE: some machines export OPENBLAS_CORETYPE (and OPENBLAS_L2_SIZE) to pin OpenBLAS to an
 # older kernel; current NumPy wheels then run their sgemm slower than the kernel they would pick
@@ -33,14 +33,14 @@ THREADS = 2
 _OPENBLAS_PINS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
-def worker_env(keep_openblas_pins: bool = False) -> dict[str, str]:
+def worker_env(threads: int = THREADS, keep_openblas_pins: bool = False) -> dict[str, str]:
     """The environment of a worker process: same thread count for every library."""
     env = dict(os.environ)
     if not keep_openblas_pins:
         for name in _OPENBLAS_PINS:
             env.pop(name, None)
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        env[name] = str(THREADS)
+        env[name] = str(threads)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     return env
 
@@ -59,11 +59,12 @@ def blas_description() -> str:
     return ", ".join(parts)
 
 
-def run_worker(script: str, args: list[str], keep_openblas_pins: bool = False) -> dict:
+def run_worker(script: str, args: list[str], threads: int = THREADS,
+               keep_openblas_pins: bool = False) -> dict:
     """Run ``python script --worker args...`` in a fresh process; return its JSON result."""
     command = [sys.executable, str(Path(__file__).resolve().parent / script), "--worker", *args]
-    done = subprocess.run(command, env=worker_env(keep_openblas_pins), capture_output=True,
-                          text=True, check=False)
+    done = subprocess.run(command, env=worker_env(threads, keep_openblas_pins),
+                          capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"worker {' '.join(args)} failed:\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])

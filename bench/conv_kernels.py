@@ -216,9 +216,12 @@ def bench_layer(index, c, o, size, args, dtype, rng):
     ], args.rounds)
     cols_ones = im2col(xp, geo, bias_column=True)
     compare(f"{tag} -- weight gradient ({k}, {m}) @ ({m}, {o})", [
-        ("cols[:, :k].T @ g, cols with its ones column *", lambda: cols_ones[:, :k].T @ g2d),
-        ("cols.T @ g", lambda: cols.T @ g2d),
-        ("(g.T @ cols).T", lambda: (g2d.T @ cols).T),
+        ("nervenet: the wide product, with the ones column *",
+         lambda: conv.conv_weight_grad(x, g2d.reshape(-1, ho, wo, o), geo,
+                                       cols_ones).reshape(k, o)),
+        ("cols.T @ g" + (" (k <= o: nervenet's)" if k <= o else ""), lambda: cols.T @ g2d),
+        ("(g.T @ cols).T" + (" (k > o: nervenet's)" if k > o else ""),
+         lambda: (g2d.T @ cols).T),
         ("ascontiguousarray(cols.T) @ g", lambda: np.ascontiguousarray(cols.T) @ g2d),
         ("sum of cols.T @ g over 8 row blocks",
          lambda: sum(cols[i::8].T @ g2d[i::8] for i in range(8))),

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 
 import _common
@@ -92,7 +93,7 @@ def worker_torch(batch_size: int) -> dict:
     import torch
     import torch.nn.functional as TF
 
-    torch.set_num_threads(_common.THREADS)
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     # torch.nn.Linear keeps its weight as (out, in): transpose the shared (in, out) init.
     params = [torch.tensor(p.T.copy() if p.ndim == 2 else p, requires_grad=True)
               for p in _common.mlp_init()]
@@ -161,6 +162,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch", type=int, nargs="+", default=[32, 256])
     parser.add_argument("--systems", nargs="+", default=list(WORKERS), choices=list(WORKERS))
+    parser.add_argument("--threads", type=int, default=_common.THREADS,
+                        help=f"threads of every library (default {_common.THREADS})")
     parser.add_argument("--keep-openblas-pins", action="store_true",
                         help="keep OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE from the environment")
     parser.add_argument("--worker", choices=list(WORKERS), help=argparse.SUPPRESS)
@@ -174,11 +177,11 @@ def main() -> None:
         for batch_size in args.batch:
             for system in args.systems:
                 results[batch_size, system].append(_common.run_worker(
-                    "mlp_step.py", [system, "--batch", str(batch_size)],
+                    "mlp_step.py", [system, "--batch", str(batch_size)], args.threads,
                     args.keep_openblas_pins))
     blas = {s: results[args.batch[0], s][0]["blas"] for s in args.systems}
     print("# MLP 784-300-100-10 training step, float32, SGD, MNIST 5k")
-    print(f"{_common.today()}; {_common.machine_description()}; {_common.THREADS} threads; "
+    print(f"{_common.today()}; {_common.machine_description()}; {args.threads} threads; "
           f"median of {args.rounds} interleaved rounds, each system in a fresh process")
     print("BLAS: " + "; ".join(f"{s}: {b}" for s, b in blas.items()))
     print()

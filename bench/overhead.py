@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 
 import _common
@@ -66,7 +67,7 @@ def worker_nervenet() -> dict:
 def worker_torch() -> dict:
     import torch
 
-    torch.set_num_threads(_common.THREADS)
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     x = torch.ones((1, 1), dtype=torch.float32, requires_grad=True)
     c = torch.ones((1, 1), dtype=torch.float32)
 

@@ -63,13 +63,18 @@ class InputSpec:
     sizes of some axes (``axes={-1: 784}``)."""
 
     def __init__(self, ndim: int | None = None, min_ndim: int | None = None,
-                 axes: dict[int, int] | None = None):
+                 axes: dict[int, int] | None = None, shape: tuple | None = None):
         self.ndim = ndim
         self.min_ndim = min_ndim
         self.axes = axes or {}
+        self.shape = shape
 
     def check(self, layer: Layer, shape: tuple, index: int = 0) -> None:
         where = f"{type(layer).__name__} layer {layer.name!r}, input {index}"
+        if self.shape is not None and (len(shape) != len(self.shape) or any(
+                want is not None and got != want for got, want in zip(shape, self.shape))):
+            raise ValueError(f"{type(layer).__name__} expected input of shape {self.shape}, "
+                             f"got {shape} ({where})")
         if self.ndim is not None and len(shape) != self.ndim:
             raise ValueError(
                 f"{where}: expected input with {self.ndim} dimensions, got shape {shape}")

@@ -51,9 +51,7 @@ class InputLayer(Layer):
         super().__init__(name=name, dtype=dtype, **kwargs)
         self.shape = shape_tuple(shape)
         self.batch_size = batch_size
-        full = (batch_size,) + self.shape
-        self.input_spec = InputSpec(ndim=len(full),
-                                    axes={i: n for i, n in enumerate(full) if n is not None})
+        self.input_spec = InputSpec(shape=(batch_size,) + self.shape)
         self.built = True
         self.output = SymbolicTensor((batch_size,) + self.shape, self.dtype, self, self.name)
 

@@ -120,7 +120,11 @@ class Model(Layer):
 
     # --------------------------------------------------------------------- one step
     def compute_loss(self, y, y_pred, sample_weight=None) -> Tensor:
-        """The data loss plus every regularization penalty (what the optimizer minimizes)."""
+        """The data loss plus every regularization penalty (what the optimizer minimizes).
+
+        Targets of shape (N,) for outputs of shape (N, 1) get the missing axis, as Keras."""
+        if isinstance(y, np.ndarray) and y.ndim == y_pred.ndim - 1 and y_pred.shape[-1] == 1:
+            y = y[..., None]
         total = self.loss(y, y_pred, sample_weight) if sample_weight is not None else (
             self.loss(y, y_pred))
         for penalty in self.regularization_losses():
@@ -134,9 +138,15 @@ class Model(Layer):
         return [layer for layer in _all_layers(self) if layer.activity_regularizer is not None]
 
     def train_step(self, x, y, sample_weight=None) -> tuple[float, np.ndarray]:
-        """Forward, backward and update on one batch; returns (loss, predictions)."""
+        """Forward, backward and update on one batch; returns (loss, predictions).
+
+        A batch whose loss is NaN or infinite changes no weight (fit then stops: quietly with
+        the TerminateOnNaN callback, with a FloatingPointError otherwise).
+        """
         y_pred = self(x, training=True)
         loss = self.compute_loss(y, y_pred, sample_weight)
+        if not np.isfinite(loss.data):
+            return float(loss.data), y_pred.data
         weights = self.trainable_weights
         gradients = grad(loss, weights, allow_unused=True)
         self.optimizer.apply_gradients(
@@ -236,9 +246,15 @@ class Model(Layer):
                 metric.update_state(batch_y, y_pred, batch_w)
             if batch_hooks:
                 logs = self._logs(total_loss / seen)
+                logs["loss"] = loss if not np.isfinite(loss) else logs["loss"]
                 callback_list.call("on_train_batch_end", step, logs)
             if self.stop_training:
                 break
+            if not np.isfinite(loss):
+                raise FloatingPointError(
+                    f"the loss of batch {step} is {loss}; no weight was changed by that batch. "
+                    "Lower the learning rate or check the data; add "
+                    "callbacks.TerminateOnNaN() to stop training quietly instead")
         return self._logs(total_loss / max(seen, 1))
 
     def _fit_full_batch(self, x, y, sample_weight, callback_list) -> dict:
@@ -302,8 +318,14 @@ class Model(Layer):
     def _check_data_against_model(self, x, y, where: str) -> None:
         """Run one sample through the model (building it) and check the targets against the
         output, so that bad data fails before any weight changes."""
-        with no_grad():
-            output = self(data_adapter.take(x, slice(0, 1)), training=False)
+        try:
+            with no_grad():
+                output = self(data_adapter.take(x, slice(0, 1)), training=False)
+        except ValueError as error:
+            shapes = [a.shape for a in data_adapter.flatten(x)]
+            described = shapes[0] if len(shapes) == 1 else shapes
+            raise ValueError(f"{where}: x of shape {described} does not fit the model: "
+                             f"{error}") from None
         output_shape = (None,) + output.shape[1:]
         if hasattr(self.loss, "validate_targets"):
             try:

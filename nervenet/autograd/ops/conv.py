@@ -210,10 +210,15 @@ def conv_weight_grad(x: np.ndarray, gy: np.ndarray, geometry: ConvGeometry, cols
     k = kh * kw * c
     if cols is None:
         cols = im2col(geometry.pad(x), geometry)
-    # NOTE: a product with a transposed operand and a huge inner dimension (43264 for the
-    # first LeNet layer); bench/conv_kernels.py compares the layouts.
-    gw = cols[:, :k].T @ gy.reshape(n * ho * wo, o)
-    return gw.reshape(kh, kw, c, o)
+    g2d = gy.reshape(n * ho * wo, o)
+    # NOTE: both operands are tall and skinny (43264 rows for the first LeNet layer), and
+    # OpenBLAS's speed depends on which one is transposed. Measured (bench/conv_kernels.py):
+    # the product is fastest when it produces the wide side of the result, i.e.
+    # (9, 43264) @ (43264, 32) for the first layer but (64, 7744) @ (7744, 288), transposed
+    # afterwards, for the second.
+    if k > o:
+        return (g2d.T @ cols[:, :k]).T.reshape(kh, kw, c, o)
+    return (cols[:, :k].T @ g2d).reshape(kh, kw, c, o)
 
 
 def channel_sum(gy: np.ndarray) -> np.ndarray:
