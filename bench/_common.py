@@ -16,6 +16,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +69,48 @@ def run_worker(script: str, args: list[str], threads: int = THREADS,
     if done.returncode != 0:
         raise RuntimeError(f"worker {' '.join(args)} failed:\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def cpu_snapshot() -> tuple[float, float, float] | None:
+    """(busy CPU seconds of the whole machine, CPU seconds of this process, wall seconds);
+    ``None`` where /proc/stat does not exist."""
+    try:
+        with open("/proc/stat") as stat:
+            ticks = [int(v) for v in stat.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    # user nice system idle iowait irq softirq steal: steal is CPU the hypervisor gave others
+    busy = sum(ticks) - ticks[3] - ticks[4]
+    return busy / os.sysconf("SC_CLK_TCK"), time.process_time(), time.perf_counter()
+
+
+def foreign_share(before, after) -> float:
+    """Share of the machine's CPU capacity that other processes (or other virtual machines)
+    used between two snapshots: 0 on a quiet machine, 0.5 when one of 2 cores was taken."""
+    if before is None or after is None:
+        return 0.0
+    busy, own, wall = (a - b for a, b in zip(after, before))
+    return max(0.0, busy - own) / (wall * (os.cpu_count() or 1))
+
+
+def measure_interleaved(systems, run, rounds: int, max_foreign: float, retries: int = 10):
+    """Run ``run(system) -> dict`` for every system, round after round.
+
+    A round in which another process took more than ``max_foreign`` of the CPUs during any
+    measurement is thrown away and run again (at most ``retries`` times in all), so that the
+    table measures the libraries and not the neighbours. Returns ({system: [results]},
+    number of rounds thrown away).
+    """
+    results = {system: [] for system in systems}
+    discarded = 0
+    while len(next(iter(results.values()))) < rounds:
+        this_round = {system: run(system) for system in systems}
+        if discarded < retries and any(r["foreign"] > max_foreign for r in this_round.values()):
+            discarded += 1
+            continue
+        for system, result in this_round.items():
+            results[system].append(result)
+    return results, discarded
 
 
 def load_mnist() -> tuple[np.ndarray, np.ndarray]:

@@ -46,31 +46,30 @@ def _batches(images, labels, batch_size, epochs):
 def _run(step, batch_size: int) -> dict:
     """Run ``step(x, y) -> loss`` over warm-up + timed epochs; the best epoch's throughput."""
     images, labels = _common.load_mnist()
-    epochs = WARMUP_EPOCHS + TIMED_EPOCHS.get(batch_size, 4)
+    epochs = WARMUP_EPOCHS + TIMED_EPOCHS.get(batch_size, 8)
     epoch_times = [0.0] * epochs
     epoch_samples = [0] * epochs
     last_losses = []
+    snapshot = None
     for epoch, x, y in _batches(images, labels, batch_size, epochs):
+        if epoch == WARMUP_EPOCHS and snapshot is None:
+            snapshot = _common.cpu_snapshot()
         start = time.perf_counter()
         loss = step(x, y)
         epoch_times[epoch] += time.perf_counter() - start
         epoch_samples[epoch] += len(x)
         if epoch == epochs - 1:
             last_losses.append(loss)
+    foreign = _common.foreign_share(snapshot, _common.cpu_snapshot())
     rates = [n / t for n, t in zip(epoch_samples[WARMUP_EPOCHS:], epoch_times[WARMUP_EPOCHS:])]
     # The best epoch: on a shared machine, slower epochs measure the neighbours.
     return {"samples_per_s": max(rates), "final_loss": float(np.mean(last_losses)),
-            "blas": _common.blas_description()}
+            "foreign": foreign, "blas": _common.blas_description()}
 
 
 def worker_nervenet(batch_size: int) -> dict:
     import nervenet
     import nervenet.functional as F
-
-    if not hasattr(F, "relu"):  # until nervenet.functional re-exports the activation and loss ops
-        from nervenet.autograd.ops import activation, loss
-        F.relu = activation.relu
-        F.sparse_categorical_cross_entropy = loss.sparse_categorical_cross_entropy
 
     params = [nervenet.Tensor(p, requires_grad=True) for p in _common.mlp_init()]
     w1, b1, w2, b2, w3, b3 = params
@@ -166,35 +165,46 @@ def main() -> None:
                         help=f"threads of every library (default {_common.THREADS})")
     parser.add_argument("--keep-openblas-pins", action="store_true",
                         help="keep OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE from the environment")
+    parser.add_argument("--max-foreign", type=float, default=0.1,
+                        help="rerun a round when other processes took more than this share of "
+                             "the CPUs (default 0.1)")
     parser.add_argument("--worker", choices=list(WORKERS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(WORKERS[args.worker](args.batch[0])))
         return
 
-    results = {(b, s): [] for b in args.batch for s in args.systems}
-    for _ in range(args.rounds):
-        for batch_size in args.batch:
-            for system in args.systems:
-                results[batch_size, system].append(_common.run_worker(
-                    "mlp_step.py", [system, "--batch", str(batch_size)], args.threads,
-                    args.keep_openblas_pins))
+    results, discarded = {}, 0
+    for batch_size in args.batch:
+        def run(system, batch_size=batch_size):
+            return _common.run_worker("mlp_step.py", [system, "--batch", str(batch_size)],
+                                      args.threads, args.keep_openblas_pins)
+
+        by_system, thrown = _common.measure_interleaved(args.systems, run, args.rounds,
+                                                        args.max_foreign)
+        discarded += thrown
+        results.update({(batch_size, s): r for s, r in by_system.items()})
     blas = {s: results[args.batch[0], s][0]["blas"] for s in args.systems}
+    foreign = max(r["foreign"] for rounds in results.values() for r in rounds)
     print("# MLP 784-300-100-10 training step, float32, SGD, MNIST 5k")
     print(f"{_common.today()}; {_common.machine_description()}; {args.threads} threads; "
           f"median of {args.rounds} interleaved rounds, each system in a fresh process")
+    print(f"Other processes used at most {foreign:.0%} of the CPUs during a kept measurement; "
+          f"{discarded} round(s) over {args.max_foreign:.0%} were discarded and rerun.")
     print("BLAS: " + "; ".join(f"{s}: {b}" for s, b in blas.items()))
     print()
-    print("| batch | system | samples/s | vs torch | final loss |")
-    print("|---:|---|---:|---:|---:|")
+    print("| batch | system | samples/s | min-max over rounds | vs torch | vs numpy | final loss |")
+    print("|---:|---|---:|---:|---:|---:|---:|")
     for batch_size in args.batch:
-        rates = {s: _common.median([r["samples_per_s"] for r in results[batch_size, s]])
-                 for s in args.systems}
+        rates = {s: [r["samples_per_s"] for r in results[batch_size, s]] for s in args.systems}
+        medians = {s: _common.median(r) for s, r in rates.items()}
         for system in args.systems:
-            ratio = f"{rates[system] / rates['torch']:.2f}x" if "torch" in rates else "-"
+            versus = [f"{medians[system] / medians[base]:.2f}x" if base in medians else "-"
+                      for base in ("torch", "numpy")]
             loss = results[batch_size, system][0]["final_loss"]
-            print(f"| {batch_size} | {system} | {rates[system]:,.0f} | {ratio} | {loss:.5f} |")
-
+            print(f"| {batch_size} | {system} | {medians[system]:,.0f} | "
+                  f"{min(rates[system]):,.0f}-{max(rates[system]):,.0f} | {versus[0]} | "
+                  f"{versus[1]} | {loss:.5f} |")
 
 if __name__ == "__main__":
     main()

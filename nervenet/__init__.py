@@ -19,7 +19,7 @@ from nervenet.autograd import (
 )
 from nervenet import functional
 from nervenet import activations, constraints, initializers, losses, metrics, regularizers
-from nervenet import layers, optimizers, callbacks, models, data
+from nervenet import layers, optimizers, callbacks, models, data, diagnostics, viz
 
 __version__ = "0.1.0"
 
@@ -37,7 +37,8 @@ def tensor(data, requires_grad: bool = False, name: str | None = None) -> Tensor
 
 __all__ = [
     "Function", "GradcheckError", "Tensor", "activations", "backend", "callbacks",
-    "constraints", "data", "enable_grad", "functional", "grad", "gradcheck", "gradgradcheck",
-    "initializers", "is_grad_enabled", "layers", "losses", "metrics", "models", "no_grad",
-    "optimizers", "regularizers", "set_grad_enabled", "tensor", "utils", "__version__",
+    "constraints", "data", "diagnostics", "enable_grad", "functional", "grad", "gradcheck",
+    "gradgradcheck", "initializers", "is_grad_enabled", "layers", "losses", "metrics", "models",
+    "no_grad", "optimizers", "regularizers", "set_grad_enabled", "tensor", "utils", "viz",
+    "__version__",
 ]

@@ -7,12 +7,22 @@ trained; setting ``self.model.stop_training = True`` stops after the current epo
 
 ``fit`` wraps the user's callbacks with a ``History`` (always, last) and a ``ProgbarLogger``
 (when ``verbose`` is 1 or 2).
+
+Here: ``Callback``, ``CallbackList``, ``History``, ``ProgbarLogger``, ``TerminateOnNaN``,
+``LambdaCallback``, ``CSVLogger``, ``LearningRateScheduler``; ``MonitorCallback``, the one
+base that knows min/max mode and ``min_delta``, and on it ``EarlyStopping``,
+``ReduceLROnPlateau`` and ``ModelCheckpoint``; ``TensorBoard`` (needs tensorboardX).
 """
 
 from __future__ import annotations
 
+import csv
+import json
+import math
+import os
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -78,7 +88,7 @@ class CallbackList:
                 callback.set_params(params)
         self._active = {
             hook: [getattr(c, hook) for c in self.callbacks
-                   if getattr(type(c), hook) is not getattr(Callback, hook)]
+                   if hook in vars(c) or getattr(type(c), hook) is not getattr(Callback, hook)]
             for hook in _HOOKS
         }
 
@@ -198,3 +208,421 @@ class TerminateOnNaN(Callback):
         if loss is not None and not np.isfinite(loss):
             print(f"Batch {batch}: invalid loss {loss}, terminating training")
             self.model.stop_training = True
+
+
+class LambdaCallback(Callback):
+    """A callback made of plain functions, as Keras's: ``LambdaCallback(on_epoch_end=lambda
+    epoch, logs: print(epoch, logs["loss"]))``. Any hook name may be given as a keyword.
+
+    Example:
+        >>> seen = []
+        >>> callback = LambdaCallback(on_epoch_end=lambda epoch, logs: seen.append(epoch))
+        >>> callback.on_epoch_end(0, {}); seen
+        [0]
+    """
+
+    def __init__(self, **hooks):
+        super().__init__()
+        for name, function in hooks.items():
+            if name not in _HOOKS:
+                raise ValueError(f"LambdaCallback: unknown hook {name!r}; the hooks are "
+                                 f"{_HOOKS}")
+            if function is not None:
+                if not callable(function):
+                    raise TypeError(f"LambdaCallback: {name} must be callable, got "
+                                    f"{type(function).__name__}")
+                setattr(self, name, function)
+
+
+class CSVLogger(Callback):
+    """Writes one CSV row per epoch: ``epoch`` and every log value (columns sorted by name).
+
+    Args:
+        filename: the CSV file.
+        separator: the column separator (default ``","``).
+        append: add to an existing file instead of replacing it (default ``False``).
+    """
+
+    def __init__(self, filename, separator: str = ",", append: bool = False):
+        super().__init__()
+        self.filename = os.fspath(filename)
+        self.separator = separator
+        self.append = append
+        self._file = None
+        self._writer = None
+        self._keys: list[str] | None = None
+
+    def on_train_begin(self, logs=None):
+        exists = self.append and os.path.exists(self.filename) and os.path.getsize(
+            self.filename) > 0
+        self._file = open(self.filename, "a" if self.append else "w", newline="")  # noqa: SIM115
+        self._keys = None
+        self._header_written = exists
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self._keys is None:
+            self._keys = sorted(logs)
+            self._writer = csv.DictWriter(self._file, fieldnames=["epoch", *self._keys],
+                                          delimiter=self.separator)
+            if not self._header_written:
+                self._writer.writeheader()
+        row = {"epoch": epoch}
+        row.update({key: logs.get(key, "NA") for key in self._keys})
+        self._writer.writerow(row)
+        self._file.flush()
+
+    def on_train_end(self, logs=None):
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def _set_learning_rate(model, value: float, who: str) -> None:
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None or not hasattr(optimizer, "learning_rate"):
+        raise ValueError(f"{who}: the model's optimizer has no learning_rate to change")
+    if getattr(optimizer, "learning_rate_schedule", None) is not None:
+        raise ValueError(f"{who}: the optimizer's learning rate is a schedule "
+                         f"({type(optimizer.learning_rate_schedule).__name__}); use a constant "
+                         "learning rate with this callback")
+    optimizer.learning_rate = float(value)
+
+
+class LearningRateScheduler(Callback):
+    """Sets the learning rate at the start of every epoch: ``lr = schedule(epoch, lr)`` (or
+    ``schedule(epoch)``), as Keras's.
+
+    Args:
+        schedule: a function of the epoch index (from 0) and the current learning rate.
+        verbose: print each change (default 0).
+    """
+
+    def __init__(self, schedule, verbose: int = 0):
+        super().__init__()
+        if not callable(schedule):
+            raise TypeError(f"LearningRateScheduler: schedule must be callable, got "
+                            f"{type(schedule).__name__}")
+        self.schedule = schedule
+        self.verbose = verbose
+
+    def on_epoch_begin(self, epoch, logs=None):
+        current = float(self.model.optimizer.learning_rate)
+        try:
+            value = self.schedule(epoch, current)
+        except TypeError:  # a schedule of the epoch only
+            value = self.schedule(epoch)
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or (
+                not math.isfinite(value)) or value < 0:
+            raise ValueError(f"LearningRateScheduler: the schedule returned {value!r} at epoch "
+                             f"{epoch}; expected a finite non-negative float")
+        _set_learning_rate(self.model, value, "LearningRateScheduler")
+        if self.verbose:
+            print(f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to {value}.")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = float(self.model.optimizer.learning_rate)
+
+
+class MonitorCallback(Callback):
+    """The base of every callback that watches one logged quantity (EarlyStopping,
+    ReduceLROnPlateau, ModelCheckpoint): which way is better, and by how much a change must
+    beat the reference to count as an improvement.
+
+    Improvement: ``current < reference - min_delta`` in "min" mode, ``current > reference +
+    min_delta`` in "max" mode. "auto" means "max" for accuracies, AUC, precision, recall and
+    F-scores (a name containing ``acc``, ``auc``, ``precision``, ``recall`` or ``f1``) and
+    "min" otherwise, as Keras decides.
+
+    Args:
+        monitor: the log key to watch (default ``"val_loss"``).
+        mode: ``"auto"``, ``"min"`` or ``"max"`` (default ``"auto"``).
+        min_delta: the smallest change that counts as an improvement (default 0).
+    """
+
+    def __init__(self, monitor: str = "val_loss", mode: str = "auto", min_delta: float = 0.0):
+        super().__init__()
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"{type(self).__name__}: mode must be 'auto', 'min' or 'max', got "
+                             f"{mode!r}")
+        if not isinstance(min_delta, (int, float)) or not math.isfinite(min_delta):
+            raise ValueError(f"{type(self).__name__}: min_delta must be a finite number, got "
+                             f"{min_delta!r}")
+        self.monitor = monitor
+        if mode == "auto":
+            name = monitor.removeprefix("val_")
+            mode = "max" if any(k in name for k in ("acc", "auc", "precision", "recall",
+                                                      "f1")) else "min"
+        self.mode = mode
+        self.min_delta = abs(float(min_delta))
+        self._warned = False
+
+    @property
+    def worst(self) -> float:
+        """The starting reference: +inf in "min" mode, -inf in "max" mode."""
+        return math.inf if self.mode == "min" else -math.inf
+
+    def is_improvement(self, current: float, reference: float) -> bool:
+        if self.mode == "min":
+            return current < reference - self.min_delta
+        return current > reference + self.min_delta
+
+    def get_monitor_value(self, logs) -> float | None:
+        value = (logs or {}).get(self.monitor)
+        if value is None and not self._warned:
+            self._warned = True
+            warnings.warn(f"{type(self).__name__}: the logs have no {self.monitor!r}; available "
+                          f"keys: {sorted(logs or {})} (val_ keys need validation data)",
+                          stacklevel=3)
+        return None if value is None else float(value)
+
+
+class EarlyStopping(MonitorCallback):
+    """Stops training when the monitored quantity has stopped improving, as Keras's.
+
+    Args:
+        monitor: the log key (default ``"val_loss"``).
+        min_delta: the smallest change that counts as an improvement (default 0).
+        patience: epochs without improvement before stopping (default 0).
+        verbose: print when stopping (default 0).
+        mode: ``"auto"``, ``"min"`` or ``"max"`` (default ``"auto"``).
+        baseline: training stops unless the quantity beats this within ``patience`` epochs
+            (default ``None``).
+        restore_best_weights: at the end, set the weights of the best epoch (default
+            ``False``: keep the last).
+        start_from_epoch: epochs to train before watching (warm-up; default 0).
+
+    Attributes:
+        stopped_epoch: the epoch at which it stopped training (0: it did not).
+        best, best_epoch: the best value seen and its epoch.
+    """
+
+    def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int = 0,
+                 verbose: int = 0, mode: str = "auto", baseline: float | None = None,
+                 restore_best_weights: bool = False, start_from_epoch: int = 0):
+        super().__init__(monitor, mode, min_delta)
+        for name, value in (("patience", patience), ("start_from_epoch", start_from_epoch)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"EarlyStopping: {name} must be a non-negative int, got "
+                                 f"{value!r}")
+        self.patience = patience
+        self.verbose = verbose
+        self.baseline = baseline
+        self.restore_best_weights = restore_best_weights
+        self.start_from_epoch = start_from_epoch
+
+    def on_train_begin(self, logs=None):
+        self.wait = 0
+        self.stopped_epoch = 0
+        self.best = self.worst
+        self.best_epoch = 0
+        self.best_weights = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        current = self.get_monitor_value(logs)
+        if current is None or epoch < self.start_from_epoch:
+            return
+        if self.restore_best_weights and self.best_weights is None:
+            self.best_weights = self.model.get_weights()  # the first epoch watched
+        self.wait += 1
+        if self.is_improvement(current, self.best):
+            self.best, self.best_epoch = current, epoch
+            if self.restore_best_weights:
+                self.best_weights = self.model.get_weights()
+            if self.baseline is None or self.is_improvement(current, self.baseline):
+                self.wait = 0
+            return
+        if self.wait >= self.patience and epoch > 0:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.stopped_epoch > 0 and self.verbose:
+            print(f"Epoch {self.stopped_epoch + 1}: early stopping")
+        if self.restore_best_weights and self.best_weights is not None:
+            if self.verbose:
+                print(f"Restoring model weights from the end of the best epoch: "
+                      f"{self.best_epoch + 1}.")
+            self.model.set_weights(self.best_weights)
+
+
+class ReduceLROnPlateau(MonitorCallback):
+    """Multiplies the learning rate by ``factor`` when the monitored quantity has not improved
+    for ``patience`` epochs, as Keras's.
+
+    Args:
+        monitor: the log key (default ``"val_loss"``).
+        factor: the multiplier, in (0, 1) (default 0.1).
+        patience: epochs without improvement before reducing (default 10).
+        verbose: print each reduction (default 0).
+        mode: ``"auto"``, ``"min"`` or ``"max"`` (default ``"auto"``).
+        min_delta: the smallest change that counts as an improvement (default 1e-4).
+        cooldown: epochs to wait after a reduction before watching again (default 0).
+        min_lr: the learning rate never goes below this (default 0).
+    """
+
+    def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10,
+                 verbose: int = 0, mode: str = "auto", min_delta: float = 1e-4,
+                 cooldown: int = 0, min_lr: float = 0.0):
+        super().__init__(monitor, mode, min_delta)
+        if not 0.0 < factor < 1.0:
+            raise ValueError(f"ReduceLROnPlateau: factor must be in (0, 1), got {factor!r}")
+        self.factor = float(factor)
+        self.patience = patience
+        self.verbose = verbose
+        self.cooldown = cooldown
+        self.min_lr = float(min_lr)
+
+    def on_train_begin(self, logs=None):
+        self.best = self.worst
+        self.wait = 0
+        self.cooldown_counter = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        lr = float(self.model.optimizer.learning_rate)
+        logs["learning_rate"] = lr
+        current = self.get_monitor_value(logs)
+        if current is None:
+            return
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self.is_improvement(current, self.best):
+            self.best = current
+            self.wait = 0
+        elif self.cooldown_counter == 0:
+            self.wait += 1
+            if self.wait >= self.patience and lr > self.min_lr:
+                new_lr = max(lr * self.factor, self.min_lr)
+                _set_learning_rate(self.model, new_lr, "ReduceLROnPlateau")
+                if self.verbose:
+                    print(f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to "
+                          f"{new_lr}.")
+                self.cooldown_counter = self.cooldown
+                self.wait = 0
+
+
+class ModelCheckpoint(MonitorCallback):
+    """Saves the model (or its weights) at the end of epochs, as Keras's.
+
+    Args:
+        filepath: where to save; may hold ``{epoch}`` (from 1) and log keys, formatted as
+            ``str.format`` does: ``"ckpt-{epoch:02d}-{val_loss:.2f}.nervenet"``. With
+            ``save_weights_only`` it must end in ``.weights.safetensors``.
+        monitor: the log key for ``save_best_only`` (default ``"val_loss"``).
+        verbose: print each save (default 0).
+        save_best_only: save only when the monitored quantity improves (default ``False``).
+        save_weights_only: ``model.save_weights`` instead of ``model.save`` (default
+            ``False``).
+        mode: ``"auto"``, ``"min"`` or ``"max"`` (default ``"auto"``).
+        initial_value_threshold: the value to beat first with ``save_best_only`` (default
+            ``None``).
+
+    Every save is atomic: an interrupted run leaves the previous checkpoint intact.
+    """
+
+    def __init__(self, filepath, monitor: str = "val_loss", verbose: int = 0,
+                 save_best_only: bool = False, save_weights_only: bool = False,
+                 mode: str = "auto", initial_value_threshold: float | None = None):
+        super().__init__(monitor, mode, 0.0)
+        self.filepath = os.fspath(filepath)
+        if save_weights_only and not self.filepath.endswith(".weights.safetensors"):
+            raise ValueError(f"ModelCheckpoint: with save_weights_only=True the filepath must "
+                             f"end in .weights.safetensors, got {self.filepath!r}")
+        self.verbose = verbose
+        self.save_best_only = save_best_only
+        self.save_weights_only = save_weights_only
+        self.best = self.worst if initial_value_threshold is None else float(
+            initial_value_threshold)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        try:
+            path = self.filepath.format(epoch=epoch + 1, **logs)
+        except (KeyError, IndexError, ValueError) as error:
+            raise ValueError(f"ModelCheckpoint: cannot format filepath {self.filepath!r} with "
+                             f"epoch and the logs {sorted(logs)}: {error!r}") from None
+        if self.save_best_only:
+            current = self.get_monitor_value(logs)
+            if current is None or not self.is_improvement(current, self.best):
+                return
+            if self.verbose:
+                print(f"Epoch {epoch + 1}: {self.monitor} improved from {self.best:.5f} to "
+                      f"{current:.5f}, saving model to {path}")
+            self.best = current
+        elif self.verbose:
+            print(f"Epoch {epoch + 1}: saving model to {path}")
+        if self.save_weights_only:
+            self.model.save_weights(path)
+        else:
+            self.model.save(path)
+
+
+class TensorBoard(Callback):
+    """Writes TensorBoard event files with tensorboardX (``pip install nervenet[tensorboard]``),
+    in Keras's layout: ``log_dir/train`` and ``log_dir/validation``.
+
+    Per epoch: every log value as the scalar ``epoch_<name>`` (``val_`` values in the
+    validation run). Every ``histogram_freq`` epochs: a histogram of every weight (by path,
+    ``dense/kernel``). At the start, with ``write_graph``: the model's summary table and its
+    JSON config as text (the "graph").
+
+    Args:
+        log_dir: the directory (default ``"logs"``).
+        histogram_freq: epochs between weight histograms; 0 for none (default 0).
+        write_graph: write the model description (default ``True``).
+    """
+
+    def __init__(self, log_dir="logs", histogram_freq: int = 0, write_graph: bool = True):
+        super().__init__()
+        try:
+            from tensorboardX import SummaryWriter  # noqa: PLC0415  (an optional extra)
+        except ImportError:
+            raise ImportError("TensorBoard needs tensorboardX: pip install "
+                              "'nervenet[tensorboard]'") from None
+        if isinstance(histogram_freq, bool) or not isinstance(histogram_freq, int) or (
+                histogram_freq < 0):
+            raise ValueError(f"TensorBoard: histogram_freq must be a non-negative int, got "
+                             f"{histogram_freq!r}")
+        self._summary_writer = SummaryWriter
+        self.log_dir = os.fspath(log_dir)
+        self.histogram_freq = histogram_freq
+        self.write_graph = write_graph
+        self._writers: dict = {}
+
+    def _writer(self, run: str):
+        if run not in self._writers:
+            self._writers[run] = self._summary_writer(os.path.join(self.log_dir, run))
+        return self._writers[run]
+
+    def on_train_begin(self, logs=None):
+        if self.write_graph:
+            lines: list[str] = []
+            if self.model.built:
+                self.model.summary(print_fn=lines.append)
+            text = "\n".join("    " + line for line in lines)  # markdown code block
+            try:
+                config = json.dumps(self.model.get_config(), indent=1)
+                text += "\n\n" + "\n".join("    " + line for line in config.splitlines())
+            except (NotImplementedError, ValueError, TypeError):
+                pass  # a subclassed model: the summary only
+            self._writer("train").add_text("model", text, 0)
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key, value in (logs or {}).items():
+            if key.startswith("val_"):
+                self._writer("validation").add_scalar(f"epoch_{key[4:]}", float(value), epoch)
+            else:
+                self._writer("train").add_scalar(f"epoch_{key}", float(value), epoch)
+        if self.histogram_freq and epoch % self.histogram_freq == 0:
+            for path, weight in self.model.named_weights().items():
+                self._writer("train").add_histogram(path, weight.data, epoch)
+        for writer in self._writers.values():
+            writer.flush()
+
+    def on_train_end(self, logs=None):
+        for writer in self._writers.values():
+            writer.close()
+        self._writers = {}

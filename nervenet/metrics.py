@@ -18,6 +18,8 @@ registry = Registry("metric")
 def _arrays(y_true, y_pred, sample_weight):
     y_true = np.asarray(getattr(y_true, "data", y_true))
     y_pred = np.asarray(getattr(y_pred, "data", y_pred))
+    if y_true.ndim == y_pred.ndim - 1 and y_pred.shape[-1] == 1:
+        y_true = y_true[..., None]  # targets (N,) for outputs (N, 1), as the loss does
     if sample_weight is not None:
         sample_weight = np.asarray(getattr(sample_weight, "data", sample_weight), dtype=float)
     return y_true, y_pred, sample_weight

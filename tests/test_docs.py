@@ -25,7 +25,10 @@ import nervenet
 
 ROOT = Path(__file__).resolve().parents[1]
 ENGINE_MD = ROOT / "docs" / "engine.md"
-DOCUMENTS = [ROOT / "README.md", ENGINE_MD]
+DOCUMENTS = [ROOT / "README.md", ENGINE_MD] + [
+    ROOT / "docs" / name for name in
+    ("perceptron.md", "mlp_backprop.md", "activations.md", "losses.md", "regularization.md",
+     "optimizers.md")]
 
 TABLE_HEADER = "| tensor | made by | generation | value | gradient dL/d(tensor) |"
 

@@ -58,3 +58,10 @@ def test_precision_and_recall():
 def test_unknown_metric_lists_valid_ids():
     with pytest.raises(ValueError, match="unknown metric 'f1'; valid metric ids are: .*mae"):
         metrics.get("f1")
+
+
+def test_targets_without_the_unit_axis_match_outputs_with_it():
+    y_pred = np.array([[0.9], [0.2], [0.7]])
+    assert metrics.BinaryAccuracy()(np.array([1, 0, 0]), y_pred) == pytest.approx(2 / 3)
+    assert metrics.MeanAbsoluteError()(np.array([1.0, 0.0, 1.0]), y_pred) == pytest.approx(
+        (0.1 + 0.2 + 0.3) / 3)

@@ -1,5 +1,14 @@
-"""Data: shipped datasets (``nervenet.data.datasets``)."""
+"""Data: datasets (shipped, generated, downloaded), preprocessing and input pipelines.
 
-from nervenet.data import datasets
+* ``nervenet.data.datasets``: ``load_mnist``, ``load_fashion_mnist``, ``load_iris``,
+  ``load_digits``, ``load_california_housing``, ``xor``, ``logic_gates``, ``make_moons``, ...
+* ``nervenet.data.preprocessing``: ``minmax_scale``, ``standardize``, ``one_hot``,
+  ``to_categorical``.
+* ``nervenet.data.Dataset``: ``Dataset.from_tensor_slices((x, y)).shuffle(n, seed).batch(32)``.
+* ``nervenet.data.idx``: the IDX format; ``nervenet.data.download``: the verified cache.
+"""
 
-__all__ = ["datasets"]
+from nervenet.data import datasets, download, idx, preprocessing
+from nervenet.data.dataset import Dataset
+
+__all__ = ["Dataset", "datasets", "download", "idx", "preprocessing"]

@@ -11,6 +11,10 @@
 Weights are Tensors; a trainable weight has ``requires_grad=True``. Sub-layers assigned as
 attributes (also inside lists and dicts) are tracked in insertion order, so the order of
 ``weights`` is deterministic.
+
+Calling a layer on ``SymbolicTensor`` placeholders (what ``Input`` returns) computes nothing:
+it builds the layer, works out the output shape and records a ``Node`` (this layer, these
+inputs), which is how the functional API (``Model(inputs, outputs)``) learns the graph.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from nervenet import backend, constraints, initializers, regularizers
-from nervenet.autograd import Tensor
+from nervenet.autograd import Tensor, no_grad
 from nervenet.autograd.ops.cast import cast
 from nervenet.registry import Registry
 
@@ -30,6 +34,25 @@ from nervenet.registry import Registry
 registry = Registry("layer")
 
 _name_counts: dict[str, int] = {}
+
+# While a model file is being loaded: how many weight values layers may still create (a
+# hostile config must not make build() allocate more than the file could fill).
+_weight_budget: list[int] = []
+
+
+class weight_budget:  # noqa: N801  (a context manager, used like a function)
+    """Within ``with weight_budget(n):`` layers may create at most ``n`` weight values in all
+    (``add_weight`` raises ValueError beyond that). Model loading uses it."""
+
+    def __init__(self, values: int):
+        self.values = int(values)
+
+    def __enter__(self):
+        _weight_budget.append(self.values)
+        return self
+
+    def __exit__(self, *exc_info):
+        _weight_budget.pop()
 
 
 def _snake_case(name: str) -> str:
@@ -90,6 +113,81 @@ class InputSpec:
                     f"{shape} ({where})")
 
 
+class SymbolicTensor:
+    """A placeholder for data a model will receive: a shape (batch axis ``None``), a dtype,
+    and where it comes from (``node``: the layer call that produced it, and ``index``, which
+    output of that call). ``Input`` returns one; calling a layer on one returns another."""
+
+    def __init__(self, shape: tuple, dtype, node: Node | None = None, index: int = 0,
+                 name: str | None = None):
+        self.shape = tuple(shape)
+        self.dtype = np.dtype(dtype)
+        self.node = node
+        self.index = index
+        self.name = name
+
+    @property
+    def layer(self) -> Layer | None:
+        """The layer that produced this tensor (an InputLayer for a model input)."""
+        return None if self.node is None else self.node.layer
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __repr__(self) -> str:
+        producer = "" if self.layer is None else f" from {self.layer.name!r}"
+        return f"<SymbolicTensor shape={self.shape} dtype={self.dtype}{producer}>"
+
+
+class Node:
+    """One call of ``layer`` on symbolic inputs: the graph edge the functional API follows.
+
+    Attributes:
+        layer: the layer called.
+        args: the inputs exactly as given (a SymbolicTensor, or a list/tuple/dict of them).
+        kwargs: extra keyword arguments of the call (JSON-serialisable values only).
+        inputs: the SymbolicTensors in ``args``, flattened in order.
+        outputs: the SymbolicTensors the call produced.
+    """
+
+    def __init__(self, layer: Layer, args, kwargs: dict | None = None):
+        self.layer = layer
+        self.args = args
+        self.kwargs = dict(kwargs or {})
+        self.inputs = flatten_structure(args)
+        self.outputs: list[SymbolicTensor] = []
+
+    def __repr__(self) -> str:
+        return f"<Node {self.layer.name!r}: {len(self.inputs)} in, {len(self.outputs)} out>"
+
+
+def flatten_structure(value) -> list:
+    """The leaves of a nested list/tuple/dict, in order (dict values in insertion order)."""
+    if isinstance(value, (list, tuple)):
+        return [leaf for item in value for leaf in flatten_structure(item)]
+    if isinstance(value, dict):
+        return [leaf for item in value.values() for leaf in flatten_structure(item)]
+    return [value]
+
+
+def map_structure(fn, value):
+    """``value`` with every leaf replaced by ``fn(leaf)``; lists, tuples and dicts kept."""
+    if isinstance(value, (list, tuple)):
+        return type(value)(map_structure(fn, item) for item in value)
+    if isinstance(value, dict):
+        return {key: map_structure(fn, item) for key, item in value.items()}
+    return fn(value)
+
+
+def _is_symbolic(inputs) -> bool:
+    if type(inputs) is SymbolicTensor:
+        return True
+    if isinstance(inputs, (list, tuple, dict)):
+        return any(type(leaf) is SymbolicTensor for leaf in flatten_structure(inputs))
+    return False
+
+
 class Layer:
     """Base class of every layer (and of Model).
 
@@ -125,6 +223,7 @@ class Layer:
         self.input_shape = None
         self.output_shape = None
         self.losses: list[Tensor] = []  # activity regularization of the last call
+        self._inbound_nodes: list[Node] = []  # symbolic calls (the functional API)
 
     # --------------------------------------------------------------- sub-layer tracking
     def __setattr__(self, name, value):
@@ -164,6 +263,12 @@ class Layer:
             raise ValueError(f"{self.name}: a weight named {name!r} already exists")
         dtype = self.dtype if dtype is None else np.dtype(dtype)
         shape = shape_tuple(shape)
+        if _weight_budget:  # rebuilding a model from a file: never beyond what the file holds
+            size = int(np.prod(shape, dtype=np.int64)) if shape else 1
+            if size > _weight_budget[-1]:
+                raise ValueError(f"{self.name}: weight {name!r} of shape {shape} has more "
+                                 "values than the whole weights file holds")
+            _weight_budget[-1] -= size
         values = initializers.get(initializer)(shape, dtype=dtype)
         weight = Tensor(np.ascontiguousarray(values, dtype=dtype),
                         requires_grad=trainable and self.trainable, name=f"{self.name}/{name}")
@@ -217,6 +322,38 @@ class Layer:
                              "on data first or build(input_shape)")
         return int(sum(w.size for w in self.weights))
 
+    def named_weights(self) -> dict[str, Tensor]:
+        """Every weight by path: ``"kernel"`` for this layer's own, ``"dense/kernel"`` for a
+        sub-layer's, ``"block/dense/kernel"`` deeper (a shared weight under its first path).
+        A sub-layer's path element is its attribute name (``hidden``, ``blocks/0``), so that
+        two instances of a subclassed model name their weights alike; models made of named
+        layers (Sequential, functional) use the layer names. These are the names
+        ``save_weights`` writes."""
+        paths: dict[str, Tensor] = {}
+        seen: set[int] = set()
+        stack: list[tuple[str, Layer]] = [("", self)]
+        while stack:
+            prefix, layer = stack.pop(0)
+            for key, weight in layer._weights.items():
+                if id(weight) in seen:
+                    continue
+                if prefix + key in paths:
+                    raise ValueError(f"{self.name}: two weights would be saved as "
+                                     f"{prefix + key!r}; give the layers distinct names")
+                seen.add(id(weight))
+                paths[prefix + key] = weight
+            stack[:0] = [(f"{prefix}{path}/", sub) for path, sub in layer._sublayer_paths()]
+        return paths
+
+    def _sublayer_paths(self) -> list[tuple[str, Layer]]:
+        """(path element, layer) for each sub-layer, by attribute name (list index, dict
+        key), each layer once."""
+        found: dict[int, tuple[str, Layer]] = {}
+        for attribute in self._layers:
+            for path, layer in _named_layers_in(getattr(self, attribute), attribute):
+                found.setdefault(id(layer), (path, layer))
+        return list(found.values())
+
     def get_weights(self) -> list[np.ndarray]:
         """Copies of the weights' values, in ``weights`` order."""
         return [w.data.copy() for w in self.weights]
@@ -267,6 +404,8 @@ class Layer:
         return input_shape
 
     def __call__(self, inputs, training: bool = False, **kwargs):
+        if _is_symbolic(inputs):
+            return self._call_symbolic(inputs, kwargs)
         inputs = self._convert_inputs(inputs)
         shapes = _shapes(inputs)
         self._check_input(shapes)
@@ -282,6 +421,50 @@ class Layer:
         if self.activity_regularizer is not None:
             self.losses = [self.activity_regularizer(outputs)]
         return outputs
+
+    def _call_symbolic(self, inputs, kwargs: dict):
+        """Build the layer for the placeholders' shapes, record a Node, return placeholders
+        for the outputs (nothing is computed)."""
+        leaves = flatten_structure(inputs)
+        if not all(type(leaf) is SymbolicTensor for leaf in leaves):
+            kinds = sorted({type(leaf).__name__ for leaf in leaves})
+            raise TypeError(f"{self.name}: cannot mix symbolic tensors (from Input) with other "
+                            f"values in one call; got {', '.join(kinds)}")
+        shapes = [leaf.shape for leaf in leaves]
+        self._check_input(shapes)
+        if not self.built:
+            self.build(_unbatched(shapes))
+            self.built = True
+            self._check_input(shapes)
+        shape_arg = shapes[0] if len(shapes) == 1 and not isinstance(inputs, (list, tuple)) \
+            else shapes
+        if type(self).compute_output_shape is not Layer.compute_output_shape:
+            out_shapes = self.compute_output_shape(shape_arg)
+            out_dtypes = None
+        else:  # not declared: find out by running the layer on one sample of zeros
+            out_shapes, out_dtypes = self._probe_output(inputs, kwargs)
+        several = isinstance(out_shapes, list) and all(
+            isinstance(s, (list, tuple)) for s in out_shapes)
+        out_shapes = [tuple(s) for s in out_shapes] if several else [tuple(out_shapes)]
+        node = Node(self, inputs, kwargs)
+        for index, shape in enumerate(out_shapes):
+            dtype = self.dtype if out_dtypes is None else out_dtypes[index]
+            node.outputs.append(SymbolicTensor(shape, dtype, node, index))
+        self._inbound_nodes.append(node)
+        self.input_shape = shape_arg if isinstance(shape_arg, tuple) else list(shape_arg)
+        self.output_shape = out_shapes if several else out_shapes[0]
+        return list(node.outputs) if several else node.outputs[0]
+
+    def _probe_output(self, inputs, kwargs):
+        def zeros(leaf):
+            return np.zeros(tuple(1 if d is None else d for d in leaf.shape), leaf.dtype)
+
+        with no_grad():
+            outputs = self(map_structure(zeros, inputs), training=False, **kwargs)
+        leaves = flatten_structure(outputs)
+        batch = [(None,) + tuple(leaf.shape[1:]) for leaf in leaves]
+        shapes = batch if isinstance(outputs, (list, tuple)) else batch[0]
+        return shapes, [leaf.dtype for leaf in leaves]
 
     def _convert_inputs(self, inputs):
         """Arrays become Tensors; floating inputs are cast to the layer's dtype."""
@@ -319,6 +502,49 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r} built={self.built}>"
+
+
+def registered_name(cls: type) -> str | None:
+    """The id under which ``cls`` is in the layer registry (``None`` when it is not)."""
+    for name in registry.names():
+        if registry.lookup(name) is cls:
+            return name
+    return None
+
+
+def serialize(layer: Layer) -> dict:
+    """``{"class_name": registered id, "config": layer.get_config()}``.
+
+    Raises:
+        ValueError: the layer's class is not registered (saving could not rebuild it).
+    """
+    config = layer.get_config()  # first: a subclassed model explains what it lacks
+    name = registered_name(type(layer))
+    if name is None:
+        raise ValueError(
+            f"layer {layer.name!r} is of class {type(layer).__qualname__}, which is not "
+            "registered, so a saved file could not name it; decorate the class with "
+            "@nervenet.saving.register_serializable() (and give it a get_config() returning "
+            "its constructor arguments)")
+    return {"class_name": name, "config": config}
+
+
+def deserialize(config: dict) -> Layer:
+    """Rebuild a layer from ``serialize``'s dict; only registered classes are accepted."""
+    layer = registry.from_config(config)
+    if not isinstance(layer, Layer):
+        raise TypeError(f"{config.get('class_name')!r} did not build a Layer")
+    return layer
+
+
+def _named_layers_in(value, path: str) -> list[tuple[str, Layer]]:
+    if isinstance(value, Layer):
+        return [(path, value)]
+    if isinstance(value, (list, tuple)):
+        return [x for i, item in enumerate(value) for x in _named_layers_in(item, f"{path}/{i}")]
+    if isinstance(value, dict):
+        return [x for key, item in value.items() for x in _named_layers_in(item, f"{path}/{key}")]
+    return []
 
 
 def _layers_in(value) -> list[Layer]:

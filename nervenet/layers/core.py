@@ -8,30 +8,15 @@ import numpy as np
 
 from nervenet import activations, constraints, initializers, regularizers
 from nervenet.autograd.ops.matmul import linear
-from nervenet.autograd.ops.shape import concatenate, reshape
-from nervenet.layers.base import InputSpec, Layer, registry, shape_tuple
+from nervenet.autograd.ops.shape import concatenate as concatenate_op, reshape
+from nervenet.layers.base import InputSpec, Layer, Node, SymbolicTensor, registry, shape_tuple
+
+__all__ = ["Activation", "Concatenate", "Dense", "Flatten", "Input", "InputLayer", "Rescaling",
+           "Reshape", "SymbolicTensor", "concatenate"]
 
 
 def _serialize(module, obj):
     return None if obj is None else module.serialize(obj)
-
-
-class SymbolicTensor:
-    """A placeholder for the data a model will receive: a shape (batch axis ``None``) and a
-    dtype, and the layer that produced it. ``Input`` returns one."""
-
-    def __init__(self, shape: tuple, dtype, layer: Layer, name: str):
-        self.shape = shape
-        self.dtype = np.dtype(dtype)
-        self.layer = layer
-        self.name = name
-
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    def __repr__(self) -> str:
-        return f"<SymbolicTensor shape={self.shape} dtype={self.dtype} name={self.name!r}>"
 
 
 @registry.register("InputLayer")
@@ -53,7 +38,13 @@ class InputLayer(Layer):
         self.batch_size = batch_size
         self.input_spec = InputSpec(shape=(batch_size,) + self.shape)
         self.built = True
-        self.output = SymbolicTensor((batch_size,) + self.shape, self.dtype, self, self.name)
+        self.input_shape = self.output_shape = (batch_size,) + self.shape
+        node = Node(self, [])
+        node.outputs.append(SymbolicTensor((batch_size,) + self.shape, self.dtype, node, 0,
+                                           self.name))
+        self._inbound_nodes.append(node)
+        #: the placeholder a functional model starts from
+        self.output = node.outputs[0]
 
     def call(self, inputs):
         return inputs
@@ -65,6 +56,19 @@ class InputLayer(Layer):
 
 def Input(shape=None, batch_size=None, name=None, dtype=None) -> SymbolicTensor:  # noqa: N802
     """Declare a model input of ``shape`` (one sample, no batch axis), as ``keras.Input``.
+
+    Calling layers on the result builds a graph that ``Model(inputs, outputs)`` turns into a
+    model (the functional API); ``Sequential`` accepts it as its first entry.
+
+    Args:
+        shape: the shape of one sample, e.g. ``(784,)`` or ``X_train.shape[1:]``.
+        batch_size: a fixed batch size (default ``None``: any).
+        name: the input's name; several inputs may then be fed as a dict keyed by name
+            (default: ``input_layer``, numbered).
+        dtype: default ``nervenet.backend.floatx()``.
+
+    Returns:
+        A SymbolicTensor of shape ``(batch_size,) + shape``.
 
     Example:
         >>> Input(shape=(784,)).shape
@@ -245,7 +249,7 @@ class Concatenate(Layer):
                 raise ValueError(
                     f"Concatenate layer {self.name!r}: input {index} has shape {shape}, which "
                     f"does not match input 0's {shapes[0]} except on axis {self.axis}")
-        return concatenate(inputs, axis=self.axis)
+        return concatenate_op(inputs, axis=self.axis)
 
     def compute_output_shape(self, input_shape):
         axis = self.axis % len(input_shape[0])
@@ -255,6 +259,17 @@ class Concatenate(Layer):
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}
+
+
+def concatenate(inputs, axis: int = -1, **kwargs):
+    """Functional form of ``Concatenate`` (as ``keras.layers.concatenate``): join ``inputs``.
+
+    Example:
+        >>> a, b = Input(shape=(2,)), Input(shape=(3,))
+        >>> concatenate([a, b]).shape
+        (None, 5)
+    """
+    return Concatenate(axis=axis, **kwargs)(inputs)
 
 
 @registry.register("Rescaling")

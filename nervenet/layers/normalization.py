@@ -1,9 +1,21 @@
-"""Normalization layers: Normalization (z-score from data, with ``adapt``)."""
+"""Normalization layers.
+
+* ``Normalization``: a z-score with statistics computed once from data (``adapt``);
+* ``BatchNormalization`` (Ioffe & Szegedy, 2015): minibatch statistics in training, moving
+  averages at inference, learned scale ``gamma`` and shift ``beta``;
+* ``ScaleShift``: the per-channel affine map a trained BatchNormalization is at inference
+  (what ``BatchNormalization.fold()`` returns);
+* ``recompute_population_statistics(model, x)``: the "post-processing" step that replaces the
+  moving averages by averages of batch statistics over the whole training set.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
+from nervenet import constraints, initializers, regularizers
+from nervenet.autograd import Tensor, no_grad
+from nervenet.autograd.ops.norm import batch_norm, batch_norm_training
 from nervenet.layers.base import InputSpec, Layer, registry
 
 
@@ -104,3 +116,342 @@ class Normalization(Layer):
             config["mean"] = self.initial_mean.tolist()
             config["variance"] = self.initial_variance.tolist()
         return config
+
+
+def _serialize(module, obj):
+    return None if obj is None else module.serialize(obj)
+
+
+def _channel_shape(ndim: int, axis: int) -> tuple:
+    """The shape that broadcasts a (C,) array along ``axis`` of an ndim-D input."""
+    shape = [1] * ndim
+    shape[axis] = -1
+    return tuple(shape)
+
+
+@registry.register("BatchNormalization")
+class BatchNormalization(Layer):
+    """Batch normalization: normalize each channel with batch statistics, then scale and shift.
+
+    For each channel (each index of ``axis``) over the m values of all other axes (m = N for
+    (N, C) inputs after a Dense layer, m = N*H*W per feature map after a Conv2D)::
+
+        training:   mu_B = mean(x),  var_B = mean((x - mu_B)^2)   (biased: divided by m)
+                    y = gamma * (x - mu_B) / sqrt(var_B + epsilon) + beta
+                    moving_mean     <- momentum * moving_mean     + (1 - momentum) * mu_B
+                    moving_variance <- momentum * moving_variance + (1 - momentum) * var_B
+        inference:  y = gamma * (x - moving_mean) / sqrt(moving_variance + epsilon) + beta
+
+    The gradient of the training form accounts for mu_B and var_B depending on x (see
+    ``nervenet.functional.batch_norm``). As in Keras 3, a layer with ``trainable = False``
+    runs in inference mode even when the model trains (fine-tuning keeps its statistics).
+
+    NOTE: the conventions differ from PyTorch's in two ways. Keras's ``momentum`` is the
+    weight of the *old* average (torch's ``momentum`` is ``1 - momentum`` here), and the
+    moving variance averages the biased batch variance, where torch's ``running_var`` uses the
+    unbiased one (``var_B * m / (m - 1)``). The normalization itself is identical.
+
+    Args:
+        axis: the channel axis (default -1: channels last).
+        momentum: the weight of the old moving average (default 0.99).
+        epsilon: added to the variance (default 1e-3).
+        center: learn the shift ``beta`` (default ``True``; ``False``: beta = 0).
+        scale: learn the scale ``gamma`` (default ``True``; ``False``: gamma = 1).
+        beta_initializer, gamma_initializer: default ``"zeros"`` and ``"ones"``.
+        moving_mean_initializer, moving_variance_initializer: default ``"zeros"``, ``"ones"``.
+        beta_regularizer, gamma_regularizer: penalties added to the loss (default ``None``).
+        beta_constraint, gamma_constraint: projections after each update (default ``None``).
+
+    Shape:
+        (N, ..., C) -> the same shape. Weights: gamma, beta (trainable, shape (C,)),
+        moving_mean, moving_variance (non-trainable, shape (C,)), in that order.
+
+    Raises:
+        ValueError: in training, for a batch with a single value per channel (batch size 1
+            for Dense inputs): its variance is 0 and the output would be beta alone.
+
+    Example:
+        >>> layer = BatchNormalization(momentum=0.9, epsilon=0.0)
+        >>> y = layer(np.array([[1.0], [3.0]]), training=True)
+        >>> y.data.ravel().tolist()
+        [-1.0, 1.0]
+        >>> layer.moving_mean.data, layer.moving_variance.data
+        (array([0.2], dtype=float32), array([1.], dtype=float32))
+    """
+
+    def __init__(self, axis: int = -1, momentum: float = 0.99, epsilon: float = 1e-3,
+                 center: bool = True, scale: bool = True, beta_initializer="zeros",
+                 gamma_initializer="ones", moving_mean_initializer="zeros",
+                 moving_variance_initializer="ones", beta_regularizer=None,
+                 gamma_regularizer=None, beta_constraint=None, gamma_constraint=None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+            raise ValueError(f"BatchNormalization: axis must be an int, got {axis!r}")
+        if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) \
+                or not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"BatchNormalization: momentum must be a number in [0, 1], got "
+                             f"{momentum!r}")
+        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) \
+                or not epsilon >= 0.0:
+            raise ValueError(f"BatchNormalization: epsilon must be a number >= 0, got "
+                             f"{epsilon!r}")
+        self.axis = int(axis)
+        self.momentum = float(momentum)
+        self.epsilon = float(epsilon)
+        self.center = bool(center)
+        self.scale = bool(scale)
+        self.beta_initializer = initializers.get(beta_initializer)
+        self.gamma_initializer = initializers.get(gamma_initializer)
+        self.moving_mean_initializer = initializers.get(moving_mean_initializer)
+        self.moving_variance_initializer = initializers.get(moving_variance_initializer)
+        self.beta_regularizer = regularizers.get(beta_regularizer)
+        self.gamma_regularizer = regularizers.get(gamma_regularizer)
+        self.beta_constraint = constraints.get(beta_constraint)
+        self.gamma_constraint = constraints.get(gamma_constraint)
+        self.input_spec = InputSpec(min_ndim=2)
+        # set by recompute_population_statistics: a list collecting (count, mean, var)
+        self._recorded: list | None = None
+
+    def build(self, input_shape):
+        ndim = len(input_shape)
+        if not -ndim <= self.axis < ndim or self.axis % ndim == 0:
+            raise ValueError(f"BatchNormalization layer {self.name!r}: axis {self.axis} is not "
+                             f"a channel axis of inputs of shape {input_shape} (the batch axis "
+                             "0 cannot be normalized over itself)")
+        channels = input_shape[self.axis]
+        if channels is None:
+            raise ValueError(f"BatchNormalization layer {self.name!r}: the channel axis "
+                             f"{self.axis} must be known, got input shape {input_shape}")
+        shape = (channels,)
+        self.gamma = self.beta = None
+        if self.scale:
+            self.gamma = self.add_weight("gamma", shape, self.gamma_initializer,
+                                         regularizer=self.gamma_regularizer,
+                                         constraint=self.gamma_constraint)
+        if self.center:
+            self.beta = self.add_weight("beta", shape, self.beta_initializer,
+                                        regularizer=self.beta_regularizer,
+                                        constraint=self.beta_constraint)
+        self.moving_mean = self.add_weight("moving_mean", shape, self.moving_mean_initializer,
+                                           trainable=False)
+        self.moving_variance = self.add_weight("moving_variance", shape,
+                                               self.moving_variance_initializer,
+                                               trainable=False)
+        self.input_spec = InputSpec(min_ndim=2, axes={self.axis: channels})
+        super().build(input_shape)
+
+    def _gamma_beta(self, channels: int, dtype) -> tuple:
+        gamma = self.gamma if self.gamma is not None else Tensor(np.ones(channels, dtype))
+        beta = self.beta if self.beta is not None else Tensor(np.zeros(channels, dtype))
+        return gamma, beta
+
+    def call(self, inputs, training: bool = False):
+        gamma, beta = self._gamma_beta(inputs.shape[self.axis], inputs.dtype)
+        if self._recorded is not None:  # recompute_population_statistics is running
+            y, mean, var = batch_norm_training(inputs, gamma, beta, self.epsilon, self.axis)
+            self._recorded.append((inputs.shape[0], inputs.size // inputs.shape[self.axis],
+                                   mean, var))
+            return y
+        if training and self.trainable:
+            if inputs.size == inputs.shape[self.axis]:
+                raise ValueError(
+                    f"BatchNormalization layer {self.name!r}: training needs more than one "
+                    f"value per channel to compute batch statistics, got input of shape "
+                    f"{inputs.shape} (a batch of size 1); use a batch size of at least 2")
+            y, mean, var = batch_norm_training(inputs, gamma, beta, self.epsilon, self.axis)
+            momentum = self.dtype.type(self.momentum)
+            for moving, batch in ((self.moving_mean, mean), (self.moving_variance, var)):
+                moving.data *= momentum
+                moving.data += (1 - momentum) * batch.astype(self.dtype, copy=False)
+            return y
+        return batch_norm(inputs, gamma, beta, self.moving_mean.data, self.moving_variance.data,
+                          self.epsilon, self.axis)
+
+    def folded_affine(self) -> tuple[np.ndarray, np.ndarray]:
+        """The inference form as one scale and one shift per channel, in float64:
+
+            a = gamma / sqrt(moving_variance + epsilon),   b = beta - a * moving_mean,
+
+        so that the layer computes ``y = a * x + b`` at inference.
+        """
+        if not self.built:
+            raise ValueError(f"BatchNormalization layer {self.name!r}: fold() needs a built "
+                             "layer; call it on data first")
+        channels = self.moving_mean.shape[0]
+        gamma = np.ones(channels) if self.gamma is None else self.gamma.data.astype(np.float64)
+        beta = np.zeros(channels) if self.beta is None else self.beta.data.astype(np.float64)
+        a = gamma / np.sqrt(self.moving_variance.data.astype(np.float64) + self.epsilon)
+        return a, beta - a * self.moving_mean.data.astype(np.float64)
+
+    def fold(self) -> ScaleShift:
+        """A ``ScaleShift`` layer computing this layer's inference output,
+        ``z' = gamma/sqrt(var+eps) * z + (beta - gamma*mu/sqrt(var+eps))``.
+
+        ``nervenet.models.fold_batch_norm(model)`` goes further and merges it into the
+        preceding Dense or Conv2D layer where there is one.
+        """
+        a, b = self.folded_affine()
+        layer = ScaleShift(axis=self.axis, name=f"{self.name}_folded", dtype=self.dtype.name)
+        layer.build(self.input_shape if self.input_shape is not None else
+                    _shape_with_channels(self.axis, a.shape[0]))
+        layer.set_weights([a.astype(self.dtype), b.astype(self.dtype)])
+        return layer
+
+    def get_config(self):
+        return {
+            **super().get_config(), "axis": self.axis, "momentum": self.momentum,
+            "epsilon": self.epsilon, "center": self.center, "scale": self.scale,
+            "beta_initializer": initializers.serialize(self.beta_initializer),
+            "gamma_initializer": initializers.serialize(self.gamma_initializer),
+            "moving_mean_initializer": initializers.serialize(self.moving_mean_initializer),
+            "moving_variance_initializer": initializers.serialize(
+                self.moving_variance_initializer),
+            "beta_regularizer": _serialize(regularizers, self.beta_regularizer),
+            "gamma_regularizer": _serialize(regularizers, self.gamma_regularizer),
+            "beta_constraint": _serialize(constraints, self.beta_constraint),
+            "gamma_constraint": _serialize(constraints, self.gamma_constraint),
+        }
+
+
+def _shape_with_channels(axis: int, channels: int) -> tuple:
+    """A minimal input shape (batch axis None) with ``channels`` at ``axis``."""
+    ndim = max(2, axis + 1 if axis >= 0 else -axis + 1)
+    shape = [None] * ndim
+    shape[axis] = channels
+    return tuple(shape)
+
+
+@registry.register("ScaleShift")
+class ScaleShift(Layer):
+    """A per-channel affine map ``y = scale * x + shift`` along ``axis``: the inference form of
+    a BatchNormalization layer (``BatchNormalization.fold()`` returns one).
+
+    Args:
+        axis: the channel axis (default -1).
+
+    Shape:
+        (N, ..., C) -> the same shape. Weights: scale (initialized to ones) and shift (zeros),
+        both of shape (C,).
+
+    Example:
+        >>> layer = ScaleShift()
+        >>> layer.build((None, 2))
+        >>> layer.set_weights([np.array([2.0, 3.0]), np.array([1.0, 0.0])])
+        >>> layer(np.ones((1, 2))).data
+        array([[3., 3.]], dtype=float32)
+    """
+
+    def __init__(self, axis: int = -1, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+            raise ValueError(f"ScaleShift: axis must be an int, got {axis!r}")
+        self.axis = int(axis)
+        self.input_spec = InputSpec(min_ndim=2)
+
+    def build(self, input_shape):
+        channels = input_shape[self.axis]
+        if channels is None:
+            raise ValueError(f"ScaleShift layer {self.name!r}: the channel axis {self.axis} "
+                             f"must be known, got input shape {input_shape}")
+        self.scale = self.add_weight("scale", (channels,), "ones")
+        self.shift = self.add_weight("shift", (channels,), "zeros")
+        self.input_spec = InputSpec(min_ndim=2, axes={self.axis: channels})
+        super().build(input_shape)
+
+    def call(self, inputs):
+        shape = _channel_shape(inputs.ndim, self.axis)
+        if self.axis in (-1, inputs.ndim - 1):
+            return inputs * self.scale + self.shift
+        return inputs * self.scale.reshape(shape) + self.shift.reshape(shape)
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis}
+
+
+def _batch_norm_layers(layer: Layer) -> list[BatchNormalization]:
+    found = [layer] if isinstance(layer, BatchNormalization) else []
+    for sub in layer.sublayers:
+        for bn in _batch_norm_layers(sub):
+            if all(bn is not seen for seen in found):
+                found.append(bn)
+    return found
+
+
+def recompute_population_statistics(model: Layer, x, batch_size: int = 32,
+                                    unbiased: bool = False) -> None:
+    """Replace the moving averages of every BatchNormalization layer in ``model`` by averages
+    of batch statistics over the whole of ``x`` (the course's "post-processing" step).
+
+    The moving averages of training are a biased estimate: they weigh recent batches most
+    and average statistics computed while the weights were still changing. After training,
+    with the weights fixed, this runs ``x`` (the training set) through the model in batches
+    of ``batch_size``, each BatchNormalization layer normalizing with its batch statistics as
+    in training (other layers, such as Dropout, in inference mode), and sets
+
+        moving_mean     = average over batches of mu_B
+        moving_variance = average over batches of var_B      (times m/(m-1) if unbiased)
+
+    Batches are weighted by their number of samples, so a shorter last batch counts for what
+    it holds (and the first layer's mean is the exact mean of ``x``). A last batch of a single
+    sample is joined to the one before (it has no variance to contribute). ``unbiased=True``
+    applies Ioffe & Szegedy's Algorithm 2 correction m/(m-1), m the values per channel in a
+    batch; the default matches what the moving averages estimate (biased variances, as Keras).
+
+    Args:
+        model: a model or layer containing BatchNormalization layers (nested ones included).
+        x: the training inputs, an array of shape (n, ...).
+        batch_size: the batch size the statistics are computed over (default 32; use the
+            training batch size).
+        unbiased: scale each batch variance by m/(m-1) (default ``False``).
+
+    Raises:
+        ValueError: when ``model`` has no BatchNormalization layer, ``x`` has fewer than 2
+            samples or ``batch_size`` is not an int >= 2.
+
+    Example:
+        >>> from nervenet import layers, models
+        >>> bn = BatchNormalization()
+        >>> model = models.Sequential([layers.Input(shape=(1,)), bn])
+        >>> recompute_population_statistics(model, np.array([[0.0], [2.0], [4.0], [6.0]]),
+        ...                                 batch_size=2)
+        >>> bn.moving_mean.data, bn.moving_variance.data
+        (array([3.], dtype=float32), array([1.], dtype=float32))
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+            or batch_size < 2:
+        raise ValueError(f"recompute_population_statistics: batch_size must be an int >= 2, "
+                         f"got {batch_size!r}")
+    layers = _batch_norm_layers(model)
+    if not layers:
+        raise ValueError(f"recompute_population_statistics: {getattr(model, 'name', model)!r} "
+                         "has no BatchNormalization layer")
+    x = np.asarray(getattr(x, "data", x))
+    n = len(x)
+    if n < 2:
+        raise ValueError(f"recompute_population_statistics: x must hold at least 2 samples, "
+                         f"got shape {x.shape}")
+    starts = list(range(0, n, batch_size))
+    if n - starts[-1] == 1:  # a lone last sample joins the previous batch
+        starts.pop()
+    bounds = list(zip(starts, starts[1:] + [n]))
+    for layer in layers:
+        layer._recorded = []
+    try:
+        with no_grad():
+            for start, stop in bounds:
+                model(x[start:stop], training=False)
+        for layer in layers:
+            if not layer._recorded:
+                raise ValueError(f"recompute_population_statistics: BatchNormalization layer "
+                                 f"{layer.name!r} was not reached by the model's forward pass")
+            weights = np.array([count for count, _, _, _ in layer._recorded], dtype=np.float64)
+            means = np.stack([mean for _, _, mean, _ in layer._recorded]).astype(np.float64)
+            variances = np.stack([var * (m / (m - 1) if unbiased else 1.0)
+                                  for _, m, _, var in layer._recorded]).astype(np.float64)
+            weights /= weights.sum()
+            layer.moving_mean.data[...] = weights @ means
+            layer.moving_variance.data[...] = weights @ variances
+    finally:
+        for layer in layers:
+            layer._recorded = None

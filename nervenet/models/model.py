@@ -1,6 +1,12 @@
 """Model: a Layer that can be trained (compile / fit / evaluate / predict), as Keras's.
 
-Subclass it and define ``call`` (the subclassing API), or use ``Sequential``.
+Three ways to make one, as in Keras:
+
+* the functional API: ``Model(inputs=[...], outputs=[...])`` from ``layers.Input``
+  placeholders and layer calls on them (several inputs and outputs, shared layers, nested
+  models; the graph lives in ``functional.py``);
+* subclassing: define ``__init__`` (assign layers as attributes) and ``call``;
+* ``Sequential``.
 
 One training step (``train_step``) is the whole of backpropagation training:
 
@@ -16,12 +22,14 @@ import math
 
 import numpy as np
 
-from nervenet import backend, losses, metrics, optimizers
+from nervenet import backend, metrics, optimizers, saving
 from nervenet.autograd import Tensor, grad, no_grad
 from nervenet.callbacks import CallbackList, History, ProgbarLogger
-from nervenet.layers.base import Layer
+from nervenet.layers.base import Layer, registry as layer_registry
 from nervenet.layers.core import InputLayer
 from nervenet.models import data_adapter
+from nervenet.models.compile_utils import OutputLosses, OutputMetrics, output_loss
+from nervenet.models.functional import Graph
 from nervenet.models.summary import print_summary
 
 
@@ -29,7 +37,22 @@ class Model(Layer):
     """A trainable network of layers.
 
     Args:
+        inputs: the functional API's inputs: one ``layers.Input(...)`` placeholder, or a list,
+            tuple or dict (by name) of them (default ``None``: a subclassed model).
+        outputs: placeholders computed from ``inputs`` by layer calls: one, or a list of them
+            (default ``None``).
         name: the model's name (default: the snake_case class name).
+
+    Example (functional, the Wide & Deep network):
+        >>> from nervenet import layers
+        >>> input_ = layers.Input(shape=(8,))
+        >>> hidden1 = layers.Dense(30, activation="relu")(input_)
+        >>> hidden2 = layers.Dense(30, activation="relu")(hidden1)
+        >>> concat = layers.Concatenate()([input_, hidden2])
+        >>> output = layers.Dense(1)(concat)
+        >>> model = Model(inputs=[input_], outputs=[output])
+        >>> model.predict(np.zeros((5, 8))).shape
+        (5, 1)
 
     Example (subclassing):
         >>> from nervenet import layers
@@ -45,17 +68,68 @@ class Model(Layer):
         (2, 1)
     """
 
-    def __init__(self, name: str | None = None, **kwargs):
+    def __init__(self, inputs=None, outputs=None, name: str | None = None, **kwargs):
         super().__init__(name=name, **kwargs)
         self.optimizer = None
         self.loss = None
         self.compiled_metrics: list[metrics.Metric] = []
         self.metric_ids = None
+        self.compile_arguments: dict | None = None
         self.stop_training = False
         self.history: History | None = None
         self.compiled = False
+        self._output_losses: OutputLosses | None = None
+        self._output_metrics: OutputMetrics | None = None
+        self._metric_entries: list[tuple] = []  # (metric, output index or None, log name)
+        self._graph: Graph | None = None
+        if inputs is not None or outputs is not None:
+            if inputs is None or outputs is None:
+                raise ValueError(f"Model {self.name!r}: give both inputs and outputs (the "
+                                 "functional API), or neither (a subclassed model)")
+            self._graph = Graph(inputs, outputs)
+            self.tracked_layers = list(self._graph.layers)
+            self.inputs = list(self._graph.inputs)
+            self.outputs = list(self._graph.outputs)
+            shapes = [t.shape for t in self.inputs]
+            self.input_shape = shapes[0] if len(shapes) == 1 else shapes
+            self.output_shape = self.compute_output_shape(self.input_shape)
+            self.built = True
 
     # -------------------------------------------------------------------- structure
+    @property
+    def input_names(self) -> list[str]:
+        """The names to feed inputs by (a functional model's Input names)."""
+        return list(self._graph.input_names) if self._graph is not None else ["input"]
+
+    @property
+    def output_names(self) -> list[str]:
+        """The outputs' names (the layers that produce them), as Keras names the per-output
+        losses and metrics (``<name>_loss``)."""
+        if self._graph is not None:
+            return list(self._graph.output_names)
+        layers = self.layers
+        return [layers[-1].name if layers and type(self).__name__ == "Sequential"
+                else "output"]
+
+    def call(self, inputs, training: bool = False):
+        """A functional model runs its graph; a subclass defines its own ``call``."""
+        if self._graph is None:
+            raise NotImplementedError(
+                f"{type(self).__name__} must implement call(inputs, training=None), or be "
+                "built with Model(inputs=..., outputs=...)")
+        return self._graph.run(inputs, training)
+
+    def compute_output_shape(self, input_shape):
+        if self._graph is None:
+            return super().compute_output_shape(input_shape)
+        shapes = self._graph.output_shapes()
+        return shapes[0] if self._graph.single_output else shapes
+
+    def _sublayer_paths(self) -> list[tuple[str, Layer]]:
+        if self._graph is None:
+            return super()._sublayer_paths()  # subclassed: by attribute name
+        return [(layer.name, layer) for layer in self.sublayers]  # the graph's named layers
+
     @property
     def layers(self) -> list[Layer]:
         """The model's layers, in order (the Input layer is not listed, as Keras)."""
@@ -76,42 +150,53 @@ class Model(Layer):
         raise ValueError(f"get_layer: no layer named {name!r}; the layers are "
                          f"{[layer.name for layer in self.layers]}")
 
-    def summary(self, print_fn=None, line_length: int = 80) -> None:
-        """Print a table of the layers with output shapes and parameter counts."""
+    def summary(self, print_fn=None, line_length: int | None = None) -> None:
+        """Print a table of the layers with output shapes and parameter counts (and, for a
+        functional model, what each layer is connected to)."""
         print_summary(self, print_fn=print_fn, line_length=line_length)
 
     # ------------------------------------------------------------------------ compile
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None) -> None:
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None) -> None:
         """Choose how the model learns.
 
         Args:
             optimizer: an optimizer id (``"sgd"``, ``"adam"``, ...) or object (default
                 ``"rmsprop"``, as Keras).
             loss: a loss id (``"mse"``, ``"sparse_categorical_crossentropy"``, ...), a Loss
-                object or a function ``fn(y_true, y_pred) -> scalar Tensor``.
+                object or a function ``fn(y_true, y_pred) -> scalar Tensor``. With several
+                outputs: one loss for all, a list (one per output) or a dict by output name.
             metrics: a list of metric ids or objects; ``"accuracy"`` picks the accuracy that
-                fits the loss, as Keras does (default ``None``).
+                fits the loss, as Keras does (default ``None``). With several outputs the list
+                applies to each output; a list of lists or a dict by output name choose per
+                output.
+            loss_weights: with several outputs, the weight of each output's loss in the total
+                (a list or a dict by output name; default ``None``: all 1.0).
+
+        A new ``compile`` starts a new optimizer state: compile again after changing
+        ``trainable`` (fine-tuning) so that the optimizer sees the new set of weights.
         """
-        if loss is None:
-            raise ValueError("compile: loss is required (e.g. loss='mse')")
+        names = self.output_names
+        output_losses = OutputLosses(loss, loss_weights, names)
+        output_metrics = OutputMetrics(metrics, names)
         self.optimizer = optimizers.get(optimizer)
-        self.loss = losses.get(loss)
-        if metrics is None:
-            metrics = []
-        if isinstance(metrics, (str, dict)) or not isinstance(metrics, (list, tuple)):
-            metrics = [metrics]
-        self.metric_ids = list(metrics)
+        self._output_losses, self._output_metrics = output_losses, output_metrics
+        self.loss = output_losses.losses[0] if not output_losses.multi else output_losses.losses
+        self.compile_arguments = {"loss": loss, "loss_weights": loss_weights,
+                                  "metrics": metrics}
+        self.metric_ids = list(metrics) if isinstance(metrics, (list, tuple)) else (
+            [] if metrics is None else [metrics])
         self.compiled_metrics = []  # resolved at the first fit/evaluate, when shapes are known
+        self._metric_entries = []
         self.compiled = True
 
-    def _loss_name(self) -> str | None:
-        return getattr(self.loss, "name", None)
-
-    def _resolve_metrics(self, output_shape) -> None:
-        if self.metric_ids is None or self.compiled_metrics:
+    def _resolve_metrics(self, output_shapes: list[tuple]) -> None:
+        if self._output_metrics is None or self._metric_entries:
             return
-        self.compiled_metrics = [metrics.get(m, self._loss_name(), output_shape)
-                                 for m in self.metric_ids]
+        self._output_metrics.resolve(self._output_losses.losses, output_shapes)
+        multi = self._output_losses.multi
+        self._metric_entries = [(metric, index if multi else None, name)
+                                for index, metric, name in self._output_metrics.entries]
+        self.compiled_metrics = [metric for metric, _, _ in self._metric_entries]
 
     def _require_compiled(self, method: str) -> None:
         if not self.compiled:
@@ -122,11 +207,16 @@ class Model(Layer):
     def compute_loss(self, y, y_pred, sample_weight=None) -> Tensor:
         """The data loss plus every regularization penalty (what the optimizer minimizes).
 
-        Targets of shape (N,) for outputs of shape (N, 1) get the missing axis, as Keras."""
-        if isinstance(y, np.ndarray) and y.ndim == y_pred.ndim - 1 and y_pred.shape[-1] == 1:
-            y = y[..., None]
-        total = self.loss(y, y_pred, sample_weight) if sample_weight is not None else (
-            self.loss(y, y_pred))
+        Targets of shape (N,) for outputs of shape (N, 1) get the missing axis, as Keras.
+        With several outputs, ``y`` and ``y_pred`` are lists and the data loss is
+        ``sum_k loss_weight_k * loss_k``."""
+        losses = self._output_losses
+        if losses.multi:
+            total = losses(y, y_pred, sample_weight)
+        else:
+            total = output_loss(self.loss, y, y_pred, sample_weight)
+            if losses.weights[0] != 1.0:
+                total = total * losses.weights[0]
         for penalty in self.regularization_losses():
             total = total + penalty
         for layer in self._layers_with_activity_loss():
@@ -145,14 +235,15 @@ class Model(Layer):
         """
         y_pred = self(x, training=True)
         loss = self.compute_loss(y, y_pred, sample_weight)
+        predictions = y_pred.data if isinstance(y_pred, Tensor) else [p.data for p in y_pred]
         if not np.isfinite(loss.data):
-            return float(loss.data), y_pred.data
+            return float(loss.data), predictions
         weights = self.trainable_weights
         gradients = grad(loss, weights, allow_unused=True)
         self.optimizer.apply_gradients(
             [(g.data, w) for g, w in zip(gradients, weights) if g is not None])
         self.apply_constraints()
-        return float(loss.data), y_pred.data
+        return float(loss.data), predictions
 
     # -------------------------------------------------------------------------- fit
     def fit(self, x=None, y=None, epochs: int = 1, batch_size: int | None = 32,
@@ -162,8 +253,9 @@ class Model(Layer):
         """Train for ``epochs`` passes over the data.
 
         Args:
-            x: input array (or list/dict of arrays for several inputs).
-            y: targets.
+            x: input array (or a list, tuple or dict by input name of arrays, for several
+                inputs).
+            y: targets (for several outputs: a list, tuple or dict by output name).
             epochs: number of epochs (default 1).
             batch_size: samples per gradient step (default 32).
             validation_data: ``(x_val, y_val)`` or ``(x_val, y_val, sample_weight_val)``
@@ -229,8 +321,11 @@ class Model(Layer):
     def _fit_epoch(self, x, y, sample_weight, batch_size, steps, callback_list) -> dict:
         total_loss = 0.0
         seen = 0
+        n = data_adapter.num_samples(x)
         batch_hooks = callback_list.wants("on_train_batch_end") or callback_list.wants(
             "on_train_batch_begin")
+        multi = self._output_losses.multi
+        output_totals = [0.0] * len(self._output_losses.last)
         logs: dict = {}
         for step in range(steps):
             window = slice(step * batch_size, (step + 1) * batch_size)
@@ -239,13 +334,19 @@ class Model(Layer):
             if batch_hooks:
                 callback_list.call("on_train_batch_begin", step, {})
             loss, y_pred = self.train_step(batch_x, batch_y, batch_w)
-            count = len(y_pred)
+            count = min(batch_size, n - step * batch_size)
             total_loss += loss * count
             seen += count
-            for metric in self.compiled_metrics:
-                metric.update_state(batch_y, y_pred, batch_w)
+            if multi:
+                for index, value in enumerate(self._output_losses.last):
+                    output_totals[index] += float(value) * count
+            for metric, index, _ in self._metric_entries:
+                if index is None:
+                    metric.update_state(batch_y, y_pred, batch_w)
+                else:
+                    metric.update_state(batch_y[index], y_pred[index], batch_w)
             if batch_hooks:
-                logs = self._logs(total_loss / seen)
+                logs = self._logs(total_loss / seen, [t / seen for t in output_totals])
                 logs["loss"] = loss if not np.isfinite(loss) else logs["loss"]
                 callback_list.call("on_train_batch_end", step, logs)
             if self.stop_training:
@@ -255,7 +356,7 @@ class Model(Layer):
                     f"the loss of batch {step} is {loss}; no weight was changed by that batch. "
                     "Lower the learning rate or check the data; add "
                     "callbacks.TerminateOnNaN() to stop training quietly instead")
-        return self._logs(total_loss / max(seen, 1))
+        return self._logs(total_loss / max(seen, 1), [t / max(seen, 1) for t in output_totals])
 
     def _fit_full_batch(self, x, y, sample_weight, callback_list) -> dict:
         weights = self.trainable_weights
@@ -267,28 +368,36 @@ class Model(Layer):
         result = self.optimizer.minimize(loss_fn, weights)
         self.apply_constraints()
         with no_grad():
-            y_pred = self(x, training=False).data
-        for metric in self.compiled_metrics:
-            metric.update_state(y, y_pred, sample_weight)
-        logs = self._logs(float(result.fun))
+            y_pred = self(x, training=False)
+            self.compute_loss(y, y_pred, sample_weight)  # the per-output losses, for the logs
+        self._update_metrics(y, y_pred, sample_weight)
+        logs = self._logs(float(result.fun), [float(v) for v in self._output_losses.last])
         callback_list.call("on_train_batch_end", 0, logs)
         return logs
 
-    def _logs(self, loss: float) -> dict:
+    def _update_metrics(self, y, y_pred, sample_weight) -> None:
+        for metric, index, _ in self._metric_entries:
+            if index is None:
+                metric.update_state(y, y_pred.data, sample_weight)
+            else:
+                metric.update_state(y[index], y_pred[index].data, sample_weight)
+
+    def _logs(self, loss: float, output_losses: list[float] | None = None) -> dict:
         logs = {"loss": loss}
-        for metric in self.compiled_metrics:
-            logs[metric.name] = metric.result()
+        if self._output_losses.multi:
+            names = [f"{n}_loss" for n in self._output_losses.output_names]
+            for name, value, fn in zip(names, output_losses, self._output_losses.losses):
+                if fn is not None:
+                    logs[name] = value
+        for metric, _, name in self._metric_entries:
+            logs[name] = metric.result()
         return logs
 
     def _prepare_fit(self, x, y, sample_weight, class_weight, validation_data,
                      validation_split):
         if x is None or y is None:
             raise ValueError("fit: x and y are required")
-        x = data_adapter.to_arrays(x, "x")
-        y = data_adapter.to_array(y, "y")
-        if sample_weight is not None:
-            sample_weight = data_adapter.to_array(sample_weight, "sample_weight")
-        data_adapter.check_lengths(x=x, y=y, sample_weight=sample_weight)
+        x, y, sample_weight = self._standardize(x, y, sample_weight, "")
         validation = None
         if validation_data is not None:
             validation = self._prepare_validation(validation_data)
@@ -296,6 +405,9 @@ class Model(Layer):
             (x, y, sample_weight), validation = data_adapter.split_validation(
                 x, y, sample_weight, validation_split)
         if class_weight is not None:
+            if self._output_losses.multi:
+                raise ValueError("fit: class_weight is for single-output models; give "
+                                 "sample_weight instead")
             weights = data_adapter.class_weights_to_sample_weights(y, class_weight)
             sample_weight = weights if sample_weight is None else sample_weight * weights
         self._check_data_against_model(x, y, "fit")
@@ -307,13 +419,45 @@ class Model(Layer):
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
             raise ValueError("validation_data must be a tuple (x_val, y_val) or "
                              "(x_val, y_val, sample_weight_val)")
-        x_val = data_adapter.to_arrays(validation_data[0], "validation_data x")
-        y_val = data_adapter.to_array(validation_data[1], "validation_data y")
-        w_val = None
-        if len(validation_data) == 3 and validation_data[2] is not None:
-            w_val = data_adapter.to_array(validation_data[2], "validation_data sample_weight")
-        data_adapter.check_lengths(x_val=x_val, y_val=y_val, sample_weight_val=w_val)
-        return x_val, y_val, w_val
+        w_val = validation_data[2] if len(validation_data) == 3 else None
+        return self._standardize(validation_data[0], validation_data[1], w_val,
+                                 "validation_data ")
+
+    def _standardize(self, x, y, sample_weight, prefix: str):
+        """Check and convert fit/evaluate data: arrays, inputs in the model's order (a dict is
+        matched by input name), one target array per output (likewise)."""
+        x = self._standardize_x(x, f"{prefix}x")
+        y = self._standardize_y(y, f"{prefix}y")
+        if sample_weight is not None:
+            sample_weight = data_adapter.to_array(sample_weight, f"{prefix}sample_weight")
+        data_adapter.check_lengths(x=x, y=y, sample_weight=sample_weight)
+        return x, y, sample_weight
+
+    def _standardize_x(self, x, argument: str):
+        x = data_adapter.to_arrays(x, argument)
+        if self._graph is not None:
+            x = self._graph.standardize_inputs(x)
+            return x[0] if len(x) == 1 else x
+        return x
+
+    def _standardize_y(self, y, argument: str):
+        names = self.output_names
+        if isinstance(y, dict):
+            unknown = [k for k in y if k not in names]
+            missing = [n for n in names if n not in y]
+            if unknown or missing:
+                raise ValueError(f"{argument}: the model's outputs are named {names}; missing "
+                                 f"{missing}, unexpected {unknown}")
+            y = [y[name] for name in names]
+        if len(names) == 1:
+            if isinstance(y, (list, tuple)) and len(y) == 1 and isinstance(
+                    y[0], (np.ndarray, Tensor)):
+                y = y[0]
+            return data_adapter.to_array(y, argument)
+        if not isinstance(y, (list, tuple)) or len(y) != len(names):
+            raise ValueError(f"{argument}: the model has {len(names)} outputs {names}; give one "
+                             "target array per output (a list, tuple or dict by output name)")
+        return [data_adapter.to_array(v, f"{argument}[{i}]") for i, v in enumerate(y)]
 
     def _check_data_against_model(self, x, y, where: str) -> None:
         """Run one sample through the model (building it) and check the targets against the
@@ -326,13 +470,18 @@ class Model(Layer):
             described = shapes[0] if len(shapes) == 1 else shapes
             raise ValueError(f"{where}: x of shape {described} does not fit the model: "
                              f"{error}") from None
-        output_shape = (None,) + output.shape[1:]
-        if hasattr(self.loss, "validate_targets"):
-            try:
-                self.loss.validate_targets(y, output_shape)
-            except ValueError as error:
-                raise ValueError(f"{where}: {error}") from None
-        self._resolve_metrics(output_shape)
+        outputs = output if isinstance(output, (list, tuple)) else [output]
+        output_shapes = [(None,) + tuple(o.shape[1:]) for o in outputs]
+        targets = y if self._output_losses.multi else [y]
+        for name, loss, target, shape in zip(self.output_names, self._output_losses.losses,
+                                             targets, output_shapes):
+            if hasattr(loss, "validate_targets"):
+                try:
+                    loss.validate_targets(target, shape)
+                except ValueError as error:
+                    where_output = f" (output {name!r})" if self._output_losses.multi else ""
+                    raise ValueError(f"{where}{where_output}: {error}") from None
+        self._resolve_metrics(output_shapes)
 
     # ------------------------------------------------------------ evaluate / predict
     def evaluate(self, x=None, y=None, batch_size: int | None = 32, verbose: int = 0,
@@ -340,17 +489,14 @@ class Model(Layer):
         """The loss (and metrics) on ``x, y``, in inference mode.
 
         Returns:
-            The loss as a float when there are no metrics, else ``[loss, metric, ...]``
-            (or a dict with ``return_dict=True``).
+            The loss as a float when there is nothing else to report, else
+            ``[loss, <output>_loss..., metric, ...]`` in the order of the fit logs (or a dict
+            with ``return_dict=True``).
         """
         self._require_compiled("evaluate")
         if x is None or y is None:
             raise ValueError("evaluate: x and y are required")
-        x = data_adapter.to_arrays(x, "x")
-        y = data_adapter.to_array(y, "y")
-        if sample_weight is not None:
-            sample_weight = data_adapter.to_array(sample_weight, "sample_weight")
-        data_adapter.check_lengths(x=x, y=y, sample_weight=sample_weight)
+        x, y, sample_weight = self._standardize(x, y, sample_weight, "")
         self._check_data_against_model(x, y, "evaluate")
         logs = self._evaluate_arrays(x, y, sample_weight, batch_size=batch_size)
         if verbose:
@@ -366,6 +512,7 @@ class Model(Layer):
         for metric in self.compiled_metrics:
             metric.reset_state()
         total, weight_total = 0.0, 0
+        output_totals = [0.0] * len(self._output_losses.last)
         with no_grad():
             for start in range(0, n, batch_size):
                 window = slice(start, start + batch_size)
@@ -373,40 +520,93 @@ class Model(Layer):
                 batch_w = data_adapter.take(sample_weight, window)
                 y_pred = self(batch_x, training=False)
                 loss = self.compute_loss(batch_y, y_pred, batch_w)
-                count = len(y_pred.data)
+                count = min(batch_size, n - start)
                 total += float(loss.data) * count
                 weight_total += count
-                for metric in self.compiled_metrics:
-                    metric.update_state(batch_y, y_pred.data, batch_w)
-        return self._logs(total / weight_total)
+                for index, value in enumerate(self._output_losses.last):
+                    output_totals[index] += float(value) * count
+                self._update_metrics(batch_y, y_pred, batch_w)
+        return self._logs(total / weight_total, [t / weight_total for t in output_totals])
 
-    def predict(self, x, batch_size: int | None = 32, verbose: int = 0) -> np.ndarray:
-        """The model's outputs for ``x``, in inference mode, as an ndarray."""
-        x = data_adapter.to_arrays(x, "x")
+    def predict(self, x, batch_size: int | None = 32, verbose: int = 0):
+        """The model's outputs for ``x``, in inference mode: an ndarray, or a list of
+        ndarrays (one per output) for a model with several outputs."""
+        x = self._standardize_x(x, "x")
         n = data_adapter.num_samples(x)
         batch_size = n if batch_size is None else _check_positive_int(batch_size, "batch_size")
         outputs = []
         with no_grad():
             for start in range(0, n, batch_size):
-                outputs.append(self(data_adapter.take(x, slice(start, start + batch_size)),
-                                    training=False).data)
-        return np.concatenate(outputs) if outputs else np.zeros((0,))
+                outputs.append(_arrays(self(data_adapter.take(x, slice(start, start + batch_size)),
+                                            training=False)))
+        if not outputs:
+            return np.zeros((0,))
+        if isinstance(outputs[0], list):
+            return [np.concatenate(parts) for parts in zip(*outputs)]
+        return np.concatenate(outputs)
 
-    def predict_on_batch(self, x) -> np.ndarray:
+    def predict_on_batch(self, x):
         """The outputs for one batch (no batching, inference mode)."""
         with no_grad():
-            return self(data_adapter.to_arrays(x, "x"), training=False).data
+            return _arrays(self(self._standardize_x(x, "x"), training=False))
 
     def train_on_batch(self, x, y, sample_weight=None) -> float:
         """One training step on one batch; returns the loss."""
         self._require_compiled("train_on_batch")
-        x = data_adapter.to_arrays(x, "x")
-        y = data_adapter.to_array(y, "y")
-        data_adapter.check_lengths(x=x, y=y, sample_weight=sample_weight)
+        x, y, sample_weight = self._standardize(x, y, sample_weight, "")
         return self.train_step(x, y, sample_weight)[0]
 
+    # ----------------------------------------------------------------- saving
+    def save(self, filepath, overwrite: bool = True) -> None:
+        """Save the whole model (architecture, weights, compile settings and optimizer state)
+        to one file, atomically (see ``nervenet.saving.save_model``).
+
+        A subclassed model needs ``get_config()`` (returning its constructor arguments) and
+        ``@nervenet.saving.register_serializable()`` to be saved whole; ``save_weights``
+        always works.
+        """
+        saving.save_model(self, filepath, overwrite=overwrite)
+
+    def save_weights(self, filepath, overwrite: bool = True) -> None:
+        """Write the weights to one ``.weights.safetensors`` file, keyed by layer and weight
+        name (``dense/kernel``)."""
+        saving.save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath) -> None:
+        """Load weights written by ``save_weights`` (or a model file), by name, checking every
+        shape before any weight changes."""
+        saving.load_weights(self, filepath)
+
     def get_config(self) -> dict:
-        return {"name": self.name, "trainable": self.trainable}
+        """A functional model's graph (every layer's config and the calls between them).
+
+        Raises:
+            NotImplementedError: for a subclassed model that does not define ``get_config``.
+        """
+        if self._graph is None:
+            raise NotImplementedError(
+                f"model {self.name!r} is a subclassed Model ({type(self).__qualname__}); to "
+                "be saved whole it needs get_config() returning its constructor arguments "
+                "(and its class decorated with @nervenet.saving.register_serializable()). "
+                "Without them, save its weights with save_weights() and rebuild it in code")
+        return {"name": self.name, "trainable": self.trainable, **self._graph.get_config()}
+
+    @classmethod
+    def from_config(cls, config: dict) -> Model:
+        if cls is not Model or "nodes" not in config:
+            return cls(**config)
+        inputs, outputs = Graph.inputs_outputs_from_config(config)
+        return cls(inputs=inputs, outputs=outputs, name=config.get("name"),
+                   trainable=config.get("trainable", True))
+
+
+layer_registry.add("Functional", Model)
+
+
+def _arrays(outputs):
+    if isinstance(outputs, Tensor):
+        return outputs.data
+    return [o.data for o in outputs]
 
 
 def _all_layers(layer: Layer) -> list[Layer]:

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from nervenet.layers.base import Layer, registry as layer_registry
-from nervenet.layers.core import InputLayer, SymbolicTensor
+from nervenet.layers.base import (
+    Layer,
+    SymbolicTensor,
+    deserialize,
+    registry as layer_registry,
+    serialize,
+)
+from nervenet.layers.core import InputLayer
 from nervenet.models.model import Model
 
 
+@layer_registry.register("Sequential")
 class Sequential(Model):
     """A model whose layers are applied one after the other.
 
@@ -95,6 +102,9 @@ class Sequential(Model):
             inputs = layer(inputs, training=training)
         return inputs
 
+    def _sublayer_paths(self) -> list[tuple[str, Layer]]:
+        return [(layer.name, layer) for layer in self.sublayers]  # by layer name, as Keras
+
     def compute_output_shape(self, input_shape):
         shape = tuple(input_shape)
         for layer in self._stack:
@@ -104,14 +114,16 @@ class Sequential(Model):
     def get_config(self) -> dict:
         config = {"name": self.name, "trainable": self.trainable, "layers": []}
         if self._input_layer is not None:
-            config["layers"].append({"class_name": "InputLayer",
-                                     "config": self._input_layer.get_config()})
+            config["layers"].append(serialize(self._input_layer))
         for layer in self._stack:
-            config["layers"].append({"class_name": type(layer).__name__,
-                                     "config": layer.get_config()})
+            config["layers"].append(serialize(layer))
         return config
 
     @classmethod
     def from_config(cls, config: dict) -> Sequential:
-        layers = [layer_registry.from_config(entry) for entry in config.get("layers", [])]
+        entries = config.get("layers", [])
+        if not isinstance(entries, list):
+            raise ValueError(f"Sequential config: 'layers' must be a list, got "
+                             f"{type(entries).__name__}")
+        layers = [deserialize(entry) for entry in entries]
         return cls(layers, name=config.get("name"), trainable=config.get("trainable", True))

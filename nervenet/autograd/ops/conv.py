@@ -210,15 +210,12 @@ def conv_weight_grad(x: np.ndarray, gy: np.ndarray, geometry: ConvGeometry, cols
     k = kh * kw * c
     if cols is None:
         cols = im2col(geometry.pad(x), geometry)
-    g2d = gy.reshape(n * ho * wo, o)
-    # NOTE: both operands are tall and skinny (43264 rows for the first LeNet layer), and
-    # OpenBLAS's speed depends on which one is transposed. Measured (bench/conv_kernels.py):
-    # the product is fastest when it produces the wide side of the result, i.e.
-    # (9, 43264) @ (43264, 32) for the first layer but (64, 7744) @ (7744, 288), transposed
-    # afterwards, for the second.
-    if k > o:
-        return (g2d.T @ cols[:, :k]).T.reshape(kh, kw, c, o)
-    return (cols[:, :k].T @ g2d).reshape(kh, kw, c, o)
+    # NOTE: a product of two tall, skinny matrices (43264 rows for the first LeNet layer)
+    # with a transposed operand, where OpenBLAS has slow paths. bench/conv_kernels.py times
+    # the layouts on the LeNet shapes: cols^T @ g is as fast as (g^T @ cols)^T or faster, and
+    # a contiguous copy of cols^T only adds its own cost.
+    gw = cols[:, :k].T @ gy.reshape(n * ho * wo, o)
+    return gw.reshape(kh, kw, c, o)
 
 
 def channel_sum(gy: np.ndarray) -> np.ndarray:

@@ -1,0 +1,165 @@
+"""Files on disk: atomic writes, and reading a model zip without trusting it.
+
+**Atomic write.** A save writes a temporary file in the target's directory (so that the rename
+stays on one file system), flushes and fsyncs it, renames it over the target with
+``os.replace`` (atomic on POSIX and Windows), then fsyncs the directory so that the rename
+itself survives a power cut. A process killed at any moment leaves either the old file or the
+new one at the target path, never a mixture. What it can leave is its temporary file
+(``.<name>.<pid>.<random>.tmp``); the next save to the same target removes those whose
+process is gone.
+
+**Reading.** A model file is a zip of exactly three members; any other name (``../x``,
+``/etc/passwd``, ``a/b``), a repeated name, a member over its size limit, a bad CRC or a
+truncated archive is rejected with ``ModelFormatError`` before anything is parsed. Nothing is
+ever extracted to disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import zipfile
+import zlib
+from collections.abc import Callable
+
+#: the members of a model file and the most bytes each may have
+MEMBER_LIMITS = {
+    "config.json": 64 * 2**20,
+    "metadata.json": 2**20,
+    "weights.safetensors": 64 * 2**30,
+}
+
+
+class ModelFormatError(ValueError):
+    """A model or weights file is malformed, truncated, altered or names something that is not
+    registered. Nothing from the file was executed."""
+
+
+def atomic_write(path, write: Callable, overwrite: bool = True) -> None:
+    """Create or replace ``path`` atomically with what ``write(binary_file)`` writes.
+
+    Args:
+        path: the target file.
+        write: called with the open temporary file.
+        overwrite: replace an existing file (default ``True``); otherwise raise
+            FileExistsError.
+    """
+    path = os.path.abspath(os.fspath(path))
+    directory, base = os.path.split(path)
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"cannot save to {path}: the directory {directory} does not "
+                                "exist")
+    if not overwrite and os.path.exists(path):
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+    remove_stale_temporaries(path)
+    mode = os.stat(path).st_mode & 0o777 if os.path.exists(path) else 0o644
+    fd, temporary = tempfile.mkstemp(prefix=f".{base}.{os.getpid()}.", suffix=".tmp",
+                                     dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    _fsync_directory(directory)
+
+
+def _fsync_directory(directory: str) -> None:
+    if not hasattr(os, "O_DIRECTORY"):  # Windows: directories cannot be opened for fsync
+        return
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # ours, from a save that failed earlier in this process
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def remove_stale_temporaries(path) -> list[str]:
+    """Delete the temporary files that interrupted saves to ``path`` left behind (those whose
+    writing process no longer runs); returns their names."""
+    directory, base = os.path.split(os.path.abspath(os.fspath(path)))
+    removed = []
+    prefix = f".{base}."
+    for entry in os.listdir(directory):
+        if not (entry.startswith(prefix) and entry.endswith(".tmp")):
+            continue
+        pid = entry[len(prefix):].split(".", 1)[0]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(directory, entry))
+                removed.append(entry)
+    return removed
+
+
+def write_zip(handle, members: dict[str, bytes]) -> None:
+    """Write ``members`` as a zip to ``handle`` (JSON deflated, the weights stored as is)."""
+    with zipfile.ZipFile(handle, "w") as archive:
+        for name, data in members.items():
+            method = zipfile.ZIP_STORED if name.endswith(".safetensors") else (
+                zipfile.ZIP_DEFLATED)
+            archive.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data,
+                             compress_type=method)
+
+
+def read_zip(path, limits: dict[str, int] = MEMBER_LIMITS) -> dict[str, bytes]:
+    """The members of the model zip at ``path``, after checking names, sizes and CRCs.
+
+    Raises:
+        ModelFormatError: not a zip, truncated, unexpected or repeated member names (path
+            traversal included), members too big, corrupted data.
+    """
+    where = os.fspath(path)
+    try:
+        archive = zipfile.ZipFile(path)
+    except FileNotFoundError:
+        raise
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
+        raise ModelFormatError(f"{where}: not a nervenet model file (not a readable zip: "
+                               f"{error}); truncated or not written by Model.save?") from None
+    with archive:
+        infos = archive.infolist()
+        names = [info.filename for info in infos]
+        unexpected = [n for n in names if n not in limits]
+        if unexpected:
+            raise ModelFormatError(f"{where}: unexpected member(s) {unexpected}; a model file "
+                                   f"holds exactly {sorted(limits)}")
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ModelFormatError(f"{where}: member(s) {repeated} appear more than once")
+        missing = sorted(set(limits) - set(names))
+        if missing:
+            raise ModelFormatError(f"{where}: missing member(s) {missing}")
+        members = {}
+        for info in infos:
+            if info.file_size > limits[info.filename]:
+                raise ModelFormatError(f"{where}: {info.filename} claims {info.file_size} "
+                                       f"bytes, over the limit of {limits[info.filename]}")
+            try:
+                data = archive.read(info)
+            except (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError,
+                    NotImplementedError, ValueError) as error:
+                raise ModelFormatError(f"{where}: cannot read {info.filename}: {error} "
+                                       "(truncated or corrupted)") from None
+            if len(data) != info.file_size:
+                raise ModelFormatError(f"{where}: {info.filename} has {len(data)} bytes, the "
+                                       f"directory says {info.file_size}")
+            members[info.filename] = data
+    return members

@@ -1,0 +1,414 @@
+"""Pictures of what a network does: learning curves, decision boundaries, activations and their
+derivatives, hidden feature spaces, loss surfaces, convolution filters and feature maps.
+
+Needs matplotlib (the ``plot`` extra: ``pip install nervenet[plot]``), imported only when a
+function is called, so ``import nervenet`` never loads it. Figures are built with
+``matplotlib.figure.Figure`` (rendered by Agg), not ``pyplot``: nothing global changes, no
+window opens, and nothing piles up in pyplot's figure registry. Every function returns the
+Figure and, given ``path``, also writes a PNG there.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+
+from nervenet import activations
+from nervenet.autograd import no_grad
+
+
+def _figure(width: float, height: float):
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError("nervenet.viz needs matplotlib: pip install matplotlib "
+                          "(or nervenet[plot])") from None
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def _finish(figure, path):
+    if path is not None:
+        figure.savefig(os.fspath(path), dpi=100)
+    return figure
+
+
+def _predict(model, x: np.ndarray) -> np.ndarray:
+    if hasattr(model, "predict"):
+        return np.asarray(model.predict(x, batch_size=4096))
+    with no_grad():
+        out = model(x)
+    return np.asarray(getattr(out, "data", out))
+
+
+def plot_history(history, path=None, metrics=None):
+    """Learning curves: one panel per quantity (loss, accuracy, ...), training and validation.
+
+    Args:
+        history: a ``History`` (what ``fit`` returns) or its ``history`` dict.
+        path: write a PNG here (default ``None``).
+        metrics: the quantities to plot (default: all, ``val_`` ones beside their training
+            curve).
+
+    Returns:
+        The matplotlib Figure.
+    """
+    logs = getattr(history, "history", history)
+    if not isinstance(logs, dict) or not logs:
+        raise ValueError("plot_history: history must be a History or a non-empty dict of "
+                         "per-epoch lists")
+    names = metrics or [k for k in logs if not k.startswith("val_")] or list(logs)
+    figure = _figure(4.5 * len(names), 3.6)
+    axes = figure.subplots(1, len(names), squeeze=False)[0]
+    for axis, name in zip(axes, names):
+        for key, style in ((name, "-o"), (f"val_{name}", "--s")):
+            if key in logs:
+                values = logs[key]
+                axis.plot(range(1, len(values) + 1), values, style, markersize=3,
+                          label="validation" if key.startswith("val_") else "training")
+        axis.set_title(name)
+        axis.set_xlabel("epoch")
+        axis.grid(True, alpha=0.3)
+        axis.legend()
+    return _finish(figure, path)
+
+
+def _grid(x: np.ndarray, resolution: int, margin: float = 0.5):
+    lo, hi = x.min(axis=0) - margin, x.max(axis=0) + margin
+    g0, g1 = np.meshgrid(np.linspace(lo[0], hi[0], resolution),
+                         np.linspace(lo[1], hi[1], resolution))
+    return g0, g1, np.column_stack([g0.ravel(), g1.ravel()])
+
+
+def _classes(scores: np.ndarray) -> np.ndarray:
+    scores = scores.reshape(len(scores), -1)
+    if scores.shape[1] == 1:
+        return (scores[:, 0] > 0.5).astype(int)
+    return scores.argmax(axis=1)
+
+
+def plot_decision_boundary(model, x, y, path=None, resolution: int = 200, title=None):
+    """The regions a 2-D classifier assigns to each class, with the data on top.
+
+    A one-output model is read as a probability (class 1 where the output > 0.5), a
+    several-output model by argmax. For one output the 0.5 contour is drawn as a line.
+
+    Args:
+        model: a model (``predict``) or any callable from an (n, 2) array to scores.
+        x: the points, shape (n, 2).
+        y: their labels, shape (n,).
+        path: write a PNG here (default ``None``).
+        resolution: grid points per axis (default 200).
+        title: the axes title (default ``None``).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y).reshape(-1)
+    if x.ndim != 2 or x.shape[1] != 2:
+        raise ValueError(f"plot_decision_boundary: x must have shape (n, 2), got {x.shape}")
+    g0, g1, points = _grid(x, resolution)
+    scores = _predict(model, points.astype(np.float32))
+    figure = _figure(5.5, 4.5)
+    axis = figure.subplots()
+    regions = _classes(scores).reshape(g0.shape)
+    n_classes = int(max(regions.max(), y.max())) + 1
+    axis.contourf(g0, g1, regions, levels=np.arange(n_classes + 1) - 0.5, cmap="coolwarm",
+                  alpha=0.3)
+    if scores.reshape(len(points), -1).shape[1] == 1:
+        axis.contour(g0, g1, scores.reshape(g0.shape), levels=[0.5], colors="k",
+                     linewidths=1.5)
+    axis.scatter(x[:, 0], x[:, 1], c=y, cmap="coolwarm", edgecolors="k", s=25,
+                 vmin=0, vmax=max(n_classes - 1, 1))
+    axis.set_xlabel("$x_1$")
+    axis.set_ylabel("$x_2$")
+    if title:
+        axis.set_title(title)
+    return _finish(figure, path)
+
+
+def plot_activations(names=("step", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu",
+                            "gelu", "swish", "mish", "softplus", "linear"),
+                     path=None, x_range: tuple[float, float] = (-5.0, 5.0)):
+    """Each activation f(x) and its derivative f'(x) (computed by autograd).
+
+    Args:
+        names: activation ids (default: the course's table).
+        path: write a PNG here (default ``None``).
+        x_range: the x interval (default (-5, 5)).
+    """
+    names = [names] if isinstance(names, str) else list(names)
+    x = np.linspace(*x_range, 401).astype(np.float64)
+    columns = min(4, len(names))
+    rows = math.ceil(len(names) / columns)
+    figure = _figure(3.2 * columns, 2.6 * rows)
+    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    for axis, name in zip(axes, names):
+        fn = activations.get(name)
+        with no_grad():
+            values = np.asarray(getattr(fn(x), "data", fn(x)), dtype=np.float64)
+        axis.plot(x, values, label="f(x)")
+        axis.plot(x, activations.derivative(name, x), "--", label="f'(x)")
+        axis.axhline(0, color="grey", linewidth=0.5)
+        axis.axvline(0, color="grey", linewidth=0.5)
+        axis.set_title(name)
+        axis.grid(True, alpha=0.3)
+    axes[0].legend()
+    for axis in axes[len(names):]:
+        axis.set_visible(False)
+    return _finish(figure, path)
+
+
+def _layer_index(model, layer) -> int:
+    layers = model.layers
+    if isinstance(layer, int):
+        if not -len(layers) <= layer < len(layers):
+            raise ValueError(f"layer index {layer} is out of range for {len(layers)} layers")
+        return layer % len(layers)
+    if isinstance(layer, str):
+        names = [item.name for item in layers]
+        if layer not in names:
+            raise ValueError(f"no layer named {layer!r}; the layers are {names}")
+        return names.index(layer)
+    for index, item in enumerate(layers):
+        if item is layer:
+            return index
+    raise ValueError(f"layer {layer!r} is not a layer of the model")
+
+
+def intermediate_output(model, x, layer) -> np.ndarray:
+    """The output of ``layer`` (a name, an index into ``model.layers`` or the layer itself)
+    of a chain model (``Sequential``) for input ``x``, in inference mode."""
+    if not hasattr(model, "layers") or not hasattr(model, "add"):
+        raise ValueError(f"needs a Sequential model, got {type(model).__name__}")
+    stop = _layer_index(model, layer)
+    value = np.asarray(x)
+    with no_grad():
+        for item in model.layers[:stop + 1]:
+            value = item(value, training=False)
+    return value.data
+
+
+def _project_2d(h: np.ndarray, *others: np.ndarray):
+    """h itself when it has 2 columns, else its first two principal components (the same
+    projection applied to ``others``)."""
+    if h.shape[1] == 2:
+        return (h, *others), ("$h_1$", "$h_2$"), None
+    mean = h.mean(axis=0)
+    _, _, vt = np.linalg.svd(h - mean, full_matrices=False)
+    basis = vt[:2].T
+    return tuple((a - mean) @ basis for a in (h, *others)), ("PC 1", "PC 2"), (mean, basis)
+
+
+def plot_feature_space(model, x, y, layer, path=None, grid_lines: int = 11):
+    """How a hidden layer bends the input space: the inputs (left) and their images in the
+    layer's output space (right), with a grid carried along.
+
+    For XOR, a 2-unit hidden layer moves (0,1) and (1,0) to one side and (0,0), (1,1) to the
+    other, so that one straight line (the output unit) separates them. When the next layer is
+    a one-unit Dense layer on a 2-D space, that line ``w1 h1 + w2 h2 + b = 0`` is drawn. A
+    layer with more than two units is shown through its first two principal components.
+
+    Args:
+        model: a Sequential model with 2-D inputs.
+        x: the points, shape (n, 2).
+        y: their labels.
+        layer: the hidden layer (name, index into ``model.layers`` or the layer).
+        path: write a PNG here (default ``None``).
+        grid_lines: grid lines per axis (default 11).
+    """
+    x = np.asarray(x, dtype=np.float32)
+    y = np.asarray(y).reshape(-1)
+    if x.ndim != 2 or x.shape[1] != 2:
+        raise ValueError(f"plot_feature_space: x must have shape (n, 2), got {x.shape}")
+    lo, hi = x.min(axis=0) - 0.25, x.max(axis=0) + 0.25
+    t = np.linspace(0, 1, 100)
+    lines = [np.column_stack([np.full_like(t, lo[0] + s * (hi[0] - lo[0])),
+                              lo[1] + t * (hi[1] - lo[1])]) for s in np.linspace(0, 1, grid_lines)]
+    lines += [np.column_stack([lo[0] + t * (hi[0] - lo[0]),
+                               np.full_like(t, lo[1] + s * (hi[1] - lo[1]))])
+              for s in np.linspace(0, 1, grid_lines)]
+    index = _layer_index(model, layer)
+    h = intermediate_output(model, x, index).reshape(len(x), -1)
+    mapped = [intermediate_output(model, line.astype(np.float32), index).reshape(len(t), -1)
+              for line in lines]
+    projected, labels, projection = _project_2d(h.astype(np.float64),
+                                                *[m.astype(np.float64) for m in mapped])
+    h2, mapped2 = projected[0], projected[1:]
+
+    figure = _figure(10, 4.5)
+    left, right = figure.subplots(1, 2)
+    for axis, points, curves in ((left, x, lines), (right, h2, mapped2)):
+        for curve in curves:
+            axis.plot(curve[:, 0], curve[:, 1], color="grey", linewidth=0.5, alpha=0.6)
+        axis.scatter(points[:, 0], points[:, 1], c=y, cmap="coolwarm", edgecolors="k", s=40,
+                     zorder=3)
+        axis.grid(True, alpha=0.2)
+    left.set_title("input space")
+    left.set_xlabel("$x_1$")
+    left.set_ylabel("$x_2$")
+    name = model.layers[index].name
+    right.set_title(f"output space of layer {name!r}")
+    right.set_xlabel(labels[0])
+    right.set_ylabel(labels[1])
+    following = model.layers[index + 1] if index + 1 < len(model.layers) else None
+    kernel = getattr(following, "kernel", None)
+    if projection is None and kernel is not None and kernel.shape == (2, 1):
+        w = kernel.data[:, 0].astype(np.float64)
+        b = float(following.bias.data[0]) if following.bias is not None else 0.0
+        # the output unit's boundary: w1 h1 + w2 h2 + b = 0 (0.5 after a sigmoid)
+        (x0, x1), (y0, y1) = right.get_xlim(), right.get_ylim()
+        if abs(w[1]) > abs(w[0]):
+            hs = np.linspace(x0, x1, 50)
+            right.plot(hs, -(w[0] * hs + b) / w[1], "k-", linewidth=1.5, label="output boundary")
+        else:
+            hs = np.linspace(y0, y1, 50)
+            right.plot(-(w[1] * hs + b) / w[0], hs, "k-", linewidth=1.5, label="output boundary")
+        right.set_xlim(x0, x1)
+        right.set_ylim(y0, y1)
+        right.legend(loc="best")
+    return _finish(figure, path)
+
+
+def plot_loss_surface(model, x, y, path=None, span: float = 1.0, resolution: int = 21,
+                      seed=0):
+    """The loss around the current weights along two random directions (Li et al., 2018).
+
+    ``L(a, b) = loss(w + a d1 + b d2)`` for a, b in [-span, span]; d1, d2 are random Gaussian
+    directions, each rescaled per layer weight to the norm of that weight ("filter
+    normalization"), so the picture does not depend on the weights' scale. Left: contours
+    with the current point; right: the surface in 3-D.
+
+    Args:
+        model: a compiled model (its loss is evaluated).
+        x, y: the data the loss is computed on.
+        path: write a PNG here (default ``None``).
+        span: the extent of the plane, in units of the weight norms (default 1.0).
+        resolution: grid points per axis (default 21).
+        seed: seed of the two directions (default 0).
+
+    Returns:
+        The Figure; the weights are restored afterwards.
+    """
+    if getattr(model, "loss", None) is None:
+        raise ValueError("plot_loss_surface: the model must be compiled (it needs a loss)")
+    x = np.asarray(x)
+    y = np.asarray(y)
+    weights = model.trainable_weights
+    if not weights:
+        with no_grad():
+            model(x[:1])
+        weights = model.trainable_weights
+    rng = np.random.default_rng(seed)
+    origin = [w.data.copy() for w in weights]
+    directions = []
+    for _ in range(2):
+        direction = []
+        for w in origin:
+            d = rng.normal(size=w.shape)
+            d *= (np.linalg.norm(w) / max(np.linalg.norm(d), 1e-12)) if np.any(w) else 0.0
+            direction.append(d)
+        directions.append(direction)
+    alphas = np.linspace(-span, span, resolution)
+    surface = np.empty((resolution, resolution))
+    try:
+        with no_grad():
+            for i, b in enumerate(alphas):
+                for j, a in enumerate(alphas):
+                    for w, w0, d1, d2 in zip(weights, origin, *directions):
+                        w.data[...] = w0 + a * d1 + b * d2
+                    loss = model.compute_loss(y, model(x, training=False))
+                    surface[i, j] = float(loss.data)
+    finally:
+        for w, w0 in zip(weights, origin):
+            w.data[...] = w0
+    grid_a, grid_b = np.meshgrid(alphas, alphas)
+    figure = _figure(11, 4.5)
+    left = figure.add_subplot(1, 2, 1)
+    contours = left.contourf(grid_a, grid_b, surface, levels=30, cmap="viridis")
+    figure.colorbar(contours, ax=left, label="loss")
+    left.plot([0], [0], "r*", markersize=12, label="current weights")
+    left.set_xlabel("direction 1")
+    left.set_ylabel("direction 2")
+    left.legend()
+    right = figure.add_subplot(1, 2, 2, projection="3d")
+    right.plot_surface(grid_a, grid_b, surface, cmap="viridis", linewidth=0)
+    right.set_xlabel("direction 1")
+    right.set_ylabel("direction 2")
+    right.set_zlabel("loss")
+    return _finish(figure, path)
+
+
+def _tiles(figure, images: np.ndarray, titles, cmap="gray"):
+    count = len(images)
+    columns = min(8, count)
+    rows = math.ceil(count / columns)
+    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    for axis, image, title in zip(axes, images, titles):
+        axis.imshow(image, cmap=cmap, interpolation="nearest")
+        axis.set_title(title, fontsize=8)
+    for axis in axes:
+        axis.set_xticks([])
+        axis.set_yticks([])
+    for axis in axes[count:]:
+        axis.set_visible(False)
+
+
+def plot_filters(layer, path=None, max_filters: int = 64):
+    """The kernels of a 2-D convolution layer, one tile per output channel.
+
+    One input channel is shown in grey, three as RGB (each filter rescaled to [0, 1]); with
+    other counts, the mean over the input channels is shown.
+
+    Args:
+        layer: a layer whose ``kernel`` has shape (kh, kw, in_channels, out_channels)
+            (``layers.Conv2D``).
+        path: write a PNG here (default ``None``).
+        max_filters: show at most this many (default 64).
+    """
+    kernel = getattr(layer, "kernel", None)
+    if kernel is None or np.ndim(getattr(kernel, "data", kernel)) != 4:
+        raise ValueError(f"plot_filters: layer must have a 4-D kernel (kh, kw, in, out), as "
+                         f"Conv2D (built); got {type(layer).__name__}")
+    k = np.asarray(getattr(kernel, "data", kernel), dtype=np.float64)
+    filters = np.moveaxis(k, 3, 0)[:max_filters]  # (out, kh, kw, in)
+    if filters.shape[-1] == 3:
+        lo = filters.min(axis=(1, 2, 3), keepdims=True)
+        span = filters.max(axis=(1, 2, 3), keepdims=True) - lo
+        images = (filters - lo) / np.where(span == 0, 1, span)
+    else:
+        images = filters.mean(axis=-1)
+    count = len(images)
+    figure = _figure(1.3 * min(8, count), 1.4 * math.ceil(count / 8) + 0.4)
+    _tiles(figure, images, [f"{i}" for i in range(count)])
+    figure.suptitle(f"filters of {getattr(layer, 'name', 'layer')!r} "
+                    f"({k.shape[0]}x{k.shape[1]}, {k.shape[2]} in)")
+    return _finish(figure, path)
+
+
+def plot_feature_maps(model, x, layer, path=None, max_maps: int = 32):
+    """The feature maps one input produces at a convolution (or pooling) layer.
+
+    Args:
+        model: a Sequential model.
+        x: one sample (without batch axis, e.g. (28, 28, 1) or (28, 28)) or a batch of one.
+        layer: the layer (name, index into ``model.layers`` or the layer).
+        path: write a PNG here (default ``None``).
+        max_maps: show at most this many channels (default 32).
+    """
+    x = np.asarray(x)
+    expected = getattr(model.layers[0], "input_shape", None)  # (None, H, W, C) once built
+    if (x.ndim == len(expected) - 1) if expected is not None else x.ndim in (2, 3):
+        x = x[None]  # one sample: add the batch axis
+    if len(x) != 1:
+        raise ValueError(f"plot_feature_maps: x must be one sample, got {len(x)}")
+    maps = intermediate_output(model, x, layer)
+    if maps.ndim != 4:
+        raise ValueError(f"plot_feature_maps: the layer's output must be feature maps (N, H, "
+                         f"W, C), got shape {maps.shape}")
+    images = np.moveaxis(maps[0], -1, 0)[:max_maps]
+    count = len(images)
+    figure = _figure(1.3 * min(8, count), 1.4 * math.ceil(count / 8) + 0.4)
+    _tiles(figure, images, [f"{i}" for i in range(count)], cmap="viridis")
+    name = model.layers[_layer_index(model, layer)].name
+    figure.suptitle(f"feature maps of {name!r} ({maps.shape[1]}x{maps.shape[2]})")
+    return _finish(figure, path)

@@ -1,0 +1,146 @@
+"""Every viz function writes a PNG (Agg, no window) and returns its Figure; skipped without
+matplotlib. ``import nervenet`` must not import matplotlib."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nervenet
+from nervenet import layers, models, viz
+from nervenet.data import datasets
+
+ROOT = Path(__file__).resolve().parents[1]
+PNG = b"\x89PNG\r\n\x1a\n"
+
+matplotlib = pytest.importorskip("matplotlib")
+
+
+def _png(path: Path) -> None:
+    assert path.read_bytes()[:8] == PNG
+    assert path.stat().st_size > 5000  # something was drawn
+
+
+def test_import_nervenet_does_not_import_matplotlib():
+    code = "import sys, nervenet, nervenet.viz; print('matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=ROOT, check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.fixture(scope="module")
+def xor_model():
+    nervenet.utils.set_random_seed(0)
+    x, y = datasets.xor()
+    model = models.Sequential([layers.Input(shape=(2,)),
+                               layers.Dense(2, activation="tanh", name="hidden"),
+                               layers.Dense(1, activation="sigmoid", name="out")])
+    model.compile(nervenet.optimizers.Adam(learning_rate=0.1), "binary_crossentropy")
+    history = model.fit(x, y[:, None], epochs=150, batch_size=4, verbose=0,
+                        validation_data=(x, y[:, None]))
+    return model, x, y, history
+
+
+def test_plot_history(tmp_path, xor_model):
+    figure = viz.plot_history(xor_model[3], tmp_path / "history.png")
+    _png(tmp_path / "history.png")
+    (axis,) = figure.axes
+    assert axis.get_title() == "loss"
+    train_line, val_line = axis.get_lines()
+    np.testing.assert_allclose(train_line.get_ydata(), xor_model[3].history["loss"])
+    with pytest.raises(ValueError, match="History"):
+        viz.plot_history({})
+
+
+def test_plot_decision_boundary(tmp_path, xor_model):
+    model, x, y, _ = xor_model
+    assert ((model.predict(x)[:, 0] > 0.5) == y).all()  # the net solved XOR
+    figure = viz.plot_decision_boundary(model, x, y, tmp_path / "boundary.png", resolution=50)
+    _png(tmp_path / "boundary.png")
+    assert len(figure.axes) == 1
+    with pytest.raises(ValueError, match=r"shape \(n, 2\)"):
+        viz.plot_decision_boundary(model, np.zeros((3, 3)), np.zeros(3))
+
+
+def test_plot_activations(tmp_path):
+    figure = viz.plot_activations(["sigmoid", "relu", "tanh"], tmp_path / "act.png")
+    _png(tmp_path / "act.png")
+    axes = [a for a in figure.axes if a.get_visible()]
+    assert [a.get_title() for a in axes] == ["sigmoid", "relu", "tanh"]
+    f, derivative = axes[0].get_lines()[:2]
+    x = f.get_xdata()
+    s = 1 / (1 + np.exp(-x))
+    np.testing.assert_allclose(f.get_ydata(), s, rtol=1e-6)
+    np.testing.assert_allclose(derivative.get_ydata(), s * (1 - s), rtol=1e-5, atol=1e-7)
+
+
+def test_plot_feature_space_makes_xor_separable(tmp_path, xor_model):
+    model, x, y, _ = xor_model
+    figure = viz.plot_feature_space(model, x, y, "hidden", tmp_path / "space.png")
+    _png(tmp_path / "space.png")
+    h = viz.intermediate_output(model, x, "hidden")
+    out = model.get_layer("out")
+    net = h @ out.kernel.data[:, 0] + out.bias.data[0]
+    assert ((net > 0) == (y == 1)).all()  # one straight line separates XOR in h-space
+    assert "output boundary" in [t.get_text() for t in figure.axes[1].get_legend().get_texts()]
+
+
+def test_plot_loss_surface_restores_weights(tmp_path, xor_model):
+    model, x, y, _ = xor_model
+    before = model.get_weights()
+    figure = viz.plot_loss_surface(model, x, y[:, None], tmp_path / "surface.png",
+                                   resolution=7)
+    _png(tmp_path / "surface.png")
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert len(figure.axes) >= 2
+
+
+class _TinyConv(layers.Layer):
+    """A stand-in 2-D convolution built from F.conv2d, for when layers.Conv2D is absent."""
+
+    def __init__(self, filters, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = filters
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight("kernel", (3, 3, input_shape[-1], self.filters))
+
+    def call(self, inputs):
+        return nervenet.functional.conv2d(inputs, self.kernel, padding="same")
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.filters,)
+
+
+def _conv_layer(filters):
+    if hasattr(layers, "Conv2D"):
+        return layers.Conv2D(filters, 3, padding="same", name="conv")
+    return _TinyConv(filters, name="conv")
+
+
+def test_plot_filters_and_feature_maps(tmp_path):
+    nervenet.utils.set_random_seed(1)
+    model = models.Sequential([layers.Input(shape=(12, 12, 1)), _conv_layer(6),
+                               layers.Flatten(), layers.Dense(2)])
+    image = np.zeros((12, 12, 1), dtype=np.float32)
+    image[3:9, 6] = 1.0  # a vertical bar
+    model(image[None])
+    conv = model.get_layer("conv")
+    figure = viz.plot_filters(conv, tmp_path / "filters.png")
+    _png(tmp_path / "filters.png")
+    shown = [a for a in figure.axes if a.get_visible()]
+    assert len(shown) == 6
+    np.testing.assert_allclose(shown[2].get_images()[0].get_array(),
+                               conv.kernel.data[:, :, 0, 2])
+    figure = viz.plot_feature_maps(model, image, "conv", tmp_path / "maps.png")
+    _png(tmp_path / "maps.png")
+    maps = viz.intermediate_output(model, image[None], "conv")
+    shown = [a for a in figure.axes if a.get_visible()]
+    np.testing.assert_allclose(shown[0].get_images()[0].get_array(), maps[0, :, :, 0])
+    with pytest.raises(ValueError, match="4-D kernel"):
+        viz.plot_filters(model.layers[-1])
