@@ -27,7 +27,10 @@ REPEATS = 400
 def _measure(build, run_backward) -> dict:
     """Median time of building a chain of CHAIN adds and of backpropagating through it."""
     forward_times, backward_times = [], []
+    snapshot = None
     for repeat in range(REPEATS + 50):
+        if repeat == 50:
+            snapshot = _common.cpu_snapshot()
         start = time.perf_counter()
         y = build()
         middle = time.perf_counter()
@@ -36,9 +39,11 @@ def _measure(build, run_backward) -> dict:
         if repeat >= 50:  # warm-up
             forward_times.append(middle - start)
             backward_times.append(end - middle)
+    foreign = _common.foreign_share(snapshot, _common.cpu_snapshot())
     forward = _common.median(forward_times) / CHAIN * 1e6
     backward = _common.median(backward_times) / CHAIN * 1e6
-    return {"forward_us": forward, "backward_us": backward, "total_us": forward + backward}
+    return {"forward_us": forward, "backward_us": backward, "total_us": forward + backward,
+            "foreign": foreign}
 
 
 def worker_nervenet() -> dict:
@@ -92,20 +97,26 @@ WORKERS = {"nervenet": worker_nervenet, "torch": worker_torch}
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
+    # One core is enough for a single-threaded measurement: allow a neighbour on the other.
+    parser.add_argument("--max-foreign", type=float, default=0.5,
+                        help="rerun a round when other processes took more than this share of "
+                             "the CPUs (default 0.5)")
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(WORKERS[args.worker]()))
         return
 
-    results: dict[str, list[dict]] = {name: [] for name in WORKERS}
-    for _ in range(args.rounds):
-        for name in WORKERS:
-            results[name].append(_common.run_worker("overhead.py", [name]))
+    results, discarded = _common.measure_interleaved(
+        list(WORKERS), lambda name: _common.run_worker("overhead.py", [name]), args.rounds,
+        args.max_foreign)
+    foreign = max(r["foreign"] for rounds in results.values() for r in rounds)
     print(f"# Per-op overhead: chain of {CHAIN} 1x1 adds, forward + backward")
     print(f"{_common.today()}; {_common.machine_description()}; {_common.THREADS} threads; "
           f"median of {args.rounds} interleaved rounds, each a fresh process "
           f"(median of {REPEATS} chains)")
+    print(f"Other processes used at most {foreign:.0%} of the CPUs during a kept measurement; "
+          f"{discarded} round(s) over {args.max_foreign:.0%} were discarded and rerun.")
     print()
     print("| system | forward us/op | backward us/op | total us/op | vs torch |")
     print("|---|---:|---:|---:|---:|")

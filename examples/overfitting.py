@@ -25,6 +25,8 @@ from nervenet.layers.augmentation import RandomRotation, RandomTranslation
 from nervenet.layers.normalization import BatchNormalization
 from nervenet.layers.regularization import Dropout
 
+L2_FACTOR = 5e-3
+DROPOUT_RATE = 0.5
 RUNS = ("none", "l2", "dropout", "batchnorm", "early_stopping", "augmentation")
 
 
@@ -49,11 +51,11 @@ def build(run: str, hidden: int = 512) -> models.Sequential:
                       layers.Activation("relu")]
         elif run == "l2":
             stack.append(layers.Dense(hidden, activation="relu",
-                                      kernel_regularizer=regularizers.L2(1e-3)))
+                                      kernel_regularizer=regularizers.L2(L2_FACTOR)))
         else:
             stack.append(layers.Dense(hidden, activation="relu"))
         if run == "dropout":
-            stack.append(Dropout(0.5))
+            stack.append(Dropout(DROPOUT_RATE))
     stack.append(layers.Dense(10, activation="softmax"))
     return models.Sequential(stack)
 

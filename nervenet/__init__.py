@@ -19,9 +19,19 @@ from nervenet.autograd import (
 )
 from nervenet import functional
 from nervenet import activations, constraints, initializers, losses, metrics, regularizers
-from nervenet import layers, optimizers, callbacks, models, data, diagnostics, viz
+from nervenet import layers, optimizers, callbacks, models, data, diagnostics, viz, tuning
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """``nervenet.sklearn`` is imported on first use: it builds on scikit-learn (the ``tune``
+    extra), which ``import nervenet`` must not load."""
+    if name == "sklearn":
+        import importlib
+
+        return importlib.import_module("nervenet.sklearn")
+    raise AttributeError(f"module 'nervenet' has no attribute {name!r}")
 
 
 def tensor(data, requires_grad: bool = False, name: str | None = None) -> Tensor:
@@ -39,6 +49,7 @@ __all__ = [
     "Function", "GradcheckError", "Tensor", "activations", "backend", "callbacks",
     "constraints", "data", "diagnostics", "enable_grad", "functional", "grad", "gradcheck",
     "gradgradcheck", "initializers", "is_grad_enabled", "layers", "losses", "metrics", "models",
-    "no_grad", "optimizers", "regularizers", "set_grad_enabled", "tensor", "utils", "viz",
+    "no_grad", "optimizers", "regularizers", "set_grad_enabled", "sklearn", "tensor", "tuning",
+    "utils", "viz",
     "__version__",
 ]

@@ -84,7 +84,7 @@ def test_bad_ranges_give_clear_errors():
     hp.Int("units", 1, 10)
     with pytest.raises(ValueError, match="defined twice differently"):
         hp.Int("units", 1, 20)
-    with pytest.raises(ValueError, match="must be registered first"):
-        with hp.conditional_scope("optimizer", "sgd"):
-            pass
+    with pytest.raises(ValueError, match="must be registered first"), \
+            hp.conditional_scope("optimizer", "sgd"):
+        pass
     assert Boolean("b").grid(5) == [False, True]
