@@ -23,8 +23,8 @@ import numpy as np
 
 import nervenet
 from nervenet import layers, models, optimizers
+from nervenet.callbacks import GradientMonitor
 from nervenet.data import datasets
-from nervenet.diagnostics import GradientMonitor
 
 DEPTH, WIDTH = 8, 32
 

@@ -19,7 +19,8 @@ from nervenet.autograd import (
 )
 from nervenet import functional
 from nervenet import activations, constraints, initializers, losses, metrics, regularizers
-from nervenet import layers, optimizers, callbacks, models, data, diagnostics, viz, tuning
+from nervenet import layers, optimizers, callbacks, models, saving, data, diagnostics, viz
+from nervenet import ensemble, linear, tuning
 
 __version__ = "0.1.0"
 
@@ -47,9 +48,8 @@ def tensor(data, requires_grad: bool = False, name: str | None = None) -> Tensor
 
 __all__ = [
     "Function", "GradcheckError", "Tensor", "activations", "backend", "callbacks",
-    "constraints", "data", "diagnostics", "enable_grad", "functional", "grad", "gradcheck",
-    "gradgradcheck", "initializers", "is_grad_enabled", "layers", "losses", "metrics", "models",
-    "no_grad", "optimizers", "regularizers", "set_grad_enabled", "sklearn", "tensor", "tuning",
-    "utils", "viz",
-    "__version__",
+    "constraints", "data", "diagnostics", "enable_grad", "ensemble", "functional", "grad",
+    "gradcheck", "gradgradcheck", "initializers", "is_grad_enabled", "layers", "linear",
+    "losses", "metrics", "models", "no_grad", "optimizers", "regularizers", "saving",
+    "set_grad_enabled", "sklearn", "tensor", "tuning", "utils", "viz", "__version__",
 ]

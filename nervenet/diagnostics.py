@@ -17,22 +17,19 @@ For a probe batch (x, y) and a model, per layer (in ``model.layers`` order):
 
 Activation statistics need the layers' outputs one by one, so they are computed for models
 whose ``layers`` form a chain (``Sequential``); gradient norms work for every model.
-``GradientMonitor`` records all of this after every epoch of ``fit`` and warns when gradients
-vanish or explode.
+``nervenet.callbacks.GradientMonitor`` records all of this after every epoch of ``fit`` and
+warns when gradients vanish or explode.
 """
 
 from __future__ import annotations
-
-import warnings
 
 import numpy as np
 
 from nervenet import activations
 from nervenet.autograd import Tensor, grad, no_grad
-from nervenet.callbacks import Callback
 
 
-def _layer_weights(model) -> list[tuple[str, list[Tensor]]]:
+def layer_weights(model) -> list[tuple[str, list[Tensor]]]:
     """``(layer name, trainable weights)`` of every top-level layer that has some."""
     return [(layer.name, layer.trainable_weights) for layer in model.layers
             if layer.trainable_weights]
@@ -53,7 +50,7 @@ def gradient_norms(model, x, y, sample_weight=None, training: bool = True) -> di
     """
     if getattr(model, "loss", None) is None:
         raise ValueError("gradient_norms: the model must be compiled (it needs a loss)")
-    groups = _layer_weights(model)
+    groups = layer_weights(model)
     weights = [w for _, group in groups for w in group]
     loss = model.compute_loss(np.asarray(y), model(x, training=training), sample_weight)
     gradients = grad(loss, weights, allow_unused=True)
@@ -137,127 +134,3 @@ def activation_statistics(model, x, saturation: float = 0.99) -> dict[str, dict[
         elif kind == "tanh":
             stats[layer.name] = {"saturated_fraction": float(np.mean(np.abs(out) > saturation))}
     return stats
-
-
-class GradientMonitor(Callback):
-    """Records per-layer gradient statistics after every epoch and warns when gradients vanish
-    or explode.
-
-    After each epoch, ``history`` gains one value per key ``"grad_norm/<layer>"``,
-    ``"update_ratio/<layer>"`` and, for Sequential models, ``"dead_fraction/<layer>"`` or
-    ``"saturated_fraction/<layer>"`` (see the module docstring for the definitions).
-
-    Args:
-        x, y: the probe batch the gradients are computed on (a few hundred samples suffice).
-        sample_weight: optional loss weights of the probe (default ``None``).
-        vanishing_threshold: warn when a layer's gradient norm is below this (default 1e-7)...
-        vanishing_ratio: ...or below this fraction of the largest layer's norm (default 1e-3).
-        exploding_threshold: warn when a norm exceeds this or is not finite (default 1e3).
-        saturation: the saturation threshold (default 0.99).
-        verbose: 1 prints one line per epoch with the norms (default 0).
-
-    Example:
-        >>> from nervenet import layers, models
-        >>> x, y = np.random.default_rng(0).normal(size=(16, 3)), np.zeros((16, 1))
-        >>> model = models.Sequential([layers.Input(shape=(3,)),
-        ...                            layers.Dense(4, "tanh", name="hidden"),
-        ...                            layers.Dense(1, name="out")])
-        >>> model.compile("sgd", "mse")
-        >>> monitor = GradientMonitor(x, y)
-        >>> _ = model.fit(x, y, epochs=2, verbose=0, callbacks=[monitor])
-        >>> for key in sorted(monitor.history):
-        ...     print(key, len(monitor.history[key]))
-        grad_norm/hidden 2
-        grad_norm/out 2
-        saturated_fraction/hidden 2
-        update_ratio/hidden 2
-        update_ratio/out 2
-    """
-
-    def __init__(self, x, y, sample_weight=None, vanishing_threshold: float = 1e-7,
-                 vanishing_ratio: float = 1e-3, exploding_threshold: float = 1e3,
-                 saturation: float = 0.99, verbose: int = 0):
-        super().__init__()
-        self.x = np.asarray(getattr(x, "data", x))
-        self.y = np.asarray(getattr(y, "data", y))
-        if len(self.x) != len(self.y):
-            raise ValueError(f"GradientMonitor: x and y must have the same number of samples, "
-                             f"got {len(self.x)} and {len(self.y)}")
-        self.sample_weight = sample_weight
-        for name, value in (("vanishing_threshold", vanishing_threshold),
-                            ("vanishing_ratio", vanishing_ratio),
-                            ("exploding_threshold", exploding_threshold)):
-            if not value > 0:
-                raise ValueError(f"GradientMonitor: {name} must be > 0, got {value!r}")
-        self.vanishing_threshold = vanishing_threshold
-        self.vanishing_ratio = vanishing_ratio
-        self.exploding_threshold = exploding_threshold
-        self.saturation = saturation
-        self.verbose = verbose
-        self.history: dict[str, list[float]] = {}
-        self.epochs: list[int] = []
-        self._before = None
-
-    def on_train_begin(self, logs=None):
-        self.history, self.epochs = {}, []
-
-    def _snapshot(self) -> dict[str, list[np.ndarray]]:
-        return {name: [w.data.copy() for w in group]
-                for name, group in _layer_weights(self.model)}
-
-    def on_train_batch_begin(self, batch, logs=None):
-        if batch == self.params.get("steps", 1) - 1:  # the last step of the epoch
-            self._before = self._snapshot()
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self._before is None or batch != self.params.get("steps", 1) - 1:
-            return
-        self._ratios = {}
-        for name, group in _layer_weights(self.model):
-            before = self._before[name]
-            change = np.sqrt(sum(np.sum(np.square(w.data - b, dtype=np.float64))
-                                 for w, b in zip(group, before)))
-            size = np.sqrt(sum(np.sum(np.square(b, dtype=np.float64)) for b in before))
-            self._ratios[name] = float(change / size) if size > 0 else float("inf")
-        self._before = None
-
-    def _record(self, key: str, value: float) -> None:
-        self.history.setdefault(key, []).append(value)
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.epochs.append(epoch)
-        norms = gradient_norms(self.model, self.x, self.y, self.sample_weight)
-        for name, value in norms.items():
-            self._record(f"grad_norm/{name}", value)
-        for name, value in getattr(self, "_ratios", {}).items():
-            self._record(f"update_ratio/{name}", value)
-        self._ratios = {}
-        if hasattr(self.model, "add"):
-            for name, stats in activation_statistics(self.model, self.x,
-                                                     self.saturation).items():
-                for key, value in stats.items():
-                    self._record(f"{key}/{name}", value)
-        if self.verbose:
-            print(f"GradientMonitor epoch {epoch + 1}: " + ", ".join(
-                f"{name} {value:.3e}" for name, value in norms.items()))
-        self._warn(epoch, norms)
-
-    def _warn(self, epoch: int, norms: dict[str, float]) -> None:
-        if not norms:
-            return
-        for name, value in norms.items():
-            if not np.isfinite(value) or value > self.exploding_threshold:
-                warnings.warn(f"epoch {epoch + 1}: exploding gradients: the gradient norm of "
-                              f"layer {name!r} is {value:.3e}; lower the learning rate, clip "
-                              "gradients (clipnorm) or normalize the inputs",
-                              RuntimeWarning, stacklevel=2)
-                return
-        largest = max(norms, key=norms.get)
-        top = norms[largest] or 1.0  # all zero: every ratio reads 0
-        for name, value in norms.items():
-            if value < self.vanishing_threshold or value < self.vanishing_ratio * top:
-                warnings.warn(f"epoch {epoch + 1}: vanishing gradients: the gradient norm of "
-                              f"layer {name!r} is {value:.3e}, {value / top:.1e} of "
-                              f"layer {largest!r}'s; try ReLU with He initialization or "
-                              "batch normalization", RuntimeWarning, stacklevel=2)
-                return

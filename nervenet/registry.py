@@ -42,8 +42,13 @@ class Registry:
         return decorate
 
     def add(self, name: str, obj: Any) -> None:
-        """Register ``obj`` under ``name``; registering a different object twice is an error."""
-        if name in self._entries and self._entries[name] is not obj:
+        """Register ``obj`` under ``name``; registering a different object twice is an error.
+
+        A class defined again with the same module and qualified name (a notebook cell run
+        twice) replaces its earlier version.
+        """
+        existing = self._entries.get(name)
+        if existing is not None and existing is not obj and not _same_definition(existing, obj):
             raise ValueError(f"{self.kind} {name!r} is already registered")
         self._entries[name] = obj
 
@@ -97,3 +102,9 @@ class Registry:
         if hasattr(cls, "from_config"):
             return cls.from_config(arguments)
         return cls(**arguments)
+
+
+def _same_definition(a: Any, b: Any) -> bool:
+    return (getattr(a, "__module__", None), getattr(a, "__qualname__", None)) == (
+        getattr(b, "__module__", None), getattr(b, "__qualname__", None)) and (
+        getattr(a, "__qualname__", None) is not None)

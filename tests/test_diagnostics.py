@@ -13,7 +13,7 @@ import pytest
 
 import nervenet
 from nervenet import diagnostics, layers, models, optimizers
-from nervenet.diagnostics import GradientMonitor
+from nervenet.callbacks import GradientMonitor
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -5,10 +5,11 @@
 * ``nervenet.data.preprocessing``: ``minmax_scale``, ``standardize``, ``one_hot``,
   ``to_categorical``.
 * ``nervenet.data.Dataset``: ``Dataset.from_tensor_slices((x, y)).shuffle(n, seed).batch(32)``.
+* ``nervenet.data.augment``: flips, affine transforms, crops and colour changes on arrays.
 * ``nervenet.data.idx``: the IDX format; ``nervenet.data.download``: the verified cache.
 """
 
-from nervenet.data import datasets, download, idx, preprocessing
+from nervenet.data import augment, datasets, download, idx, preprocessing
 from nervenet.data.dataset import Dataset
 
-__all__ = ["Dataset", "datasets", "download", "idx", "preprocessing"]
+__all__ = ["Dataset", "augment", "datasets", "download", "idx", "preprocessing"]

@@ -217,11 +217,15 @@ class Model(Layer):
             total = output_loss(self.loss, y, y_pred, sample_weight)
             if losses.weights[0] != 1.0:
                 total = total * losses.weights[0]
-        for penalty in self.regularization_losses():
+        penalties = self.regularization_losses() + [
+            penalty for layer in self._layers_with_activity_loss() for penalty in layer.losses]
+        self.last_regularization_loss = None
+        if penalties:
+            penalty = penalties[0]
+            for term in penalties[1:]:
+                penalty = penalty + term
+            self.last_regularization_loss = float(penalty.data)  # logged apart by fit
             total = total + penalty
-        for layer in self._layers_with_activity_loss():
-            for penalty in layer.losses:
-                total = total + penalty
         return total
 
     def _layers_with_activity_loss(self) -> list[Layer]:
@@ -326,6 +330,7 @@ class Model(Layer):
             "on_train_batch_begin")
         multi = self._output_losses.multi
         output_totals = [0.0] * len(self._output_losses.last)
+        penalty_total = None  # the regularization part of the loss, when there is one
         logs: dict = {}
         for step in range(steps):
             window = slice(step * batch_size, (step + 1) * batch_size)
@@ -337,6 +342,8 @@ class Model(Layer):
             count = min(batch_size, n - step * batch_size)
             total_loss += loss * count
             seen += count
+            if self.last_regularization_loss is not None:
+                penalty_total = (penalty_total or 0.0) + self.last_regularization_loss * count
             if multi:
                 for index, value in enumerate(self._output_losses.last):
                     output_totals[index] += float(value) * count
@@ -346,7 +353,8 @@ class Model(Layer):
                 else:
                     metric.update_state(batch_y[index], y_pred[index], batch_w)
             if batch_hooks:
-                logs = self._logs(total_loss / seen, [t / seen for t in output_totals])
+                logs = self._logs(total_loss / seen, [t / seen for t in output_totals],
+                                  None if penalty_total is None else penalty_total / seen)
                 logs["loss"] = loss if not np.isfinite(loss) else logs["loss"]
                 callback_list.call("on_train_batch_end", step, logs)
             if self.stop_training:
@@ -356,7 +364,9 @@ class Model(Layer):
                     f"the loss of batch {step} is {loss}; no weight was changed by that batch. "
                     "Lower the learning rate or check the data; add "
                     "callbacks.TerminateOnNaN() to stop training quietly instead")
-        return self._logs(total_loss / max(seen, 1), [t / max(seen, 1) for t in output_totals])
+        seen = max(seen, 1)
+        return self._logs(total_loss / seen, [t / seen for t in output_totals],
+                          None if penalty_total is None else penalty_total / seen)
 
     def _fit_full_batch(self, x, y, sample_weight, callback_list) -> dict:
         weights = self.trainable_weights
@@ -382,8 +392,13 @@ class Model(Layer):
             else:
                 metric.update_state(y[index], y_pred[index].data, sample_weight)
 
-    def _logs(self, loss: float, output_losses: list[float] | None = None) -> dict:
+    def _logs(self, loss: float, output_losses: list[float] | None = None,
+              regularization_loss: float | None = None) -> dict:
+        """The epoch's logs: ``loss`` (including any weight penalty, as Keras), the per-output
+        losses, ``regularization_loss`` (the penalty part alone) and the metrics."""
         logs = {"loss": loss}
+        if regularization_loss is not None:
+            logs["regularization_loss"] = regularization_loss
         if self._output_losses.multi:
             names = [f"{n}_loss" for n in self._output_losses.output_names]
             for name, value, fn in zip(names, output_losses, self._output_losses.losses):

@@ -172,6 +172,11 @@ class Optimizer:
         for var in variables:
             self._track(var)
 
+    @property
+    def tracked_variables(self) -> list[Tensor]:
+        """The variables with state, in index order (what ``get_state`` keys refer to)."""
+        return list(self._tracked)
+
     def slots(self, var: Tensor) -> dict[str, np.ndarray]:
         """The state of ``var`` (its arrays, not copies)."""
         return self._slots[self._index_of[id(var)]]

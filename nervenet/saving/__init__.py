@@ -163,7 +163,7 @@ def _optimizer_state(model, paths: dict) -> tuple[dict, list[str]]:
         return {}, []
     path_of = {id(weight): path for path, weight in paths.items()}
     # NOTE: the optimizer keys its state by the order in which it first saw each variable.
-    tracked = getattr(optimizer, "_tracked", [])
+    tracked = getattr(optimizer, "tracked_variables", [])
     order = []
     for variable in tracked:
         if id(variable) not in path_of:

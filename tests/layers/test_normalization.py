@@ -222,11 +222,10 @@ def test_fold_formula_and_layer_fold():
 
 
 def test_fold_batch_norm_into_conv2d_when_available():
-    if not hasattr(layers, "Conv2D"):
-        pytest.skip("nervenet.layers.Conv2D is not available yet")
+    conv = pytest.importorskip("nervenet.layers.conv")
     nervenet.utils.set_random_seed(5)
     model = models.Sequential([
-        layers.Input(shape=(8, 8, 2)), layers.Conv2D(4, 3), BatchNormalization(momentum=0.0),
+        layers.Input(shape=(8, 8, 2)), conv.Conv2D(4, 3), BatchNormalization(momentum=0.0),
         layers.Activation("relu"), layers.Flatten(), layers.Dense(3)])
     x = np.random.default_rng(5).normal(size=(10, 8, 8, 2)).astype(np.float32)
     model(x, training=True)  # momentum 0: the moving statistics are this batch's

@@ -315,3 +315,20 @@ def test_second_order_optimizer_trains_full_batch_through_fit():
         nervenet.backend.set_floatx("float32")
     assert history.history["loss"][-1] < 1e-10
     np.testing.assert_allclose(model.get_weights()[0].ravel(), [1.0, -2.0, 0.5], atol=1e-5)
+
+
+def test_history_shows_the_regularization_loss_apart_and_loss_includes_it():
+    nervenet.utils.set_random_seed(0)
+    model = models.Sequential([layers.Input(shape=(4,)),
+                               layers.Dense(3, kernel_regularizer=nervenet.regularizers.L2(0.1))])
+    model.compile(optimizers.SGD(learning_rate=0.0), "mse")  # lr 0: weights stay put
+    x, _ = blobs(10)
+    y = np.zeros((10, 3), np.float32)
+    history = model.fit(x, y, epochs=1, batch_size=5, verbose=0)
+    kernel = model.layers[0].kernel.data
+    penalty = 0.1 * float((kernel.astype(np.float64) ** 2).sum())
+    assert history.history["regularization_loss"][0] == pytest.approx(penalty, rel=1e-5)
+    data_loss = float(np.mean((x @ kernel + model.layers[0].bias.data) ** 2))
+    assert history.history["loss"][0] == pytest.approx(data_loss + penalty, rel=1e-5)
+    plain = small_classifier()
+    assert "regularization_loss" not in plain.fit(*blobs(10), verbose=0).history
