@@ -129,3 +129,22 @@ def class_weights_to_sample_weights(y: np.ndarray, class_weight: dict) -> np.nda
     for label, weight in class_weight.items():
         lookup[label] = weight
     return lookup[classes]
+
+
+def unpack_dataset(dataset, y, batch_size, shuffle):
+    """``fit(Dataset)``: the arrays, batch size and shuffling a ``nervenet.data.Dataset``
+    describes. Returns ``(x, y, sample_weight, batch_size, shuffle)``."""
+    if y is not None:
+        raise ValueError("fit: when x is a Dataset, y must be None (the Dataset holds the "
+                         "targets: Dataset.from_tensor_slices((x, y)))")
+    if any(stage[0] == "map" for stage in dataset._stages):
+        raise ValueError("fit: a Dataset with map() stages is not supported; apply the "
+                         "function to the arrays before Dataset.from_tensor_slices")
+    structure = dataset.arrays()
+    if not isinstance(structure, tuple) or len(structure) not in (2, 3):
+        raise ValueError("fit: a Dataset must hold (x, y) or (x, y, sample_weight), got "
+                         f"{type(structure).__name__}")
+    x, y, *weights = structure
+    shuffled = any(stage[0] == "shuffle" for stage in dataset._stages)
+    return (x, y, weights[0] if weights else None, dataset.batch_size or batch_size,
+            shuffle and shuffled)

@@ -25,6 +25,7 @@ import numpy as np
 from nervenet import backend, metrics, optimizers, saving
 from nervenet.autograd import Tensor, grad, no_grad
 from nervenet.callbacks import CallbackList, History, ProgbarLogger
+from nervenet.data.dataset import Dataset
 from nervenet.layers.base import Layer, registry as layer_registry
 from nervenet.layers.core import InputLayer
 from nervenet.models import data_adapter
@@ -258,7 +259,8 @@ class Model(Layer):
 
         Args:
             x: input array (or a list, tuple or dict by input name of arrays, for several
-                inputs).
+                inputs), or a ``nervenet.data.Dataset`` of ``(x, y)`` whose batch size and
+                shuffling fit then uses.
             y: targets (for several outputs: a list, tuple or dict by output name).
             epochs: number of epochs (default 1).
             batch_size: samples per gradient step (default 32).
@@ -281,6 +283,9 @@ class Model(Layer):
         each epoch runs one ``optimizer.minimize`` call on the whole training set.
         """
         self._require_compiled("fit")
+        if isinstance(x, Dataset):
+            x, y, sample_weight, batch_size, shuffle = data_adapter.unpack_dataset(
+                x, y, batch_size, shuffle)
         x, y, sample_weight, validation = self._prepare_fit(
             x, y, sample_weight, class_weight, validation_data, validation_split)
         epochs, batch_size = _check_positive_int(epochs, "epochs"), batch_size

@@ -332,3 +332,23 @@ def test_history_shows_the_regularization_loss_apart_and_loss_includes_it():
     assert history.history["loss"][0] == pytest.approx(data_loss + penalty, rel=1e-5)
     plain = small_classifier()
     assert "regularization_loss" not in plain.fit(*blobs(10), verbose=0).history
+
+
+def test_fit_accepts_a_dataset_with_its_batch_size():
+    from nervenet.data import Dataset
+
+    x, y = blobs(40)
+    model = small_classifier()
+    steps = []
+
+    class Count(callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            steps.append(batch)
+
+    history = model.fit(Dataset.from_tensor_slices((x, y)).shuffle(40, seed=0).batch(10),
+                        epochs=2, verbose=0, callbacks=[Count()])
+    assert steps == [0, 1, 2, 3] * 2 and len(history.history["loss"]) == 2
+    with pytest.raises(ValueError, match="y must be None"):
+        model.fit(Dataset.from_tensor_slices((x, y)), y)
+    with pytest.raises(ValueError, match="map"):
+        model.fit(Dataset.from_tensor_slices((x, y)).map(lambda a, b: (a, b)))
