@@ -1,6 +1,6 @@
 # nervenet's set-up commands. Quick start:
 #
-#     make demo    # create .venv, install nervenet, train a network on XOR
+#     make demo    # create .venv, install nervenet, train a CNN on the embedded MNIST subset
 #     make test    # create .venv, install nervenet[test], run ruff and the whole test suite
 #
 # Both targets are idempotent: .venv is created once, and nervenet is reinstalled (editable)
@@ -14,7 +14,7 @@ BIN := $(VENV)/bin
 .PHONY: help demo test lint clean
 
 help:
-	@echo "make demo   create $(VENV), install nervenet and train a 2-4-1 network on XOR"
+	@echo "make demo   create $(VENV), install nervenet and train a CNN on the embedded MNIST"
 	@echo "make test   create $(VENV), install nervenet[test], run ruff, the tests and doctests"
 	@echo "make lint   ruff only"
 	@echo "make clean  remove $(VENV) and caches"
@@ -30,15 +30,18 @@ $(VENV): $(BIN)/python
 # Stamp files remember what was installed; they are older than pyproject.toml after an edit,
 # which reinstalls. `pip install -e` keeps packages installed by hand (torch in CI).
 $(VENV)/.installed-demo: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -e '.[plot,tensorboard]'
 	@touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@touch $@
 
+# The main job on the embedded MNIST subset (no download): a small CNN, its test accuracy, and
+# the model, history CSV, learning curves and TensorBoard logs in runs/demo.
 demo: $(VENV)/.installed-demo
-	$(BIN)/python examples/xor_functional.py
+	$(BIN)/python -m nervenet train --dataset mnist5k --model cnn --epochs 5 --verbose 2 \
+		--out runs/demo
 
 LINT := $(BIN)/ruff check nervenet tests examples
 
