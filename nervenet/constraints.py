@@ -82,18 +82,9 @@ class UnitNorm(Constraint):
 
 def get(identifier) -> Constraint | None:
     """Resolve ``"max_norm"``, ``"non_neg"``, ``"unit_norm"``, a config, a callable or None."""
-    if identifier is None:
-        return None
-    constraint = registry.get(identifier, instantiate=True)
-    if not callable(constraint):
-        raise ValueError(f"constraint must be a name, a config or a callable, got "
-                         f"{identifier!r}")
-    return constraint
+    return registry.resolve(identifier, allow_none=True)
 
 
 def serialize(constraint: Constraint) -> dict:
     """The JSON-serialisable ``{"class_name", "config"}`` form of a registered constraint."""
-    name = type(constraint).__name__
-    if name not in registry:
-        raise ValueError(f"cannot serialize {constraint!r}: {name} is not registered")
-    return {"class_name": name, "config": constraint.get_config()}
+    return registry.serialize(constraint)

@@ -265,17 +265,9 @@ for _cls, _id in [(GlorotUniform, "glorot_uniform"), (GlorotNormal, "glorot_norm
 
 def get(identifier) -> Initializer:
     """Resolve ``"he_normal"``, ``"HeNormal"``, a config dict, an Initializer or a callable."""
-    if identifier is None:
-        raise ValueError("initializer must not be None")
-    initializer = registry.get(identifier, instantiate=True)
-    if not callable(initializer):
-        raise ValueError(f"initializer must be a name, a config or a callable, got {identifier!r}")
-    return initializer
+    return registry.resolve(identifier)
 
 
 def serialize(initializer: Initializer) -> dict:
     """The JSON-serialisable ``{"class_name", "config"}`` form of a built-in initializer."""
-    name = type(initializer).__name__
-    if name not in registry:
-        raise ValueError(f"cannot serialize {initializer!r}: {name} is not registered")
-    return {"class_name": name, "config": initializer.get_config()}
+    return registry.serialize(initializer)

@@ -232,17 +232,9 @@ class Hinge(Loss):
 def get(identifier) -> Loss:
     """Resolve a loss id (``"mse"``, ``"sparse_categorical_crossentropy"``, ...), a config
     dict, a Loss, or a callable ``fn(y_true, y_pred)``."""
-    if identifier is None:
-        raise ValueError("loss must not be None")
-    loss = registry.get(identifier, instantiate=True)
-    if not callable(loss):
-        raise ValueError(f"loss must be a name, a config or a callable, got {identifier!r}")
-    return loss
+    return registry.resolve(identifier)
 
 
 def serialize(loss) -> dict:
     """The ``{"class_name", "config"}`` form of a registered loss."""
-    name = type(loss).__name__
-    if name not in registry:
-        raise ValueError(f"cannot serialize loss {loss!r}: {name} is not registered")
-    return {"class_name": name, "config": loss.get_config()}
+    return registry.serialize(loss)

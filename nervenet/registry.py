@@ -87,6 +87,26 @@ class Registry:
             return self.from_config(identifier)
         return identifier
 
+    def resolve(self, identifier: Any, allow_none: bool = False) -> Any:
+        """The callable object an argument names: ``get(identifier, instantiate=True)``,
+        checked to be callable (``None`` passes through when ``allow_none``)."""
+        if identifier is None:
+            if allow_none:
+                return None
+            raise ValueError(f"{self.kind} must not be None")
+        obj = self.get(identifier, instantiate=True)
+        if not callable(obj):
+            raise ValueError(f"{self.kind} must be a name, a config or a callable, got "
+                             f"{identifier!r}")
+        return obj
+
+    def serialize(self, obj: Any) -> dict:
+        """The JSON-serialisable ``{"class_name", "config"}`` form of a registered object."""
+        name = type(obj).__name__
+        if name not in self._entries:
+            raise ValueError(f"cannot serialize {self.kind} {obj!r}: {name} is not registered")
+        return {"class_name": name, "config": obj.get_config()}
+
     def from_config(self, config: dict) -> Any:
         """Build an object from ``{"class_name": name, "config": {...}}`` (registered names
         only; nothing is imported)."""

@@ -93,18 +93,9 @@ class L2(L1L2):
 
 def get(identifier) -> Regularizer | None:
     """Resolve ``"l1"``, ``"l2"``, ``"l1_l2"``, a config dict, a Regularizer, or ``None``."""
-    if identifier is None:
-        return None
-    regularizer = registry.get(identifier, instantiate=True)
-    if not callable(regularizer):
-        raise ValueError(f"regularizer must be a name, a config or a callable, got "
-                         f"{identifier!r}")
-    return regularizer
+    return registry.resolve(identifier, allow_none=True)
 
 
 def serialize(regularizer: Regularizer) -> dict:
     """The JSON-serialisable ``{"class_name", "config"}`` form of a registered regularizer."""
-    name = type(regularizer).__name__
-    if name not in registry:
-        raise ValueError(f"cannot serialize {regularizer!r}: {name} is not registered")
-    return {"class_name": name, "config": regularizer.get_config()}
+    return registry.serialize(regularizer)
