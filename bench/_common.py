@@ -93,7 +93,7 @@ def foreign_share(before, after) -> float:
     return max(0.0, busy - own) / (wall * (os.cpu_count() or 1))
 
 
-def measure_interleaved(systems, run, rounds: int, max_foreign: float, retries: int = 10):
+def measure_interleaved(systems, run, rounds: int, max_foreign: float, retries: int = 30):
     """Run ``run(system) -> dict`` for every system, round after round.
 
     A round in which another process took more than ``max_foreign`` of the CPUs during any
@@ -107,6 +107,7 @@ def measure_interleaved(systems, run, rounds: int, max_foreign: float, retries: 
         this_round = {system: run(system) for system in systems}
         if discarded < retries and any(r["foreign"] > max_foreign for r in this_round.values()):
             discarded += 1
+            time.sleep(5)  # let the neighbour finish
             continue
         for system, result in this_round.items():
             results[system].append(result)

@@ -172,6 +172,7 @@ def main() -> None:
     parser.add_argument("--max-foreign", type=float, default=None,
                         help="rerun a round when other processes took more than this share of "
                              "the CPUs (default 0.1 with the wall clock, 0.5 with the CPU clock)")
+    parser.add_argument("--raw", metavar="PATH", help="also write every round's results (JSON)")
     parser.add_argument("--worker", choices=list(WORKERS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -192,6 +193,9 @@ def main() -> None:
                                                         args.max_foreign)
         discarded += thrown
         results.update({(batch_size, s): r for s, r in by_system.items()})
+    if args.raw:
+        with open(args.raw, "w") as out:
+            json.dump({f"{b} {s}": r for (b, s), r in results.items()}, out, indent=1)
     blas = {s: results[args.batch[0], s][0]["blas"] for s in args.systems}
     foreign = max(r["foreign"] for rounds in results.values() for r in rounds)
     print("# MLP 784-300-100-10 training step, float32, SGD, MNIST 5k")

@@ -1,16 +1,26 @@
 """A small convolutional network on the embedded MNIST subset (4,000 train / 1,000 test).
 
-Two convolutional blocks, in the order the course teaches them,
+Convolutional blocks in the order the course teaches them,
 
-    Conv2D 3x3 -> BatchNormalization -> ReLU -> Dropout -> MaxPooling2D 2x2     (twice)
+    Conv2D 3x3 "same" -> BatchNormalization -> ReLU -> Dropout -> MaxPooling2D 2x2
 
-then Flatten and a Dense softmax layer: about 98% test accuracy after 5 epochs of Adam, where
-the 784-300-100-10 MLP (examples/mnist_mlp.py) needs 30 epochs for 89-92%. The convolutions
-have no bias (``use_bias=False``): the BatchNormalization after them subtracts the mean of
-each feature map, which would cancel any constant added before it, and adds its own shift,
-beta.
+with 32, 64 and 128 filters (28x28 -> 14x14 -> 7x7 -> 3x3 maps), then Flatten and a Dense
+softmax layer: 97-98% test accuracy after 5 epochs of Adam on a one-cycle learning-rate
+schedule, where the 784-300-100-10 MLP (examples/mnist_mlp.py) reaches 89-92% in 30 epochs.
+(Two blocks, ``--filters 32 64``, stop near 96.5% in 5 epochs on this small training set;
+so does the same network in PyTorch.)
 
-Run: python examples/mnist_cnn.py [--epochs N] [--pictures DIR]
+Two details of the recipe:
+
+* the convolutions have no bias (``use_bias=False``): the BatchNormalization after them
+  subtracts the mean of each feature map, which cancels any constant added before it, and
+  adds its own shift, beta;
+* BatchNormalization uses ``momentum=0.9`` instead of Keras's 0.99: 5 epochs are only 315
+  steps, and with 0.99 the initial moving variance (1) would still weigh 0.99^315 = 4% of
+  the estimate, several times the true variance of the first layer's maps (about 0.01),
+  so inference would normalize with the wrong scale.
+
+Run: python examples/mnist_cnn.py [--epochs N] [--filters 32 64 128] [--pictures DIR]
 With ``--pictures``, it writes the learned first-layer filters and the feature maps of one
 test digit as PNG files (docs/cnn.md shows them; needs matplotlib).
 """
@@ -40,7 +50,8 @@ def build_model(filters=(32, 64, 128), dropout: float = 0.1, padding: str = "sam
             layers.Dropout(dropout, name=f"dropout{block}"),
             layers.MaxPooling2D(2, name=f"pool{block}"),
         ]
-    stack += [layers.Flatten(), layers.Dense(10, activation="softmax", name="classifier")]
+    stack += [layers.Flatten(name="flatten"),
+              layers.Dense(10, activation="softmax", name="classifier")]
     return models.Sequential(stack, name="mnist_cnn")
 
 
@@ -123,20 +134,23 @@ def save_pictures(model: models.Sequential, image: np.ndarray, directory: str) -
     figure.savefig(directory / "cnn_input.png", dpi=80)
     plt.close(figure)
     paths.append(directory / "cnn_input.png")
-    for name, title in (("relu1", "block 1: 26x26 maps after conv1, BN and ReLU"),
-                        ("pool1", "block 1: 13x13 maps after max pooling"),
-                        ("relu2", "block 2: 11x11 maps after conv2, BN and ReLU (first 32)")):
-        paths.append(grid(maps[name][..., :32], title, directory / f"cnn_maps_{name}.png",
-                          "viridis", symmetric=False))
+    for name, title in (("relu1", "block 1: maps after conv1, BN and ReLU"),
+                        ("pool1", "block 1: maps after max pooling"),
+                        ("relu2", "block 2: maps after conv2, BN and ReLU (first 32)")):
+        h, w, _ = maps[name].shape
+        paths.append(grid(maps[name][..., :32], f"{title}, {h}x{w}",
+                          directory / f"cnn_maps_{name}.png", "viridis", symmetric=False))
     return paths
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--filters", type=int, nargs="+", default=[32, 64, 128],
+                        help="filters of each convolutional block (default: 32 64 128)")
     parser.add_argument("--pictures", help="write filters and feature maps as PNG files here")
     args = parser.parse_args()
-    model, history, accuracy = train(args.epochs)
+    model, history, accuracy = train(args.epochs, filters=tuple(args.filters))
     model.summary()
     print(f"test accuracy: {accuracy:.4f}")
     if args.pictures:

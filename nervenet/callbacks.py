@@ -11,7 +11,8 @@ trained; setting ``self.model.stop_training = True`` stops after the current epo
 Here: ``Callback``, ``CallbackList``, ``History``, ``ProgbarLogger``, ``TerminateOnNaN``,
 ``LambdaCallback``, ``CSVLogger``, ``LearningRateScheduler``; ``MonitorCallback``, the one
 base that knows min/max mode and ``min_delta``, and on it ``EarlyStopping``,
-``ReduceLROnPlateau`` and ``ModelCheckpoint``; ``TensorBoard`` (needs tensorboardX).
+``ReduceLROnPlateau`` and ``ModelCheckpoint``; ``BackupAndRestore`` (resume an interrupted
+``fit`` exactly); ``TensorBoard`` (needs tensorboardX).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import warnings
 import numpy as np
 
 from nervenet import diagnostics
+from nervenet.saving import checkpoint
 
 
 class Callback:
@@ -560,6 +562,67 @@ class ModelCheckpoint(MonitorCallback):
             self.model.save_weights(path)
         else:
             self.model.save(path)
+
+
+class BackupAndRestore(Callback):
+    """Back up the training state at the end of every epoch and, when ``fit`` starts and a
+    backup exists, restore it and go on from the next epoch, as Keras 3's.
+
+    The backup (``<backup_dir>/checkpoint.nervenet``, one file written atomically) holds the
+    weights, the optimizer state, the epoch and step, and the state of every random generator
+    training uses (fit's shuffling, the process-wide one, each layer's own), so that a run
+    killed at any moment and started again with the same code gives bit-identical weights to a
+    run never stopped. Build and compile the model as for the first run (same seed) and pass
+    the same callback; nothing else changes.
+
+    Args:
+        backup_dir: the directory for the backup (created if needed).
+        save_freq: ``"epoch"`` (the only choice here; default).
+        delete_checkpoint: delete the backup when ``fit`` ends normally (default ``True``).
+
+    Example:
+        >>> import numpy as np, nervenet, tempfile
+        >>> from nervenet import layers, models
+        >>> model = models.Sequential([layers.Input(shape=(2,)), layers.Dense(1)])
+        >>> model.compile(optimizer="sgd", loss="mse")
+        >>> backup = BackupAndRestore(tempfile.mkdtemp())
+        >>> history = model.fit(np.zeros((8, 2)), np.zeros((8, 1)), epochs=2, verbose=0,
+        ...                     callbacks=[backup])
+        >>> history.epoch
+        [0, 1]
+    """
+
+    FILENAME = "checkpoint.nervenet"
+
+    def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint: bool = True):
+        super().__init__()
+        if not isinstance(backup_dir, (str, os.PathLike)) or not os.fspath(backup_dir):
+            raise ValueError(f"BackupAndRestore: backup_dir must be a directory path, got "
+                             f"{backup_dir!r}")
+        if save_freq != "epoch":
+            raise ValueError(f"BackupAndRestore: save_freq must be 'epoch' (backups at epoch "
+                             f"ends are what resumes exactly), got {save_freq!r}")
+        self.backup_dir = os.fspath(backup_dir)
+        self.save_freq = save_freq
+        self.delete_checkpoint = bool(delete_checkpoint)
+
+    @property
+    def path(self) -> str:
+        """The backup file."""
+        return os.path.join(self.backup_dir, self.FILENAME)
+
+    def on_train_begin(self, logs=None):
+        if os.path.exists(self.path):
+            state = checkpoint.restore_checkpoint(self.model, self.path)
+            self.model._initial_epoch = state["epoch"]
+
+    def on_epoch_end(self, epoch, logs=None):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        checkpoint.save_checkpoint(self.model, self.path, epoch + 1)
+
+    def on_train_end(self, logs=None):
+        if self.delete_checkpoint and os.path.exists(self.path):
+            os.remove(self.path)
 
 
 class TensorBoard(Callback):

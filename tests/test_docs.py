@@ -28,7 +28,7 @@ ENGINE_MD = ROOT / "docs" / "engine.md"
 DOCUMENTS = [ROOT / "README.md", ENGINE_MD] + [
     ROOT / "docs" / name for name in
     ("perceptron.md", "mlp_backprop.md", "activations.md", "losses.md", "regularization.md",
-     "optimizers.md")]
+     "optimizers.md", "cnn.md")]
 
 TABLE_HEADER = "| tensor | made by | generation | value | gradient dL/d(tensor) |"
 

@@ -19,7 +19,7 @@ import pytest
 
 import nervenet
 from nervenet import layers, models, optimizers, saving
-from nervenet.saving import ModelFormatError, safetensors
+from nervenet.saving import ModelFormatError, archive, safetensors
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -206,9 +206,8 @@ def saved(tmp_path):
 
 
 def write_members(path, members):
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, payload in members.items():
-            archive.writestr(name, payload)
+    """A model zip of ``members`` with a valid checksum: what an attacker can always make."""
+    path.write_bytes(archive.zip_bytes(members))
     return path
 
 
@@ -376,7 +375,7 @@ def test_a_process_killed_while_saving_never_corrupts_the_target(tmp_path):
         filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     rng = np.random.default_rng(0)
     seen_values = {-1.0}
-    for attempt in range(20):
+    for attempt in range(10):
         process = subprocess.Popen([sys.executable, "-c", SAVER, str(target), str(attempt)],
                                    stdout=subprocess.PIPE, env=env, text=True)
         assert process.stdout.readline().strip() == "ready"
@@ -393,3 +392,78 @@ def test_a_process_killed_while_saving_never_corrupts_the_target(tmp_path):
     assert [p for p in os.listdir(tmp_path) if p.endswith(".tmp")] == []
     assert sorted(os.listdir(tmp_path)) == ["model.nervenet"]
     assert len(seen_values) > 1 or leftovers  # the kills did land during saves
+
+
+def _kill_rounds(target: Path, rounds: int, seed: int) -> tuple[set, int]:
+    """Fork a child that saves the model (every weight equal to the round number) in a loop,
+    SIGKILL it at a random moment, and check that the target loads as exactly one of the
+    models saved so far. Returns the values seen and how many kills left a temporary file."""
+    model = models.Sequential([layers.Input(shape=(64,)), layers.Dense(128), layers.Dense(8)])
+    for w in model.weights:
+        w.data[...] = -1.0
+    model.save(target)
+    rng = np.random.default_rng(seed)
+    seen, torn = {-1.0}, 0
+    for attempt in range(rounds):
+        for w in model.weights:
+            w.data[...] = attempt
+        pid = os.fork()
+        if pid == 0:  # the child: save forever, until killed
+            try:
+                while True:
+                    model.save(target)
+            finally:
+                os._exit(1)
+        time.sleep(rng.uniform(0.0, 0.02))
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        torn += any(name.endswith(".tmp") for name in os.listdir(target.parent))
+        values = {float(v) for w in models.load_model(target).weights for v in np.unique(w.data)}
+        assert len(values) == 1 and values <= seen | {float(attempt)}, (attempt, values)
+        seen |= values
+    return seen, torn
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_two_hundred_kills_at_random_moments_never_corrupt_the_target(tmp_path):
+    target = tmp_path / "model.nervenet"
+    seen, torn = _kill_rounds(target, rounds=200, seed=0)
+    assert len(seen) > 20  # many kills landed after a complete save ...
+    assert torn > 20  # ... and many in the middle of one, leaving its temporary file
+    models.Sequential([layers.Input(shape=(2,)), layers.Dense(1)]).save(target)
+    assert sorted(os.listdir(tmp_path)) == ["model.nervenet"]  # the next save cleaned up
+
+
+def test_failing_write_fsync_or_rename_propagates_and_keeps_the_old_file(tmp_path,
+                                                                          monkeypatch):
+    target = tmp_path / "m.nervenet"
+    model = sequential()
+    model.save(target)
+    before = target.read_bytes()
+    model.layers[0].weights[0].data[...] = 5.0
+
+    def disk_full(*args):
+        raise OSError(28, "No space left on device")
+
+    def denied(*args):
+        raise PermissionError(13, "Permission denied")
+
+    for name, failure in (("fsync", disk_full), ("replace", denied)):
+        with monkeypatch.context() as patch:
+            patch.setattr(os, name, failure)
+            with pytest.raises(OSError, match="No space|Permission denied"):
+                model.save(target)
+        assert target.read_bytes() == before
+        assert sorted(os.listdir(tmp_path)) == ["m.nervenet"]  # its temporary file removed
+
+    def write_fails(handle):
+        handle.write(b"partial")
+        disk_full()
+
+    with pytest.raises(OSError, match="No space"):
+        archive.atomic_write(target, write_fails)
+    assert target.read_bytes() == before and sorted(os.listdir(tmp_path)) == ["m.nervenet"]
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        model.save(tmp_path / "missing" / "m.nervenet")
+    with pytest.raises(FileExistsError):
+        model.save(target, overwrite=False)

@@ -119,12 +119,14 @@ class Maxout(Layer):
         if not isinstance(num_units, int) or num_units < 1:
             raise ValueError(f"Maxout: num_units must be a positive int, got {num_units!r}")
         self.num_units = num_units
+        self.input_spec = InputSpec(min_ndim=2)
 
     def build(self, input_shape):
         channels = input_shape[-1]
         if channels is None or channels % self.num_units:
-            raise ValueError(f"Maxout layer {self.name!r}: the last dimension ({channels}) must "
-                             f"be a multiple of num_units ({self.num_units})")
+            raise ValueError(f"Maxout layer {self.name!r}, input 0: the last dimension of the "
+                             f"input shape {input_shape} must be a multiple of num_units "
+                             f"({self.num_units})")
         self.input_spec = InputSpec(min_ndim=2, axes={-1: channels})
 
     def call(self, inputs):

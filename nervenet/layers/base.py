@@ -20,6 +20,7 @@ inputs), which is how the functional API (``Model(inputs, outputs)``) learns the
 from __future__ import annotations
 
 import inspect
+import math
 import re
 from collections.abc import Sequence
 
@@ -57,7 +58,7 @@ class weight_budget:  # noqa: N801  (a context manager, used like a function)
 
 def _snake_case(name: str) -> str:
     name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def unique_name(prefix: str) -> str:
@@ -264,7 +265,7 @@ class Layer:
         dtype = self.dtype if dtype is None else np.dtype(dtype)
         shape = shape_tuple(shape)
         if _weight_budget:  # rebuilding a model from a file: never beyond what the file holds
-            size = int(np.prod(shape, dtype=np.int64)) if shape else 1
+            size = math.prod(shape)  # Python ints: a huge shape cannot overflow to 0
             if size > _weight_budget[-1]:
                 raise ValueError(f"{self.name}: weight {name!r} of shape {shape} has more "
                                  "values than the whole weights file holds")

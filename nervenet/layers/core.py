@@ -213,8 +213,9 @@ class Reshape(Layer):
         known = math.prod(d for d in self.target_shape if d != -1)
         if (-1 in self.target_shape and sample_size % known) or (
                 -1 not in self.target_shape and known != sample_size):
-            raise ValueError(f"Reshape layer {self.name!r}: cannot reshape samples of shape "
-                             f"{inputs.shape[1:]} ({sample_size} values) to {self.target_shape}")
+            raise ValueError(f"Reshape layer {self.name!r}, input 0: cannot reshape input of "
+                             f"shape {inputs.shape} (samples of {sample_size} values) to "
+                             f"samples of shape {self.target_shape}")
         return reshape(inputs, (inputs.shape[0],) + self.target_shape)
 
     def compute_output_shape(self, input_shape):

@@ -83,6 +83,8 @@ class Model(Layer):
         self._output_metrics: OutputMetrics | None = None
         self._metric_entries: list[tuple] = []  # (metric, output index or None, log name)
         self._graph: Graph | None = None
+        self._fit_rng: np.random.Generator | None = None  # the running fit's shuffling
+        self._initial_epoch = 0
         if inputs is not None or outputs is not None:
             if inputs is None or outputs is None:
                 raise ValueError(f"Model {self.name!r}: give both inputs and outputs (the "
@@ -301,9 +303,11 @@ class Model(Layer):
             user_callbacks + extra + [self.history], model=self,
             params={"epochs": epochs, "steps": steps, "verbose": verbose, "samples": n})
         rng = backend.make_rng()
+        # BackupAndRestore saves and restores the shuffling generator and may move the start
+        self._fit_rng, self._initial_epoch = rng, initial_epoch
         self.stop_training = False
         callback_list.call("on_train_begin", {})
-        for epoch in range(initial_epoch, epochs):
+        for epoch in range(self._initial_epoch, epochs):
             callback_list.call("on_epoch_begin", epoch, {})
             for metric in self.compiled_metrics:
                 metric.reset_state()

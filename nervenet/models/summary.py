@@ -33,6 +33,12 @@ def summary_lines(model, line_length: int | None = None) -> list[str]:
         columns = [int(line_length * 0.30), int(line_length * 0.22), int(line_length * 0.12)]
         headers = ["Layer (type)", "Output Shape", "Param #", "Connected to"]
         rows_layers = graph.layers
+    # the first column grows to fit the longest "name (Type)", and the table with it
+    widest = max((len(f"{layer.name} ({type(layer).__name__})") + 2 for layer in rows_layers),
+                 default=0)
+    if widest > columns[0]:
+        line_length += widest - columns[0]
+        columns[0] = widest
     columns.append(line_length - sum(columns))
 
     def row(*cells) -> str:

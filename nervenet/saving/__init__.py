@@ -6,7 +6,11 @@ A model file (``model.save("m.nervenet")``) is a zip of three members:
   inside) and the compile settings (optimizer, losses, loss weights, metrics);
 * ``weights.safetensors``: every weight by path (``dense/kernel``, ``block/dense/bias``) and the
   optimizer state (``optimizer/iterations``, ``optimizer/0/m``, ...);
-* ``metadata.json``: versions and date.
+* ``metadata.json``: the format and its version, library versions and date (and, in a
+  training checkpoint, the training state: epoch, step, random generator states).
+
+The zip's comment holds the SHA-256 of the rest of the file, checked before anything else is
+read: a truncated file and a corrupted one are rejected with different messages.
 
 ``load_model`` resolves every class name through a registry (layers, activations, initializers,
 losses, metrics, optimizers): a name that is not registered is rejected, so a file can only
@@ -17,9 +21,12 @@ rebuild what the library, or you with ``register_serializable``, put there. Save
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
+import math
 import os
 import platform
+import struct
 import warnings
 
 import numpy as np
@@ -36,20 +43,27 @@ from nervenet.layers.base import (
 )
 from nervenet.saving import safetensors
 from nervenet.saving.archive import (
+    MEMBER_LIMITS,
     ModelFormatError,
     atomic_write,
     read_zip,
     remove_stale_temporaries,
     write_zip,
 )
+from nervenet.saving.safetensors import SafetensorsError
 
-__all__ = ["ModelFormatError", "atomic_write", "load_model", "load_weights",
-           "register_serializable", "remove_stale_temporaries", "safetensors", "save_model",
-           "save_weights"]
+__all__ = ["ModelFormatError", "SafetensorsError", "atomic_write", "load_model",
+           "load_weights", "register_serializable", "remove_stale_temporaries", "safetensors",
+           "save_model", "save_weights"]
 
 FORMAT = "nervenet.model"
 FORMAT_VERSION = 1
 _OPTIMIZER_PREFIX = "optimizer/"
+#: the largest safetensors header a model or weights file may have: about 80 bytes per tensor,
+#: so room for over ten thousand tensors, while a header bomb stays small and fast to reject
+MAX_HEADER_BYTES = 2**20
+#: the most values the zeros fed to a model to build it on load may have
+_MAX_BUILD_VALUES = 2**24
 
 
 def register_serializable(package: str = "Custom", name: str | None = None):
@@ -141,10 +155,12 @@ def compile_arguments(config: dict) -> dict:
     """``compile``'s keyword arguments from ``compile_config``'s dict (registered names only)."""
     if not isinstance(config, dict) or not {"optimizer", "loss"} <= set(config):
         raise ValueError("the compile settings must be a dict with 'optimizer' and 'loss'")
+    metric_ids = config.get("metrics")
+    _structure(metric_ids, lambda m: metrics.get(m) if isinstance(m, str) else m)  # known ids
     return {"optimizer": optimizers.get(config["optimizer"]),
             "loss": _objects(config["loss"], losses.get),
             "loss_weights": config.get("loss_weights"),
-            "metrics": _objects(config.get("metrics"), metrics.get)}
+            "metrics": _objects(metric_ids, metrics.get)}
 
 
 # ------------------------------------------------------------------------------ saving
@@ -175,18 +191,30 @@ def _optimizer_state(model, paths: dict) -> tuple[dict, list[str]]:
     return state, order
 
 
-def _metadata() -> bytes:
-    return json.dumps({
+def _metadata(training_state: dict | None = None) -> bytes:
+    metadata = {
         "format": FORMAT, "format_version": FORMAT_VERSION,
         "nervenet_version": nervenet.__version__,
         "numpy_version": np.__version__, "python_version": platform.python_version(),
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-    }, indent=1).encode("utf-8")
+    }
+    if training_state is not None:
+        metadata["training_state"] = training_state
+    return json.dumps(metadata, indent=1).encode("utf-8")
 
 
-def save_model(model, filepath, overwrite: bool = True) -> None:
+def save_model(model, filepath, overwrite: bool = True, training_state: dict | None = None
+               ) -> None:
     """Write ``model`` (architecture, weights, compile settings, optimizer state) to
     ``filepath`` atomically (suffix ``.nervenet`` by convention).
+
+    Args:
+        model: a built model.
+        filepath: the target file.
+        overwrite: replace an existing file (default ``True``).
+        training_state: a JSON-serialisable dict stored in ``metadata.json`` (default
+            ``None``); ``callbacks.BackupAndRestore`` keeps the epoch and the random
+            generators' states there, so that one atomic file holds the whole checkpoint.
 
     Raises:
         NotImplementedError: a subclassed model without ``get_config``.
@@ -204,7 +232,7 @@ def save_model(model, filepath, overwrite: bool = True) -> None:
               "build_input_shape": _json_shape(model.input_shape), "compile": compile_settings}
     members = {"config.json": json.dumps(config, indent=1).encode("utf-8"),
                "weights.safetensors": safetensors.dumps(tensors),
-               "metadata.json": _metadata()}
+               "metadata.json": _metadata(training_state)}
     atomic_write(filepath, lambda handle: write_zip(handle, members), overwrite=overwrite)
 
 
@@ -224,15 +252,42 @@ def save_weights(model, filepath, overwrite: bool = True) -> None:
                          f"{os.fspath(filepath)!r}")
     tensors = {path: w.data for path, w in _model_weights(model).items()}
     data = safetensors.dumps(tensors, metadata={"format": "nervenet.weights"})
+    # the SHA-256 of the tensor bytes, so that a changed value is detected on load
+    start = 8 + struct.unpack("<Q", data[:8])[0]
+    data = safetensors.dumps(tensors, metadata={
+        "format": "nervenet.weights", "sha256": hashlib.sha256(data[start:]).hexdigest()})
     atomic_write(filepath, lambda handle: handle.write(data), overwrite=overwrite)
 
 
 # ----------------------------------------------------------------------------- loading
-def _read_tensors(data: bytes, where: str) -> dict:
+def _read_tensors(data: bytes, where: str, with_metadata: bool = False):
     try:
-        return safetensors.loads(data)
+        return safetensors.loads(data, with_metadata=with_metadata,
+                                 max_header_bytes=MAX_HEADER_BYTES)
     except safetensors.SafetensorsError as error:
         raise ModelFormatError(f"{where}: {error}") from None
+
+
+def _read_weights_file(where: str) -> dict:
+    """The tensors of a ``.weights.safetensors`` file, after its checks and its checksum."""
+    size = os.path.getsize(where)
+    if size > MEMBER_LIMITS["weights.safetensors"]:
+        raise ModelFormatError(f"{where}: {size} bytes is over the limit of "
+                               f"{MEMBER_LIMITS['weights.safetensors']}")
+    with open(where, "rb") as handle:
+        data = handle.read()
+    tensors, metadata = _read_tensors(data, where, with_metadata=True)
+    if metadata.get("format") != "nervenet.weights":
+        raise ModelFormatError(f"{where}: not a nervenet weights file (its metadata says "
+                               f"format {metadata.get('format')!r}, expected "
+                               "'nervenet.weights')")
+    start = 8 + struct.unpack("<Q", data[:8])[0]
+    if "sha256" not in metadata:
+        raise ModelFormatError(f"{where}: the weights file has no sha256 checksum")
+    if hashlib.sha256(memoryview(data)[start:]).hexdigest() != metadata["sha256"]:
+        raise ModelFormatError(f"{where}: the file is corrupted: the SHA-256 of its tensor "
+                               "data does not match the checksum in its header")
+    return tensors
 
 
 def _assign(model, tensors: dict, where: str) -> None:
@@ -264,11 +319,7 @@ def load_weights(model, filepath) -> None:
     ``model``, by name, with shape checks, all or nothing."""
     where = os.fspath(filepath)
     if where.endswith(".weights.safetensors"):
-        size = os.path.getsize(where)
-        if size > 64 * 2**30:
-            raise ModelFormatError(f"{where}: {size} bytes is over the 64 GiB limit")
-        with open(where, "rb") as handle:
-            tensors = _read_tensors(handle.read(), where)
+        tensors = _read_weights_file(where)
     else:
         members = read_zip(where)
         tensors = _read_tensors(members["weights.safetensors"], where)
@@ -281,9 +332,33 @@ def _load_json(data: bytes, member: str, where: str) -> dict:
         value = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as error:
         raise ModelFormatError(f"{where}: {member} is not valid JSON: {error}") from None
+    except RecursionError:
+        raise ModelFormatError(f"{where}: {member} nests too deeply") from None
     if not isinstance(value, dict):
         raise ModelFormatError(f"{where}: {member} must hold a JSON object")
     return value
+
+
+def _check_format(value: dict, member: str, where: str) -> None:
+    if value.get("format") != FORMAT:
+        raise ModelFormatError(f"{where}: {member} does not describe a {FORMAT} file (its "
+                               f"format is {value.get('format')!r})")
+    version = value.get("format_version")
+    if type(version) is not int or version != FORMAT_VERSION:
+        newer = type(version) is int and version > FORMAT_VERSION
+        raise ModelFormatError(f"{where}: {member} has format version {version!r}; this "
+                               f"nervenet reads version {FORMAT_VERSION}"
+                               + (" (the file is from a newer nervenet)" if newer else ""))
+
+
+def read_model_file(where: str) -> tuple[dict, dict, dict]:
+    """``(config, metadata, tensors)`` of a model file, every format check passed."""
+    members = read_zip(where)
+    config = _load_json(members["config.json"], "config.json", where)
+    metadata = _load_json(members["metadata.json"], "metadata.json", where)
+    _check_format(metadata, "metadata.json", where)
+    _check_format(config, "config.json", where)
+    return config, metadata, _read_tensors(members["weights.safetensors"], where)
 
 
 def load_model(filepath, compile: bool = True):  # noqa: A002  (Keras's argument name)
@@ -299,13 +374,7 @@ def load_model(filepath, compile: bool = True):  # noqa: A002  (Keras's argument
             is not registered (nothing from the file is imported or called).
     """
     where = os.fspath(filepath)
-    members = read_zip(where)
-    config = _load_json(members["config.json"], "config.json", where)
-    _load_json(members["metadata.json"], "metadata.json", where)
-    if config.get("format") != FORMAT or config.get("format_version") != FORMAT_VERSION:
-        raise ModelFormatError(f"{where}: config.json is not a {FORMAT} version "
-                               f"{FORMAT_VERSION} config")
-    tensors = _read_tensors(members["weights.safetensors"], where)
+    config, _, tensors = read_model_file(where)
     state = {k[len(_OPTIMIZER_PREFIX):]: v for k, v in tensors.items()
              if k.startswith(_OPTIMIZER_PREFIX)}
     weights = {k: v for k, v in tensors.items() if not k.startswith(_OPTIMIZER_PREFIX)}
@@ -316,15 +385,20 @@ def load_model(filepath, compile: bool = True):  # noqa: A002  (Keras's argument
                 raise ValueError(f"{type(model).__name__} is a layer, not a model")
             if not model.built or not model.named_weights():
                 _build(model, config.get("build_input_shape"))
-    except (ValueError, TypeError, KeyError) as error:
-        raise ModelFormatError(f"{where}: cannot rebuild the model: {error}") from None
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError,
+            MemoryError, RecursionError) as error:
+        # NOTE: a file can only name registered classes, so these come from registered layers
+        # given arguments that no save wrote (a hostile or hand-edited config)
+        raise ModelFormatError(f"{where}: cannot rebuild the model: "
+                               f"{type(error).__name__}: {error}") from None
     _assign(model, weights, where)
     settings = config.get("compile")
     if compile and settings is not None:
         try:
             model.compile(**compile_arguments(settings))
             _restore_optimizer(model, settings.get("optimizer_variables") or [], state)
-        except (ValueError, TypeError, KeyError) as error:
+        except (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError,
+                RecursionError) as error:
             raise ModelFormatError(f"{where}: cannot restore the compile settings: "
                                    f"{error}") from None
     return model
@@ -340,9 +414,22 @@ def _build(model, shape) -> None:
                                            for d in s) for s in shapes):
         raise ValueError(f"build_input_shape must be shapes of small positive ints, got "
                          f"{shape!r}")
+    if sum(math.prod(1 if d is None else d for d in s) for s in shapes) > _MAX_BUILD_VALUES:
+        raise ValueError(f"build_input_shape {shape!r} has more than {_MAX_BUILD_VALUES} "
+                         "values per sample")
     arrays = [np.zeros([1 if d is None else d for d in s], dtype=model.dtype) for s in shapes]
     with no_grad():
         model(arrays[0] if len(arrays) == 1 else arrays, training=False)
+
+
+def check_optimizer_keys(state: dict, count: int) -> None:
+    """Every optimizer state key is ``iterations`` or ``<index>/<slot>`` with an index below
+    ``count`` (the variables the state belongs to): nothing extra is accepted."""
+    extra = [key for key in state if key != "iterations" and not (
+        key.partition("/")[0].isdigit() and int(key.partition("/")[0]) < count)]
+    if extra:
+        raise ValueError(f"the optimizer state has entries {extra[:5]} for no variable (it "
+                         f"belongs to {count} variables)")
 
 
 def _restore_optimizer(model, order: list, state: dict) -> None:
@@ -352,5 +439,6 @@ def _restore_optimizer(model, order: list, state: dict) -> None:
     paths = model.named_weights()
     if not isinstance(order, list) or not all(isinstance(p, str) and p in paths for p in order):
         raise ValueError(f"optimizer_variables must name weights of the model, got {order!r}")
+    check_optimizer_keys(state, len(order))
     optimizer.build([paths[p] for p in order])
     optimizer.set_state(state)

@@ -8,6 +8,12 @@ new one at the target path, never a mixture. What it can leave is its temporary 
 (``.<name>.<pid>.<random>.tmp``); the next save to the same target removes those whose
 process is gone.
 
+**Checksum.** The zip's comment is ``nervenet-sha256:<64 hex digits>``, the SHA-256 of every
+byte of the file before the comment. Reading checks it first, on the raw bytes, so that a
+truncated file (the end of the zip, or part of the comment, is missing) and a corrupted one
+(a byte changed anywhere: the digest differs) are told apart in the error message before any
+zip or JSON parser sees the file.
+
 **Reading.** A model file is a zip of exactly three members; any other name (``../x``,
 ``/etc/passwd``, ``a/b``), a repeated name, a member over its size limit, a bad CRC or a
 truncated archive is rejected with ``ModelFormatError`` before anything is parsed. Nothing is
@@ -17,18 +23,29 @@ ever extracted to disk.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import io
 import os
+import struct
 import tempfile
 import zipfile
 import zlib
 from collections.abc import Callable
 
-#: the members of a model file and the most bytes each may have
+#: the members of a model file and the most bytes each may have. The JSON limits keep a
+#: "JSON bomb" (a small deflated member that parses into millions of Python objects) within a
+#: few tens of MiB; a real config is a few KiB per layer.
 MEMBER_LIMITS = {
-    "config.json": 64 * 2**20,
-    "metadata.json": 2**20,
+    "config.json": 2**20,
+    "metadata.json": 64 * 2**10,
     "weights.safetensors": 64 * 2**30,
 }
+
+#: what the zip comment of a model file starts with; 64 hex digits follow
+DIGEST_PREFIX = b"nervenet-sha256:"
+_COMMENT_SIZE = len(DIGEST_PREFIX) + 64
+_END_RECORD = struct.Struct("<4s4H2LH")  # the zip's end-of-central-directory record
+_END_SIGNATURE = b"PK\x05\x06"
 
 
 class ModelFormatError(ValueError):
@@ -109,14 +126,53 @@ def remove_stale_temporaries(path) -> list[str]:
     return removed
 
 
-def write_zip(handle, members: dict[str, bytes]) -> None:
-    """Write ``members`` as a zip to ``handle`` (JSON deflated, the weights stored as is)."""
-    with zipfile.ZipFile(handle, "w") as archive:
+def zip_bytes(members: dict[str, bytes]) -> bytes:
+    """The model zip of ``members`` (JSON deflated, the weights stored as is), its comment the
+    SHA-256 of all the bytes before it."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
         for name, data in members.items():
             method = zipfile.ZIP_STORED if name.endswith(".safetensors") else (
                 zipfile.ZIP_DEFLATED)
             archive.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data,
                              compress_type=method)
+        archive.comment = DIGEST_PREFIX + b"0" * 64  # the length is what the digest covers
+    data = buffer.getbuffer()
+    covered = len(data) - _COMMENT_SIZE
+    data[covered + len(DIGEST_PREFIX):] = hashlib.sha256(data[:covered]).hexdigest().encode()
+    return data.tobytes()
+
+
+def write_zip(handle, members: dict[str, bytes]) -> None:
+    """Write the model zip of ``members`` (see ``zip_bytes``) to the binary file ``handle``."""
+    handle.write(zip_bytes(members))
+
+
+def check_digest(data: bytes, where: str) -> None:
+    """Check the trailing ``nervenet-sha256:`` digest of a model file's bytes.
+
+    Raises:
+        ModelFormatError: saying whether the file looks truncated (its end is missing) or
+            corrupted (complete, but the digest does not match), or is not a model file.
+    """
+    covered = len(data) - _COMMENT_SIZE  # the digest covers the bytes before the comment
+    end = covered - _END_RECORD.size  # where a complete file's end record starts
+    has_record = end >= 0 and data[end:end + 4] == _END_SIGNATURE
+    has_comment = covered >= 0 and data[covered:covered + len(DIGEST_PREFIX)] == DIGEST_PREFIX
+    if has_record or has_comment:  # a changed byte can break one of them, never both
+        digest = hashlib.sha256(memoryview(data)[:covered]).hexdigest().encode()
+        if has_record and has_comment and digest == data[-64:]:
+            return
+        raise ModelFormatError(f"{where}: the file is corrupted: its SHA-256 checksum does not "
+                               "match the one stored at its end (bytes were changed after the "
+                               "save)")
+    if data[:4] == b"PK\x03\x04":
+        raise ModelFormatError(f"{where}: the file is truncated: a model file ends with its "
+                               f"checksum, and this one stops after {len(data)} bytes without "
+                               "it (an interrupted copy?), or it is a zip not written by "
+                               "Model.save")
+    raise ModelFormatError(f"{where}: not a nervenet model file (it does not start as a zip"
+                           f"{'; it is empty' if not data else ''})")
 
 
 def read_zip(path, limits: dict[str, int] = MEMBER_LIMITS) -> dict[str, bytes]:
@@ -127,10 +183,16 @@ def read_zip(path, limits: dict[str, int] = MEMBER_LIMITS) -> dict[str, bytes]:
             traversal included), members too big, corrupted data.
     """
     where = os.fspath(path)
+    limit = sum(limits.values()) + 2**20
+    size = os.path.getsize(where)
+    if size > limit:
+        raise ModelFormatError(f"{where}: {size} bytes is over the limit of {limit} for a "
+                               "model file")
+    with open(where, "rb") as handle:
+        data = handle.read()
+    check_digest(data, where)
     try:
-        archive = zipfile.ZipFile(path)
-    except FileNotFoundError:
-        raise
+        archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
         raise ModelFormatError(f"{where}: not a nervenet model file (not a readable zip: "
                                f"{error}); truncated or not written by Model.save?") from None

@@ -87,8 +87,14 @@ def _unique_pairs(pairs):
     return dict(pairs)
 
 
-def parse_header(data: bytes | memoryview) -> tuple[dict, dict, int]:
+def parse_header(data: bytes | memoryview, max_header_bytes: int = MAX_HEADER_BYTES
+                 ) -> tuple[dict, dict, int]:
     """Validate the header of safetensors ``data``.
+
+    Args:
+        data: the file's bytes.
+        max_header_bytes: the largest header accepted (default ``MAX_HEADER_BYTES``, the
+            reference implementation's limit).
 
     Returns:
         ``(entries, metadata, data_start)``: ``{name: (dtype, shape, begin, end)}`` with
@@ -102,9 +108,9 @@ def parse_header(data: bytes | memoryview) -> tuple[dict, dict, int]:
         raise SafetensorsError(f"the file has {size} bytes, fewer than the 8-byte header "
                                "length (truncated?)")
     (header_size,) = struct.unpack("<Q", bytes(data[:8]))
-    if header_size > MAX_HEADER_BYTES:
+    if header_size > max_header_bytes:
         raise SafetensorsError(f"the header claims {header_size} bytes, over the limit of "
-                               f"{MAX_HEADER_BYTES}")
+                               f"{max_header_bytes}")
     if 8 + header_size > size:
         raise SafetensorsError(f"the header claims {header_size} bytes but the file has only "
                                f"{size - 8} after the length (truncated?)")
@@ -115,6 +121,8 @@ def parse_header(data: bytes | memoryview) -> tuple[dict, dict, int]:
         raise
     except (UnicodeDecodeError, ValueError) as error:
         raise SafetensorsError(f"the header is not valid JSON: {error}") from None
+    except RecursionError:
+        raise SafetensorsError("the header nests too deeply") from None
     if not isinstance(header, dict):
         raise SafetensorsError(f"the header must be a JSON object, got "
                                f"{type(header).__name__}")
@@ -125,6 +133,8 @@ def parse_header(data: bytes | memoryview) -> tuple[dict, dict, int]:
     data_size = size - 8 - header_size
     entries = {}
     for name, info in header.items():
+        if not name:
+            raise SafetensorsError("a tensor has an empty name")
         if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
             raise SafetensorsError(f"tensor {name!r}: an entry must have exactly dtype, shape "
                                    f"and data_offsets, got {info!r}")
@@ -163,11 +173,12 @@ def parse_header(data: bytes | memoryview) -> tuple[dict, dict, int]:
     return entries, metadata, 8 + header_size
 
 
-def loads(data: bytes, with_metadata: bool = False):
+def loads(data: bytes, with_metadata: bool = False, max_header_bytes: int = MAX_HEADER_BYTES):
     """Parse safetensors ``data`` into ``{name: ndarray}`` (native-endian copies), and the
-    metadata with ``with_metadata=True``."""
+    metadata with ``with_metadata=True``. Every check of ``parse_header`` passes before any
+    array is made."""
     view = memoryview(data)
-    entries, metadata, start = parse_header(view)
+    entries, metadata, start = parse_header(view, max_header_bytes)
     tensors = {}
     for name, (dtype, shape, begin, end) in entries.items():
         array = np.frombuffer(view[start + begin:start + end], dtype=dtype).reshape(shape)

@@ -43,13 +43,15 @@ def _ones(n: int, dtype: np.dtype) -> np.ndarray:
 def sum_rows(x: np.ndarray) -> np.ndarray:
     """``x.sum(axis=0)`` for a 2-D array, as a vector-matrix product when x is float32/64.
 
-    NOTE: one BLAS product ``ones @ x`` is 2-4x faster than ``x.sum(axis=0)`` (which adds rows
-    one at a time, so it is not more accurate either); this is the bias gradient of every
-    dense layer.
+    NOTE: one BLAS product ``ones @ x`` is 1.6-4x faster than ``x.sum(axis=0)`` on batches of
+    32-256 rows (NumPy adds the rows one at a time there, so it is not more accurate either);
+    this is the bias gradient of every dense layer.
     """
-    if x.dtype.char in "fd":
-        return _ones(x.shape[0], x.dtype) @ x
-    return x.sum(axis=0)
+    if x.dtype.char not in "fd":
+        return x.sum(axis=0)
+    n = x.shape[0]
+    ones = _ones(n, x.dtype) if n <= 4096 else np.ones(n, x.dtype)  # cache batch sizes only
+    return ones @ x
 
 
 def _spread(gy, shape, axes, keepdims: bool):

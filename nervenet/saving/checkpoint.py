@@ -1,0 +1,181 @@
+"""Training checkpoints: everything needed so that a resumed run equals one never stopped.
+
+A checkpoint is an ordinary model file (``save_model``) whose ``metadata.json`` also holds a
+``training_state``::
+
+    {"epoch": 3,                       # the next epoch to run
+     "step": 24,                       # optimizer.iterations, checked against the state
+     "optimizer_variables": ["dense/kernel", ...],   # which weight each slot index belongs to
+     "rng": {"fit": {...}, "global": {...}, "layers": {"dropout": {...}}}}
+
+The random states are ``numpy.random.Generator.bit_generator.state`` dicts (plain JSON): the
+generator ``fit`` shuffles with, the process-wide one of ``nervenet.backend``, and the own
+generator of every layer that has one (Dropout, GaussianNoise, augmentation, stochastic
+pooling). Weights, optimizer state and random states live in one file written atomically, so a
+kill at any moment leaves a checkpoint that is entirely of one epoch or of the next.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from nervenet import backend
+from nervenet.saving import (
+    _OPTIMIZER_PREFIX,
+    ModelFormatError,
+    _assign,
+    _model_weights,
+    _optimizer_state,
+    check_optimizer_keys,
+    read_model_file,
+    save_model,
+)
+
+__all__ = ["load_training_state", "restore_checkpoint", "save_checkpoint"]
+
+
+def _layer_generators(layer, prefix: str = "") -> dict[str, np.random.Generator]:
+    """Every layer's own generator (attribute ``_rng``), keyed by the layer's path."""
+    found = {}
+    for sub in layer.sublayers:
+        path = f"{prefix}{sub.name}"
+        rng = getattr(sub, "_rng", None)
+        if isinstance(rng, np.random.Generator):
+            found[path] = rng
+        found.update(_layer_generators(sub, path + "/"))
+    return found
+
+
+def _generators(model) -> dict:
+    generators = {"global": backend.default_rng(), "layers": _layer_generators(model)}
+    fit_rng = getattr(model, "_fit_rng", None)
+    if fit_rng is not None:
+        generators["fit"] = fit_rng
+    return generators
+
+
+def save_checkpoint(model, filepath, epoch: int) -> None:
+    """Save ``model`` with its training state, as the start of epoch ``epoch`` (0-based: the
+    next epoch to run), atomically.
+
+    Example:
+        >>> import nervenet, os, tempfile
+        >>> from nervenet import layers, models
+        >>> model = models.Sequential([layers.Input(shape=(2,)), layers.Dense(1)])
+        >>> model.compile(optimizer="sgd", loss="mse")
+        >>> path = os.path.join(tempfile.mkdtemp(), "ckpt.nervenet")
+        >>> save_checkpoint(model, path, epoch=0)
+        >>> load_training_state(path)["epoch"]
+        0
+    """
+    paths = _model_weights(model)
+    _, order = _optimizer_state(model, paths)
+    generators = _generators(model)
+    rng = {"global": generators["global"].bit_generator.state,
+           "layers": {path: g.bit_generator.state for path, g in generators["layers"].items()}}
+    if "fit" in generators:
+        rng["fit"] = generators["fit"].bit_generator.state
+    optimizer = getattr(model, "optimizer", None)
+    state = {"epoch": int(epoch), "step": int(getattr(optimizer, "iterations", 0)),
+             "optimizer_variables": order, "rng": rng}
+    save_model(model, filepath, training_state=state)
+
+
+def load_training_state(filepath) -> dict:
+    """The ``training_state`` of a checkpoint file (every format check of a model file done).
+
+    Raises:
+        ModelFormatError: not a checkpoint, or a malformed one.
+    """
+    where = os.fspath(filepath)
+    _, metadata, _ = read_model_file(where)
+    return _training_state(metadata, where)
+
+
+def _training_state(metadata: dict, where: str) -> dict:
+    state = metadata.get("training_state")
+    if not isinstance(state, dict):
+        raise ModelFormatError(f"{where}: not a training checkpoint (metadata.json has no "
+                               "training_state)")
+    for key, kind in (("epoch", int), ("step", int), ("optimizer_variables", list),
+                      ("rng", dict)):
+        if not isinstance(state.get(key), kind) or isinstance(state.get(key), bool):
+            raise ModelFormatError(f"{where}: training_state[{key!r}] must be a "
+                                   f"{kind.__name__}, got {state.get(key)!r}")
+    if state["epoch"] < 0 or state["step"] < 0:
+        raise ModelFormatError(f"{where}: training_state epoch and step must be >= 0, got "
+                               f"{state['epoch']} and {state['step']}")
+    return state
+
+
+def _set_generator(generator: np.random.Generator, value, what: str, where: str) -> None:
+    try:
+        generator.bit_generator.state = value
+    except (TypeError, ValueError, KeyError, OverflowError) as error:
+        raise ModelFormatError(f"{where}: the saved state of the {what} random generator "
+                               f"does not fit it: {error}") from None
+
+
+def restore_checkpoint(model, filepath) -> dict:
+    """Load a checkpoint into ``model`` (built and compiled as when it was saved): weights,
+    optimizer state and every random generator's state. All is checked before anything
+    changes.
+
+    Returns:
+        The training state (``epoch``: the next epoch to run, ``step``, ...).
+
+    Raises:
+        ModelFormatError: a malformed checkpoint, or one of another model.
+    """
+    where = os.fspath(filepath)
+    _, metadata, tensors = read_model_file(where)
+    state = _training_state(metadata, where)
+    optimizer_state = {k[len(_OPTIMIZER_PREFIX):]: v for k, v in tensors.items()
+                       if k.startswith(_OPTIMIZER_PREFIX)}
+    weights = {k: v for k, v in tensors.items() if not k.startswith(_OPTIMIZER_PREFIX)}
+    paths = model.named_weights()
+    order = state["optimizer_variables"]
+    if not all(isinstance(p, str) and p in paths for p in order):
+        raise ModelFormatError(f"{where}: optimizer_variables must name weights of the model, "
+                               f"got {order!r}")
+    try:
+        check_optimizer_keys(optimizer_state, len(order))
+    except ValueError as error:
+        raise ModelFormatError(f"{where}: {error}") from None
+    if optimizer_state and int(np.asarray(optimizer_state.get("iterations", -1))) != (
+            state["step"]):
+        raise ModelFormatError(f"{where}: the optimizer state is at step "
+                               f"{optimizer_state.get('iterations')}, the training state says "
+                               f"{state['step']}")
+    generators = _generators(model)
+    saved_rng = state["rng"]
+    if "global" not in saved_rng:
+        raise ModelFormatError(f"{where}: the training state has no global random state")
+    layers = saved_rng.get("layers", {})
+    if not isinstance(layers, dict) or set(layers) != set(generators["layers"]):
+        raise ModelFormatError(f"{where}: the checkpoint has random states for layers "
+                               f"{sorted(layers) if isinstance(layers, dict) else layers!r}, "
+                               f"the model's layers with generators are "
+                               f"{sorted(generators['layers'])}")
+    # check every generator state on a scratch generator first: all or nothing
+    for what, value in [("global", saved_rng.get("global")), ("fit", saved_rng.get("fit")),
+                        *layers.items()]:
+        if value is not None:
+            _set_generator(np.random.default_rng(0), value, what, where)
+    _assign(model, weights, where)
+    optimizer = model.optimizer
+    if optimizer_state and optimizer is not None:
+        try:
+            optimizer.build([paths[p] for p in order])
+            optimizer.set_state(optimizer_state)
+        except (ValueError, TypeError) as error:
+            raise ModelFormatError(f"{where}: cannot restore the optimizer state: "
+                                   f"{error}") from None
+    _set_generator(generators["global"], saved_rng["global"], "global", where)
+    if "fit" in generators and saved_rng.get("fit") is not None:
+        _set_generator(generators["fit"], saved_rng["fit"], "fit", where)
+    for path, generator in generators["layers"].items():
+        _set_generator(generator, layers[path], path, where)
+    return state
