@@ -40,7 +40,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 # The main job on the embedded MNIST subset (no download): a small CNN, its test accuracy, and
 # the model, history CSV, learning curves and TensorBoard logs in runs/demo.
 demo: $(VENV)/.installed-demo
-	$(BIN)/python -m nervenet train --dataset mnist5k --model cnn --epochs 5 --verbose 2 \
+	$(BIN)/python -m nervenet train --dataset mnist5k --model cnn --epochs 8 --verbose 2 \
 		--out runs/demo
 
 LINT := $(BIN)/ruff check nervenet tests examples

@@ -34,15 +34,17 @@ THREADS = 2  # the default: the cores of the reference machine
 _OPENBLAS_PINS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
-def worker_env(threads: int = THREADS, keep_openblas_pins: bool = False) -> dict[str, str]:
-    """The environment of a worker process: same thread count for every library."""
+def worker_env(threads: int = THREADS, keep_openblas_pins: bool = False,
+               root: Path = ROOT) -> dict[str, str]:
+    """The environment of a worker process: same thread count for every library; nervenet is
+    imported from ``root`` (another checkout can serve as a baseline)."""
     env = dict(os.environ)
     if not keep_openblas_pins:
         for name in _OPENBLAS_PINS:
             env.pop(name, None)
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[name] = str(threads)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = str(root) + os.pathsep + env.get("PYTHONPATH", "")
     return env
 
 
@@ -61,10 +63,10 @@ def blas_description() -> str:
 
 
 def run_worker(script: str, args: list[str], threads: int = THREADS,
-               keep_openblas_pins: bool = False) -> dict:
+               keep_openblas_pins: bool = False, root: Path = ROOT) -> dict:
     """Run ``python script --worker args...`` in a fresh process; return its JSON result."""
     command = [sys.executable, str(Path(__file__).resolve().parent / script), "--worker", *args]
-    done = subprocess.run(command, env=worker_env(threads, keep_openblas_pins),
+    done = subprocess.run(command, env=worker_env(threads, keep_openblas_pins, root),
                           capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"worker {' '.join(args)} failed:\n{done.stderr}")

@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import time
+from pathlib import Path
 
 import _common
 import numpy as np
@@ -172,6 +173,9 @@ def main() -> None:
     parser.add_argument("--max-foreign", type=float, default=None,
                         help="rerun a round when other processes took more than this share of "
                              "the CPUs (default 0.1 with the wall clock, 0.5 with the CPU clock)")
+    parser.add_argument("--baseline", metavar="DIR",
+                        help="also run nervenet imported from another checkout DIR (as the "
+                             "system 'baseline'), e.g. an older commit")
     parser.add_argument("--raw", metavar="PATH", help="also write every round's results (JSON)")
     parser.add_argument("--worker", choices=list(WORKERS), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -182,12 +186,16 @@ def main() -> None:
     if args.max_foreign is None:
         args.max_foreign = 0.1 if args.clock == "wall" else 0.5
 
+    if args.baseline:
+        args.systems.append("baseline")
     results, discarded = {}, 0
     for batch_size in args.batch:
         def run(system, batch_size=batch_size):
+            worker = "nervenet" if system == "baseline" else system
+            root = Path(args.baseline).resolve() if system == "baseline" else _common.ROOT
             return _common.run_worker(
-                "mlp_step.py", [system, "--batch", str(batch_size), "--clock", args.clock],
-                args.threads, args.keep_openblas_pins)
+                "mlp_step.py", [worker, "--batch", str(batch_size), "--clock", args.clock],
+                args.threads, args.keep_openblas_pins, root)
 
         by_system, thrown = _common.measure_interleaved(args.systems, run, args.rounds,
                                                         args.max_foreign)
@@ -205,6 +213,8 @@ def main() -> None:
     print(f"Other processes used at most {foreign:.0%} of the CPUs during a kept measurement; "
           f"{discarded} round(s) over {args.max_foreign:.0%} were discarded and rerun.")
     print("BLAS: " + "; ".join(f"{s}: {b}" for s, b in blas.items()))
+    if args.baseline:
+        print(f"baseline: nervenet imported from {Path(args.baseline).resolve()}")
     print()
     print(f"| batch | system | {unit} | min-max over rounds | vs torch | vs numpy | final loss |")
     print("|---:|---|---:|---:|---:|---:|---:|")
@@ -218,6 +228,7 @@ def main() -> None:
             print(f"| {batch_size} | {system} | {medians[system]:,.0f} | "
                   f"{min(rates[system]):,.0f}-{max(rates[system]):,.0f} | {versus[0]} | "
                   f"{versus[1]} | {loss:.5f} |")
+
 
 if __name__ == "__main__":
     main()

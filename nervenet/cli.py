@@ -149,12 +149,13 @@ def build_model(kind: str, input_shape: tuple, task: str, classes: int, hidden=N
             raise ValueError("--model cnn needs an image dataset (mnist5k, mnist, "
                              "fashion_mnist)")
         stack += [layers.Reshape(input_shape + (1,)),
-                  layers.Conv2D(16, 3, activation="relu", kernel_initializer="he_normal"),
-                  layers.MaxPooling2D(2),
                   layers.Conv2D(32, 3, activation="relu", kernel_initializer="he_normal"),
                   layers.MaxPooling2D(2),
+                  layers.Conv2D(64, 3, activation="relu", kernel_initializer="he_normal"),
+                  layers.MaxPooling2D(2),
                   layers.Flatten(),
-                  layers.Dense(64, activation="relu", kernel_initializer="he_normal"),
+                  layers.Dropout(0.3),
+                  layers.Dense(128, activation="relu", kernel_initializer="he_normal"),
                   _output_layer(task, classes)]
         return models.Sequential(stack)
     if len(input_shape) > 1:
