@@ -161,3 +161,8 @@ def today() -> str:
 
 def median(values) -> float:
     return statistics.median(values)
+
+
+def median_ratio(values, bases) -> float:
+    """The median over rounds of values[i] / bases[i] (two systems measured in one round)."""
+    return statistics.median(v / b for v, b in zip(values, bases))

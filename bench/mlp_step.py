@@ -3,13 +3,19 @@
 The network of the course's MNIST example: Dense 300 ReLU, Dense 100 ReLU, Dense 10, softmax
 cross-entropy from logits, plain SGD (learning rate 0.01), float32, on the 5k MNIST subset of
 ``shared/data/mnist_5k.npz``. Each system trains from the same initial weights on the same
-shuffled batches, in its own fresh process with the same environment and thread count; the
-systems are interleaved round after round and the table shows the median over rounds of each
-process's best epoch throughput. The final loss of each system is printed too: they train the
-same network on the same batches, so it must agree (to float32 rounding).
+shuffled batches, in its own fresh process with the same environment and thread count. The
+systems are interleaved round after round; the table shows, per system, the median over rounds
+of each process's best epoch throughput, and the ratios to torch and to NumPy as the median over
+rounds of the ratio within each round (the machine's speed may drift between rounds; the
+systems of one round ran back to back). Rounds in which other processes took more than
+``--max-foreign`` of the CPUs are thrown away and run again. The final loss of each system is
+printed too: they train the same network on the same batches, so it must agree (to float32
+rounding).
 
-    python bench/mlp_step.py                 # batch 32 and 256, 3 rounds (about 1 minute)
+    python bench/mlp_step.py                 # 2 threads, batch 32 and 256, 3 rounds (~1 min)
     python bench/mlp_step.py --rounds 5 --batch 32
+    python bench/mlp_step.py --threads 1 --clock cpu   # samples per CPU-second, 1 thread
+    python bench/mlp_step.py --baseline DIR  # add nervenet imported from another checkout
 
 Systems:
     nervenet  a bare loop over nervenet.functional (F.linear, F.relu,
@@ -222,8 +228,10 @@ def main() -> None:
         rates = {s: [r["samples_per_s"] for r in results[batch_size, s]] for s in args.systems}
         medians = {s: _common.median(r) for s, r in rates.items()}
         for system in args.systems:
-            versus = [f"{medians[system] / medians[base]:.2f}x" if base in medians else "-"
-                      for base in ("torch", "numpy")]
+            # Ratios within each round (the systems ran back to back), then their median: the
+            # machine's speed may drift between rounds, the ratios do not.
+            versus = [f"{_common.median_ratio(rates[system], rates[base]):.2f}x"
+                      if base in rates else "-" for base in ("torch", "numpy")]
             loss = results[batch_size, system][0]["final_loss"]
             print(f"| {batch_size} | {system} | {medians[system]:,.0f} | "
                   f"{min(rates[system]):,.0f}-{max(rates[system]):,.0f} | {versus[0]} | "

@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import time
+from pathlib import Path
 
 import _common
 
@@ -101,15 +102,25 @@ def main() -> None:
     parser.add_argument("--max-foreign", type=float, default=0.5,
                         help="rerun a round when other processes took more than this share of "
                              "the CPUs (default 0.5)")
+    parser.add_argument("--baseline", metavar="DIR",
+                        help="also run nervenet imported from another checkout DIR (as the "
+                             "system 'baseline'), e.g. an older commit")
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(WORKERS[args.worker]()))
         return
 
-    results, discarded = _common.measure_interleaved(
-        list(WORKERS), lambda name: _common.run_worker("overhead.py", [name]), args.rounds,
-        args.max_foreign)
+    systems = list(WORKERS) + (["baseline"] if args.baseline else [])
+
+    def run(system):
+        if system == "baseline":
+            return _common.run_worker("overhead.py", ["nervenet"],
+                                      root=Path(args.baseline).resolve())
+        return _common.run_worker("overhead.py", [system])
+
+    results, discarded = _common.measure_interleaved(systems, run, args.rounds,
+                                                     args.max_foreign)
     foreign = max(r["foreign"] for rounds in results.values() for r in rounds)
     print(f"# Per-op overhead: chain of {CHAIN} 1x1 adds, forward + backward")
     print(f"{_common.today()}; {_common.machine_description()}; {_common.THREADS} threads; "
@@ -117,16 +128,18 @@ def main() -> None:
           f"(median of {REPEATS} chains)")
     print(f"Other processes used at most {foreign:.0%} of the CPUs during a kept measurement; "
           f"{discarded} round(s) over {args.max_foreign:.0%} were discarded and rerun.")
+    if args.baseline:
+        print(f"baseline: nervenet imported from {Path(args.baseline).resolve()}")
     print()
     print("| system | forward us/op | backward us/op | total us/op | vs torch |")
     print("|---|---:|---:|---:|---:|")
-    torch_total = _common.median([r["total_us"] for r in results["torch"]])
+    torch_totals = [r["total_us"] for r in results["torch"]]
     for name, rounds in results.items():
         forward = _common.median([r["forward_us"] for r in rounds])
         backward = _common.median([r["backward_us"] for r in rounds])
-        total = _common.median([r["total_us"] for r in rounds])
-        print(f"| {name} | {forward:.2f} | {backward:.2f} | {total:.2f} | "
-              f"{total / torch_total:.2f}x |")
+        totals = [r["total_us"] for r in rounds]
+        print(f"| {name} | {forward:.2f} | {backward:.2f} | {_common.median(totals):.2f} | "
+              f"{_common.median_ratio(totals, torch_totals):.2f}x |")
 
 
 if __name__ == "__main__":

@@ -80,8 +80,12 @@ class enable_grad(set_grad_enabled):
 def _as_tensors(inputs: tuple) -> tuple[Tensor, ...]:
     """Wrap non-Tensor inputs; numbers take the dtype of a tensor operand (float32 stays
     float32)."""
-    like = next((x for x in inputs if isinstance(x, Tensor)), None)
-    return tuple(as_tensor(x, like) for x in inputs)
+    like = None
+    for x in inputs:
+        if isinstance(x, Tensor):
+            like = x
+            break
+    return tuple([x if isinstance(x, Tensor) else as_tensor(x, like) for x in inputs])
 
 
 class Function:

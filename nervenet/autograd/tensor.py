@@ -266,6 +266,8 @@ def as_tensor(value, like: Tensor | None = None) -> Tensor:
     """
     if isinstance(value, Tensor):
         return value
+    if type(value) is np.ndarray and value.dtype.kind in "biuf":  # the common case: kept as is
+        return Tensor.from_array(value)
     if like is not None and isinstance(value, (int, float)) and not isinstance(value, bool) \
             and like.data.dtype.kind == "f":
         return Tensor.from_array(np.asarray(value, dtype=like.data.dtype))
