@@ -9,6 +9,7 @@ from nervenet.autograd import (
     Function,
     GradcheckError,
     Tensor,
+    detect_anomaly,
     enable_grad,
     grad,
     gradcheck,
@@ -48,8 +49,8 @@ def tensor(data, requires_grad: bool = False, name: str | None = None) -> Tensor
 
 __all__ = [
     "Function", "GradcheckError", "Tensor", "activations", "backend", "callbacks",
-    "constraints", "data", "diagnostics", "enable_grad", "ensemble", "functional", "grad",
-    "gradcheck", "gradgradcheck", "initializers", "is_grad_enabled", "layers", "linear",
-    "losses", "metrics", "models", "no_grad", "optimizers", "regularizers", "saving",
-    "set_grad_enabled", "sklearn", "tensor", "tuning", "utils", "viz", "__version__",
+    "constraints", "data", "detect_anomaly", "diagnostics", "enable_grad", "ensemble",
+    "functional", "grad", "gradcheck", "gradgradcheck", "initializers", "is_grad_enabled",
+    "layers", "linear", "losses", "metrics", "models", "no_grad", "optimizers", "regularizers",
+    "saving", "set_grad_enabled", "sklearn", "tensor", "tuning", "utils", "viz", "__version__",
 ]

@@ -5,6 +5,7 @@ recorded graph in reverse with the chain rule. Nothing here knows about layers o
 """
 
 from nervenet.autograd.tensor import Tensor, as_tensor  # noqa: I001  (Tensor must come first)
+from nervenet.autograd.anomaly import detect_anomaly, is_anomaly_enabled
 from nervenet.autograd.engine import grad
 from nervenet.autograd.function import (
     Function,
@@ -16,6 +17,7 @@ from nervenet.autograd.function import (
 from nervenet.autograd.gradcheck import GradcheckError, gradcheck, gradgradcheck
 
 __all__ = [
-    "Function", "GradcheckError", "Tensor", "as_tensor", "enable_grad", "grad", "gradcheck",
-    "gradgradcheck", "is_grad_enabled", "no_grad", "set_grad_enabled",
+    "Function", "GradcheckError", "Tensor", "as_tensor", "detect_anomaly", "enable_grad", "grad",
+    "gradcheck", "gradgradcheck", "is_anomaly_enabled", "is_grad_enabled", "no_grad",
+    "set_grad_enabled",
 ]

@@ -17,6 +17,7 @@ import itertools
 
 import numpy as np
 
+from nervenet.autograd.anomaly import AnomalyMode, check_backward
 from nervenet.autograd.function import set_grad_enabled
 from nervenet.autograd.tensor import Tensor, as_tensor
 
@@ -65,6 +66,20 @@ def backward(outputs, grad_outputs, create_graph=False, retain_graph=None, input
             scheduled.add(id(creator))
             heapq.heappush(heap, (-creator.generation, next(order), creator))
 
+    stored: set[int] = set()  # the arrays handed to a .grad during this pass
+
+    def store(x: Tensor, g: np.ndarray) -> None:
+        """Accumulate into ``x.grad``. A stored gradient is never a read-only view (a
+        broadcast) nor shared with another tensor's ``.grad``, so updating ``.grad`` in place
+        is safe, as in PyTorch."""
+        if x.grad is not None:
+            x.grad = x.grad + g
+        elif not g.flags.writeable or id(g) in stored:
+            x.grad = g.copy()
+        else:
+            x.grad = g
+        stored.add(id(x.grad))
+
     def take(y: Tensor | None) -> Tensor | None:
         """The gradient output ``y`` received (``None`` if none, or if nobody kept ``y``)."""
         if y is None:
@@ -73,7 +88,7 @@ def backward(outputs, grad_outputs, create_graph=False, retain_graph=None, input
             return received.get(y) if y in wanted else received.pop(y, None)
         gy = received.pop(y, None)
         if gy is not None and y.retains_grad:
-            y.grad = gy.data if y.grad is None else y.grad + gy.data
+            store(y, gy.data)
         return gy
 
     for output, grad in zip(outputs, grad_outputs):
@@ -84,7 +99,7 @@ def backward(outputs, grad_outputs, create_graph=False, retain_graph=None, input
             )
         initial = _initial_grad(output, grad)
         if output.creator is None and wanted is None:
-            output.grad = initial.data if output.grad is None else output.grad + initial.data
+            store(output, initial.data)
         send(output, initial)
 
     with set_grad_enabled(create_graph):
@@ -92,6 +107,8 @@ def backward(outputs, grad_outputs, create_graph=False, retain_graph=None, input
             function = heapq.heappop(heap)[2]
             if function.released or (create_graph and not function.differentiable_backward):
                 _refuse(function)
+            if AnomalyMode.enabled:
+                AnomalyMode.backward_of = function
             # Each output stays referenced here until backward returns: some ops (exp, sqrt)
             # reuse their output in backward.
             if len(function.outputs) == 1:  # the common case
@@ -112,13 +129,16 @@ def backward(outputs, grad_outputs, create_graph=False, retain_graph=None, input
                 ])
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
+            if AnomalyMode.enabled:
+                AnomalyMode.backward_of = None
+                check_backward(function, input_grads)
             for x, gx in zip(function.inputs, input_grads):
                 if gx is None or not x.requires_grad:
                     continue
                 if gx.data.shape != x.data.shape:
                     gx = gx.sum_to(x.data.shape)
                 if x.creator is None and wanted is None:
-                    x.grad = gx.data if x.grad is None else x.grad + gx.data
+                    store(x, gx.data)
                 elif x.creator is not None or x in wanted:
                     send(x, gx)
             if not retain_graph:

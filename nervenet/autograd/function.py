@@ -21,6 +21,7 @@ import weakref
 
 import numpy as np
 
+from nervenet.autograd.anomaly import AnomalyMode, check_forward, creation_site
 from nervenet.autograd.tensor import Tensor, as_tensor
 
 
@@ -132,6 +133,9 @@ class Function:
         multiple = isinstance(results, tuple)
         outputs = tuple([Tensor.from_array(y) for y in results]) if multiple else (
             Tensor.from_array(results),)
+        if AnomalyMode.enabled:
+            self.created_at = creation_site()
+            check_forward(self, outputs)
         if record:
             self.inputs = inputs
             self.outputs = [weakref.ref(y) for y in outputs]

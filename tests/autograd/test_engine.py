@@ -287,3 +287,15 @@ def test_cast_keeps_the_graph_and_returns_gradients_in_the_input_dtype():
     np.testing.assert_allclose(x.grad, [2.0, 4.0])
     labels = F.cast(np.array([0, 2]), "float32")
     assert labels.dtype == np.float32 and not labels.requires_grad
+
+
+def test_leaf_gradients_are_writable_and_never_shared():
+    a = Tensor([1.0, 2.0], requires_grad=True)
+    b = Tensor([3.0, 4.0], requires_grad=True)
+    (a + b).sum().backward()  # Add hands the same upstream gradient to both
+    assert a.grad is not b.grad
+    x = Tensor(np.ones((2, 3)), requires_grad=True)
+    x.sum().backward()  # the gradient of a sum is a broadcast (read-only) view
+    assert x.grad.flags.writeable
+    a.grad *= 10.0  # in-place updates of one .grad leave the others alone
+    np.testing.assert_array_equal(b.grad, [1.0, 1.0])
