@@ -26,7 +26,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from nervenet import backend, constraints, initializers, regularizers
+from nervenet import activations, backend, constraints, initializers, regularizers
 from nervenet.autograd import Tensor, no_grad
 from nervenet.autograd.ops.cast import cast
 from nervenet.registry import Registry
@@ -587,3 +587,37 @@ def _call_takes_training(cls: type) -> bool:
     if cls not in _TAKES_TRAINING:
         _TAKES_TRAINING[cls] = "training" in inspect.signature(cls.call).parameters
     return _TAKES_TRAINING[cls]
+
+
+# The arguments every layer with a kernel and a bias takes (Dense, Conv2D), in one place.
+def set_kernel_arguments(layer: Layer, activation, use_bias, kernel_initializer,
+                         bias_initializer, kernel_regularizer, bias_regularizer,
+                         activity_regularizer, kernel_constraint, bias_constraint) -> None:
+    """Resolve and store the kernel/bias arguments of ``layer`` through their registries."""
+    layer.activation = activations.get(activation)
+    layer.use_bias = bool(use_bias)
+    layer.kernel_initializer = initializers.get(kernel_initializer)
+    layer.bias_initializer = initializers.get(bias_initializer)
+    layer.kernel_regularizer = regularizers.get(kernel_regularizer)
+    layer.bias_regularizer = regularizers.get(bias_regularizer)
+    layer.activity_regularizer = regularizers.get(activity_regularizer)
+    layer.kernel_constraint = constraints.get(kernel_constraint)
+    layer.bias_constraint = constraints.get(bias_constraint)
+
+
+def kernel_arguments_config(layer: Layer) -> dict:
+    """The JSON form of the arguments ``set_kernel_arguments`` stored."""
+
+    def optional(module, obj):
+        return None if obj is None else module.serialize(obj)
+
+    return {
+        "activation": activations.serialize(layer.activation), "use_bias": layer.use_bias,
+        "kernel_initializer": initializers.serialize(layer.kernel_initializer),
+        "bias_initializer": initializers.serialize(layer.bias_initializer),
+        "kernel_regularizer": optional(regularizers, layer.kernel_regularizer),
+        "bias_regularizer": optional(regularizers, layer.bias_regularizer),
+        "activity_regularizer": optional(regularizers, layer.activity_regularizer),
+        "kernel_constraint": optional(constraints, layer.kernel_constraint),
+        "bias_constraint": optional(constraints, layer.bias_constraint),
+    }

@@ -18,9 +18,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from nervenet import activations, constraints, initializers, regularizers
 from nervenet.autograd.ops.conv import conv2d
-from nervenet.layers.base import InputSpec, Layer, registry
+from nervenet.layers.base import (
+    InputSpec,
+    Layer,
+    kernel_arguments_config,
+    registry,
+    set_kernel_arguments,
+)
 
 __all__ = ["Conv2D", "conv_output_length", "normalize_pair", "normalize_padding"]
 
@@ -92,10 +97,6 @@ def spatial_output_shape(layer: Layer, input_shape, window: tuple[int, int],
     return (input_shape[0], out[0], out[1], channels)
 
 
-def _serialize(module, obj):
-    return None if obj is None else module.serialize(obj)
-
-
 @registry.register("Conv2D")
 class Conv2D(Layer):
     """2-D convolution over channels-last images (``keras.layers.Conv2D``):
@@ -156,15 +157,9 @@ class Conv2D(Layer):
         self.strides = normalize_pair(strides, "strides", "Conv2D")
         self.padding = normalize_padding(padding, "Conv2D")
         self.data_format = check_data_format(data_format, "Conv2D")
-        self.activation = activations.get(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.activity_regularizer = regularizers.get(activity_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
+        set_kernel_arguments(self, activation, use_bias, kernel_initializer, bias_initializer,
+                             kernel_regularizer, bias_regularizer, activity_regularizer,
+                             kernel_constraint, bias_constraint)
         self.kernel = self.bias = None
         self.input_spec = InputSpec(ndim=4)
 
@@ -214,12 +209,5 @@ class Conv2D(Layer):
             **super().get_config(), "filters": self.filters,
             "kernel_size": list(self.kernel_size), "strides": list(self.strides),
             "padding": self.padding, "data_format": self.data_format,
-            "activation": activations.serialize(self.activation), "use_bias": self.use_bias,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": _serialize(regularizers, self.kernel_regularizer),
-            "bias_regularizer": _serialize(regularizers, self.bias_regularizer),
-            "activity_regularizer": _serialize(regularizers, self.activity_regularizer),
-            "kernel_constraint": _serialize(constraints, self.kernel_constraint),
-            "bias_constraint": _serialize(constraints, self.bias_constraint),
+            **kernel_arguments_config(self),
         }

@@ -6,17 +6,22 @@ import math
 
 import numpy as np
 
-from nervenet import activations, constraints, initializers, regularizers
+from nervenet import activations
 from nervenet.autograd.ops.matmul import linear
 from nervenet.autograd.ops.shape import concatenate as concatenate_op, reshape
-from nervenet.layers.base import InputSpec, Layer, Node, SymbolicTensor, registry, shape_tuple
+from nervenet.layers.base import (
+    InputSpec,
+    Layer,
+    Node,
+    SymbolicTensor,
+    kernel_arguments_config,
+    registry,
+    set_kernel_arguments,
+    shape_tuple,
+)
 
 __all__ = ["Activation", "Concatenate", "Dense", "Flatten", "Input", "InputLayer", "Rescaling",
            "Reshape", "SymbolicTensor", "concatenate"]
-
-
-def _serialize(module, obj):
-    return None if obj is None else module.serialize(obj)
 
 
 @registry.register("InputLayer")
@@ -110,15 +115,9 @@ class Dense(Layer):
         if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units < 1:
             raise ValueError(f"Dense: units must be a positive int, got {units!r}")
         self.units = int(units)
-        self.activation = activations.get(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.activity_regularizer = regularizers.get(activity_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
+        set_kernel_arguments(self, activation, use_bias, kernel_initializer, bias_initializer,
+                             kernel_regularizer, bias_regularizer, activity_regularizer,
+                             kernel_constraint, bias_constraint)
         self.input_spec = InputSpec(min_ndim=2)
 
     def build(self, input_shape):
@@ -145,14 +144,7 @@ class Dense(Layer):
     def get_config(self):
         return {
             **super().get_config(), "units": self.units,
-            "activation": activations.serialize(self.activation), "use_bias": self.use_bias,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": _serialize(regularizers, self.kernel_regularizer),
-            "bias_regularizer": _serialize(regularizers, self.bias_regularizer),
-            "activity_regularizer": _serialize(regularizers, self.activity_regularizer),
-            "kernel_constraint": _serialize(constraints, self.kernel_constraint),
-            "bias_constraint": _serialize(constraints, self.bias_constraint),
+            **kernel_arguments_config(self),
         }
 
 
