@@ -311,7 +311,7 @@ def train(options: dict) -> dict:
                                     options["epochs"], options["seed"], x_test, y_test, verbose)
         results = {"accuracy": perceptron_accuracy(model, x_test, y_test, data["task"])}
     else:
-        extra = []
+        extra = [callbacks.TerminateOnNaN()]
         if hasattr(callbacks, "TensorBoard"):
             try:
                 extra.append(callbacks.TensorBoard(log_dir=str(out / "logs")))
@@ -321,6 +321,11 @@ def train(options: dict) -> dict:
                         batch_size=options["batch_size"], validation_data=(x_test, y_test),
                         verbose=verbose, callbacks=extra)
         history = fit.history
+        if not np.isfinite(history["loss"][-1]):
+            raise FloatingPointError(
+                f"training diverged: the loss became {history['loss'][-1]} in epoch "
+                f"{len(history['loss'])}; the model was not saved (a model file already in "
+                f"{out} is left as it was). Lower --learning-rate")
         results = model.evaluate(x_test, y_test, batch_size=256, return_dict=True)
     print("test: " + " - ".join(f"{key}: {value:.4f}" for key, value in results.items()))
     model_path = save_model(model, out)
@@ -453,7 +458,8 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 success, 2 bad input)."""
+    """Run the command line; returns the exit status (0 success, 1 training diverged, 2 bad
+    input)."""
     args = make_parser().parse_args(argv)
     try:
         if args.command == "train":
@@ -467,6 +473,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError, FileNotFoundError, OSError) as error:
         print(f"nervenet {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except FloatingPointError as error:
+        print(f"nervenet {args.command}: error: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

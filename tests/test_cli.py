@@ -117,3 +117,19 @@ def test_offline_full_mnist_says_what_to_download(tmp_path, monkeypatch, capsys)
     assert cli.main(["train", "--dataset", "mnist", "--out", str(tmp_path / "m")]) == 2
     err = capsys.readouterr().err
     assert "train-images-idx3-ubyte.gz" in err and str(tmp_path / "cache" / "mnist") in err
+
+
+def test_a_diverging_run_exits_non_zero_and_leaves_the_last_good_model(tmp_path, capsys):
+    from nervenet import cli
+
+    out = tmp_path / "run"
+    assert cli.main(["train", "--dataset", "xor", "--epochs", "3", "--verbose", "0",
+                     "--out", str(out)]) == 0
+    model_file = out / "model.nervenet"
+    good = model_file.read_bytes()
+    status = cli.main(["train", "--dataset", "housing", "--optimizer", "sgd",
+                       "--learning-rate", "1e12", "--epochs", "2", "--verbose", "0",
+                       "--max-samples", "400", "--out", str(out)])
+    assert status == 1
+    assert "training diverged" in capsys.readouterr().err
+    assert model_file.read_bytes() == good
