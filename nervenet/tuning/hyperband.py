@@ -82,7 +82,11 @@ class Hyperband(Tuner):
         return {self.objective.name: float(best)}
 
     def search(self, *fit_args, **fit_kwargs) -> None:
-        """Run every bracket (``epochs`` in ``fit_kwargs`` is replaced by the schedule)."""
+        """Run every bracket (``epochs`` in ``fit_kwargs`` is replaced by the schedule).
+
+        The schedule is a deterministic function of ``seed``, so a search reloaded from its
+        directory replays it: the trials already recorded keep their results (and their saved
+        weights carry over to the next round) and only the rest are trained."""
         fit_kwargs.pop("epochs", None)
         if self.verbose:
             self.search_space_summary()
@@ -91,6 +95,7 @@ class Hyperband(Tuner):
                      "tuner/round"):
             space.Int(name, 0, 10**9)                 # recorded with every trial
         self._carried: dict[int, list] = {}
+        recorded, self.trials = list(self.trials), []  # replayed in schedule order below
         rng = np.random.default_rng(self.seed)
         config = 0
         for _ in range(self.hyperband_iterations):
@@ -108,6 +113,15 @@ class Hyperband(Tuner):
                     survivors = survivors[:count]
                     scored = []
                     for key, values in survivors:
+                        if len(self.trials) < len(recorded):  # done before a restart
+                            trial = recorded[len(self.trials)]
+                            self.trials.append(trial)
+                            if trial.status == "COMPLETED":
+                                scored.append((trial.score, key, values))
+                                weights = self._saved_weights(trial)
+                                if weights is not None:
+                                    self._carried[key] = weights
+                            continue
                         trial = Trial(f"{len(self.trials):04d}", space.with_values({
                             **values, "tuner/config": key, "tuner/epochs": epochs,
                             "tuner/initial_epoch": previous, "tuner/bracket": bracket,

@@ -282,13 +282,11 @@ class Tuner:
                              "the trained weights in")
         models = []
         for trial in self.get_best_trials(num_models):
-            path = self.project_dir / f"trial_{trial.trial_id}.npz"
-            if not path.exists():
+            weights = self._saved_weights(trial)
+            if weights is None:
                 raise ValueError(f"trial {trial.trial_id} saved no weights (run_trial did not "
                                  "train a hypermodel)")
             model = self.hypermodel(trial.hyperparameters)
-            with np.load(path, allow_pickle=False) as saved:
-                weights = [saved[str(i)] for i in range(len(saved.files))]
             if not getattr(model, "built", False):
                 model(np.zeros((1,) + tuple(weights[0].shape[:1]), dtype=weights[0].dtype))
             model.set_weights(weights)
@@ -327,11 +325,23 @@ class Tuner:
     def _reload(self) -> None:
         state = json.loads(self._trials_file().read_text())
         saved = HyperParameters.from_config(state["hyperparameters"])
-        if [hp.get_config() for hp in saved.space] != [
-                hp.get_config() for hp in self.hyperparameters.space]:
+
+        def user_space(space):  # a tuner's own bookkeeping ("tuner/...") is not the user's
+            return [hp.get_config() for hp in space.space if not hp.name.startswith("tuner/")]
+
+        if user_space(saved) != user_space(self.hyperparameters):
             raise ValueError(f"{type(self).__name__}: {self._trials_file()} holds a search over "
                              "another space; use another project_name or overwrite=True")
-        self.trials = [Trial.from_config(t, self.hyperparameters) for t in state["trials"]]
+        self.trials = [Trial.from_config(t, saved) for t in state["trials"]]
+
+    def _saved_weights(self, trial: Trial) -> list[np.ndarray] | None:
+        """The weights ``trial`` saved in the project directory, if any."""
+        path = None if self.project_dir is None else (
+            self.project_dir / f"trial_{trial.trial_id}.npz")
+        if path is None or not path.exists():
+            return None
+        with np.load(path, allow_pickle=False) as saved:
+            return [saved[str(i)] for i in range(len(saved.files))]
 
 
 class RandomSearch(Tuner):

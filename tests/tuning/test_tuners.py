@@ -157,3 +157,37 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="factor"):
         Hyperband(build_model, factor=1)
     assert isinstance(HyperParameters(), HyperParameters)
+
+
+class _Crash(RuntimeError):
+    pass
+
+
+def test_hyperband_resumes_from_its_directory_without_retraining(tmp_path):
+    (x, y), validation = _regression_data()
+    runs = []
+
+    class Counting(Hyperband):
+        crash_after = None
+
+        def run_trial(self, trial, *args, **kwargs):
+            if self.crash_after is not None and len(runs) == self.crash_after:
+                raise _Crash("the machine went down")
+            runs.append(trial.trial_id)
+            return super().run_trial(trial, *args, **kwargs)
+
+    first = Counting(build_model, max_epochs=9, factor=3, seed=0, verbose=0,
+                     directory=tmp_path, project_name="hb")
+    first.crash_after = 11  # in the middle of the first bracket's second round
+    with pytest.raises(_Crash):
+        first.search(x, y, validation_data=validation, batch_size=40)
+    done = [(t.trial_id, t.score, t.hyperparameters.values) for t in first.trials]
+    assert len(done) == 11
+
+    second = Counting(build_model, max_epochs=9, factor=3, seed=0, verbose=0,
+                      directory=tmp_path, project_name="hb")
+    second.search(x, y, validation_data=validation, batch_size=40)
+    assert len(second.trials) == 9 + 3 + 1 + 5 + 1 + 3
+    assert runs[11:] == [f"{i:04d}" for i in range(11, 22)]  # only the rest was trained
+    assert [(t.trial_id, t.score, t.hyperparameters.values)
+            for t in second.trials[:11]] == done
