@@ -10,39 +10,8 @@ import pytest
 
 import nervenet
 from nervenet.autograd.ops import loss as L
-from tests.autograd.opinfo.loss import OPS
-
-CASES = [
-    pytest.param(info, sample, id=f"{info.name}-{sample.label or i}")
-    for info in OPS
-    for i, sample in enumerate(info.samples(np.random.default_rng(0)))
-]
 
 EPS = 1e-7
-
-
-def _grads(info, sample, create_graph, upstream=1.7):
-    indices = info.differentiable_indices(sample)
-    args = list(sample.args)
-    for i in indices:
-        args[i] = nervenet.Tensor(np.array(args[i]), requires_grad=True)
-    y = info.op(*args, **sample.kwargs)
-    grads = nervenet.grad(y, [args[i] for i in indices], nervenet.Tensor(np.array(upstream)),
-                          create_graph=create_graph)
-    return [g.data for g in grads]
-
-
-@pytest.mark.parametrize("info, sample", CASES)
-def test_recorded_backward_equals_fast_backward(info, sample):
-    # The cross-entropies evaluate their gradient on bare arrays unless create_graph=True;
-    # gradgradcheck only checks the recorded branch against its own derivative.
-    before = [np.array(a, copy=True) for a in sample.args]
-    fast = _grads(info, sample, create_graph=False)
-    recorded = _grads(info, sample, create_graph=True)
-    for f, r in zip(fast, recorded):
-        np.testing.assert_allclose(r, f, rtol=1e-12, atol=1e-15)
-    for a, b in zip(sample.args, before):
-        np.testing.assert_array_equal(a, b, err_msg="the loss modified its input")
 
 
 def _value_and_grads(fn, *args, **kwargs):
