@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from nervenet import constraints, initializers, regularizers
 from nervenet.autograd.ops import activation as ops
-from nervenet.layers.base import InputSpec, Layer, registry
+from nervenet.layers.base import InputSpec, Layer, registry, serialize_optional
 
 
 @registry.register("LeakyReLU")
@@ -63,10 +63,8 @@ class PReLU(Layer):
     def get_config(self):
         return {**super().get_config(),
                 "alpha_initializer": initializers.serialize(self.alpha_initializer),
-                "alpha_regularizer": None if self.alpha_regularizer is None else
-                regularizers.serialize(self.alpha_regularizer),
-                "alpha_constraint": None if self.alpha_constraint is None else
-                constraints.serialize(self.alpha_constraint),
+                "alpha_regularizer": serialize_optional(regularizers, self.alpha_regularizer),
+                "alpha_constraint": serialize_optional(constraints, self.alpha_constraint),
                 "shared_axes": self.shared_axes}
 
 

@@ -605,12 +605,14 @@ def set_kernel_arguments(layer: Layer, activation, use_bias, kernel_initializer,
     layer.bias_constraint = constraints.get(bias_constraint)
 
 
+def serialize_optional(module, obj) -> dict | None:
+    """``module.serialize(obj)``, or ``None`` for an absent regularizer or constraint."""
+    return None if obj is None else module.serialize(obj)
+
+
 def kernel_arguments_config(layer: Layer) -> dict:
     """The JSON form of the arguments ``set_kernel_arguments`` stored."""
-
-    def optional(module, obj):
-        return None if obj is None else module.serialize(obj)
-
+    optional = serialize_optional
     return {
         "activation": activations.serialize(layer.activation), "use_bias": layer.use_bias,
         "kernel_initializer": initializers.serialize(layer.kernel_initializer),

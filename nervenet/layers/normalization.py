@@ -16,7 +16,7 @@ import numpy as np
 from nervenet import constraints, initializers, regularizers
 from nervenet.autograd import Tensor, no_grad
 from nervenet.autograd.ops.norm import batch_norm, batch_norm_training
-from nervenet.layers.base import InputSpec, Layer, registry
+from nervenet.layers.base import InputSpec, Layer, registry, serialize_optional
 
 
 @registry.register("Normalization")
@@ -116,10 +116,6 @@ class Normalization(Layer):
             config["mean"] = self.initial_mean.tolist()
             config["variance"] = self.initial_variance.tolist()
         return config
-
-
-def _serialize(module, obj):
-    return None if obj is None else module.serialize(obj)
 
 
 def _channel_shape(ndim: int, axis: int) -> tuple:
@@ -307,10 +303,10 @@ class BatchNormalization(Layer):
             "moving_mean_initializer": initializers.serialize(self.moving_mean_initializer),
             "moving_variance_initializer": initializers.serialize(
                 self.moving_variance_initializer),
-            "beta_regularizer": _serialize(regularizers, self.beta_regularizer),
-            "gamma_regularizer": _serialize(regularizers, self.gamma_regularizer),
-            "beta_constraint": _serialize(constraints, self.beta_constraint),
-            "gamma_constraint": _serialize(constraints, self.gamma_constraint),
+            "beta_regularizer": serialize_optional(regularizers, self.beta_regularizer),
+            "gamma_regularizer": serialize_optional(regularizers, self.gamma_regularizer),
+            "beta_constraint": serialize_optional(constraints, self.beta_constraint),
+            "gamma_constraint": serialize_optional(constraints, self.gamma_constraint),
         }
 
 
