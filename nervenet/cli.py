@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import os
 import sys
@@ -35,6 +36,7 @@ import nervenet
 from nervenet import callbacks, layers, models, optimizers
 from nervenet.data import datasets
 from nervenet.models.perceptron import perceptron_rule
+from nervenet.saving.archive import atomic_write
 
 DATASETS = ["mnist5k", "mnist", "fashion_mnist", "iris", "housing", "xor", "moons"]
 MODELS = ["mlp", "cnn", "perceptron"]
@@ -268,11 +270,12 @@ def perceptron_accuracy(model, x, y, task) -> float:
 
 def write_history_csv(history: dict, path: Path) -> None:
     keys = list(history)
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["epoch"] + keys)
-        for epoch in range(len(history[keys[0]]) if keys else 0):
-            writer.writerow([epoch + 1] + [repr(float(history[k][epoch])) for k in keys])
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(["epoch"] + keys)
+    for epoch in range(len(history[keys[0]]) if keys else 0):
+        writer.writerow([epoch + 1] + [repr(float(history[k][epoch])) for k in keys])
+    atomic_write(path, lambda handle: handle.write(text.getvalue().encode()))
 
 
 def save_model(model, out: Path) -> Path:
@@ -283,7 +286,7 @@ def save_model(model, out: Path) -> Path:
         model.save(path)
         return path
     path = out / "model.weights.npz"
-    np.savez(path, *model.get_weights())
+    atomic_write(path, lambda handle: np.savez(handle, *model.get_weights()))
     return path
 
 
@@ -334,7 +337,8 @@ def train(options: dict) -> dict:
            "preprocessing": prep, "loss": loss, "metrics": metric_ids,
            "model_file": model_path.name, "seed": options["seed"], "test": results,
            "nervenet": nervenet.__version__}
-    (out / "run.json").write_text(json.dumps(run, indent=2) + "\n")
+    atomic_write(out / "run.json", lambda handle: handle.write((json.dumps(run, indent=2)
+                                                                + "\n").encode()))
     write_history_csv(history, out / "history.csv")
     try:
         from nervenet import viz

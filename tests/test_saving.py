@@ -4,6 +4,7 @@ ModelFormatError without running anything."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import signal
@@ -467,3 +468,19 @@ def test_failing_write_fsync_or_rename_propagates_and_keeps_the_old_file(tmp_pat
         model.save(tmp_path / "missing" / "m.nervenet")
     with pytest.raises(FileExistsError):
         model.save(target, overwrite=False)
+
+
+def test_threads_saving_the_same_file_each_write_their_own_temporary(tmp_path):
+    # A save removes the temporaries that dead writers left; it must not remove one another
+    # thread of this process is still writing (parallel tuner workers save trials.json so).
+    target = tmp_path / "shared.bin"
+    payloads = [bytes([n]) * 4096 for n in range(4)]
+
+    def save_often(payload):
+        for _ in range(100):
+            archive.atomic_write(target, lambda handle: handle.write(payload))
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        list(pool.map(save_often, payloads))
+    assert target.read_bytes() in payloads
+    assert os.listdir(tmp_path) == ["shared.bin"]

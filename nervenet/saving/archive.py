@@ -28,6 +28,7 @@ import io
 import os
 import struct
 import tempfile
+import threading
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -53,6 +54,11 @@ class ModelFormatError(ValueError):
     registered. Nothing from the file was executed."""
 
 
+#: the temporary files this process is writing now (another thread may save the same target)
+_writing: set[str] = set()
+_writing_lock = threading.RLock()
+
+
 def atomic_write(path, write: Callable, overwrite: bool = True) -> None:
     """Create or replace ``path`` atomically with what ``write(binary_file)`` writes.
 
@@ -69,10 +75,12 @@ def atomic_write(path, write: Callable, overwrite: bool = True) -> None:
                                 "exist")
     if not overwrite and os.path.exists(path):
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-    remove_stale_temporaries(path)
     mode = os.stat(path).st_mode & 0o777 if os.path.exists(path) else 0o644
-    fd, temporary = tempfile.mkstemp(prefix=f".{base}.{os.getpid()}.", suffix=".tmp",
-                                     dir=directory)
+    with _writing_lock:
+        remove_stale_temporaries(path)
+        fd, temporary = tempfile.mkstemp(prefix=f".{base}.{os.getpid()}.", suffix=".tmp",
+                                         dir=directory)
+        _writing.add(temporary)
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
@@ -84,6 +92,9 @@ def atomic_write(path, write: Callable, overwrite: bool = True) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
+    finally:
+        with _writing_lock:
+            _writing.discard(temporary)
     _fsync_directory(directory)
 
 
@@ -99,7 +110,7 @@ def _fsync_directory(directory: str) -> None:
 
 def _process_alive(pid: int) -> bool:
     if pid == os.getpid():
-        return False  # ours, from a save that failed earlier in this process
+        return False  # ours: stale unless in ``_writing``
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -111,18 +122,21 @@ def _process_alive(pid: int) -> bool:
 
 def remove_stale_temporaries(path) -> list[str]:
     """Delete the temporary files that interrupted saves to ``path`` left behind (those whose
-    writing process no longer runs); returns their names."""
+    writing process no longer runs, or that this process is no longer writing); returns their
+    names."""
     directory, base = os.path.split(os.path.abspath(os.fspath(path)))
     removed = []
     prefix = f".{base}."
-    for entry in os.listdir(directory):
-        if not (entry.startswith(prefix) and entry.endswith(".tmp")):
-            continue
-        pid = entry[len(prefix):].split(".", 1)[0]
-        if pid.isdigit() and not _process_alive(int(pid)):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(os.path.join(directory, entry))
-                removed.append(entry)
+    with _writing_lock:
+        for entry in os.listdir(directory):
+            if not (entry.startswith(prefix) and entry.endswith(".tmp")):
+                continue
+            pid = entry[len(prefix):].split(".", 1)[0]
+            temporary = os.path.join(directory, entry)
+            if pid.isdigit() and not _process_alive(int(pid)) and temporary not in _writing:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(temporary)
+                    removed.append(entry)
     return removed
 
 

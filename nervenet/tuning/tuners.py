@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 
+from nervenet.saving.archive import atomic_write
 from nervenet.tuning.hyperparameters import HyperParameters, grid_points
 
 _MAXIMIZED = ("acc", "accuracy", "auc", "precision", "recall", "r2", "f1")
@@ -218,8 +218,9 @@ class Tuner:
             trial.score, trial.metrics = score, metrics
             trial.status = "COMPLETED" if math.isfinite(score) else "FAILED"
             if weights is not None and self.project_dir is not None:
-                np.savez(self.project_dir / f"trial_{trial.trial_id}.npz",
-                         **{str(i): w for i, w in enumerate(weights)})
+                atomic_write(self.project_dir / f"trial_{trial.trial_id}.npz",
+                             lambda handle: np.savez(handle, **{str(i): w for i, w
+                                                                in enumerate(weights)}))
         self.trials.append(trial)
         self._save()
         if self.verbose:
@@ -318,9 +319,9 @@ class Tuner:
                                                              self.objective.direction],
                  "hyperparameters": self.hyperparameters.get_config(),
                  "trials": [t.get_config() for t in self.trials]}
-        temporary = self._trials_file().with_suffix(".json.tmp")
-        temporary.write_text(json.dumps(state, indent=1))
-        os.replace(temporary, self._trials_file())   # atomic: never a half-written file
+        # atomic, and each writer has its own temporary file: parallel workers save too
+        atomic_write(self._trials_file(),
+                     lambda handle: handle.write(json.dumps(state, indent=1).encode()))
 
     def _reload(self) -> None:
         state = json.loads(self._trials_file().read_text())

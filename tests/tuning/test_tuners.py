@@ -1,6 +1,7 @@
 """Tuners: random beats grid when one hyperparameter doesn't matter, saving and resuming,
 training real models, Bayesian optimization, Hyperband, coarse-to-fine."""
 
+import concurrent.futures
 import json
 
 import numpy as np
@@ -74,6 +75,22 @@ def test_trials_are_saved_as_json_and_resumed(tmp_path):
     with pytest.raises(ValueError, match="another space"):
         RandomToy(lambda hp: hp.Int("units", 1, 4), objective="val_loss", directory=tmp_path,
                   project_name="toy", verbose=0)
+
+
+def test_tuners_sharing_a_directory_save_concurrently_without_clobbering(tmp_path):
+    # Parallel workers (n_jobs > 1) each save trials.json; every save needs its own temporary
+    # file, or one worker renames away the file another is about to rename (a CI failure).
+    tuners = [RandomToy(space, objective="val_loss", max_trials=2, seed=s, directory=tmp_path,
+                        project_name="shared", verbose=0) for s in range(4)]
+
+    def save_often(tuner):
+        for _ in range(150):
+            tuner._save()
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        list(pool.map(save_often, tuners))
+    assert json.loads((tmp_path / "shared" / "trials.json").read_text())["trials"] == []
+    assert [p.name for p in (tmp_path / "shared").iterdir()] == ["trials.json"]
 
 
 def _regression_data():
