@@ -181,6 +181,15 @@ def map_structure(fn, value):
     return fn(value)
 
 
+#: counts the changes of any layer's sub-layers, weights or trainable flag: the cached weight
+#: lists are valid while it stays the same
+_structure_version = [0]
+
+
+def _structure_changed() -> None:
+    _structure_version[0] += 1
+
+
 def _is_symbolic(inputs) -> bool:
     if type(inputs) is SymbolicTensor:
         return True
@@ -207,6 +216,9 @@ class Layer:
     def __init__(self, name: str | None = None, trainable: bool = True,
                  input_shape=None, dtype=None):
         object.__setattr__(self, "_layers", {})
+        object.__setattr__(self, "_sublayers", None)
+        object.__setattr__(self, "_trainable_cache", (-1, ()))  # (structure version, weights)
+        object.__setattr__(self, "_checked_shapes", None)  # input shapes that passed input_spec
         self._weights: dict[str, Tensor] = {}
         self._weight_trainable: dict[str, bool] = {}
         self._regularized: list = []   # (weight, regularizer) pairs
@@ -228,11 +240,15 @@ class Layer:
 
     # --------------------------------------------------------------- sub-layer tracking
     def __setattr__(self, name, value):
+        if name in ("input_spec", "built"):
+            object.__setattr__(self, "_checked_shapes", None)  # check the next input again
         if not name.startswith("_"):
             layers = self.__dict__.get("_layers")
             if layers is not None:
-                layers.pop(name, None)
                 tracked = _layers_in(value)
+                if layers.pop(name, None) is not None or tracked:
+                    object.__setattr__(self, "_sublayers", None)  # recomputed when asked
+                    _structure_changed()
                 if tracked:
                     layers[name] = tracked
         object.__setattr__(self, name, value)
@@ -240,11 +256,13 @@ class Layer:
     @property
     def sublayers(self) -> list[Layer]:
         """Layers assigned as attributes (also in lists and dicts), in assignment order."""
-        seen: dict[int, Layer] = {}
-        for group in self._layers.values():
-            for layer in group:
-                seen.setdefault(id(layer), layer)
-        return list(seen.values())
+        if self._sublayers is None:  # each training step asks, through the weights
+            seen: dict[int, Layer] = {}
+            for group in self._layers.values():
+                for layer in group:
+                    seen.setdefault(id(layer), layer)
+            object.__setattr__(self, "_sublayers", tuple(seen.values()))
+        return list(self._sublayers)
 
     # ------------------------------------------------------------------------ weights
     def add_weight(self, name: str, shape, initializer="glorot_uniform", trainable: bool = True,
@@ -275,6 +293,7 @@ class Layer:
                         requires_grad=trainable and self.trainable, name=f"{self.name}/{name}")
         self._weights[name] = weight
         self._weight_trainable[name] = bool(trainable)
+        _structure_changed()
         if regularizer is not None:
             self._regularized.append((weight, regularizers.get(regularizer)))
         if constraint is not None:
@@ -289,6 +308,7 @@ class Layer:
     def trainable(self, value: bool) -> None:
         """Freeze (False) or unfreeze the layer's weights and those of its sub-layers."""
         self._trainable = bool(value)
+        _structure_changed()
         for name, weight in self._weights.items():
             weight.requires_grad = self._trainable and self._weight_trainable[name]
         for layer in self.sublayers:
@@ -296,10 +316,15 @@ class Layer:
 
     @property
     def trainable_weights(self) -> list[Tensor]:
-        if not self.trainable:
-            return []
-        own = [w for n, w in self._weights.items() if self._weight_trainable[n]]
-        return _unique(own + [w for layer in self.sublayers for w in layer.trainable_weights])
+        version, weights = self._trainable_cache
+        if version != _structure_version[0]:  # fit asks every step; the answer rarely changes
+            weights = ()
+            if self.trainable:
+                own = [w for n, w in self._weights.items() if self._weight_trainable[n]]
+                weights = tuple(_unique(
+                    own + [w for layer in self.sublayers for w in layer.trainable_weights]))
+            object.__setattr__(self, "_trainable_cache", (_structure_version[0], weights))
+        return list(weights)
 
     @property
     def non_trainable_weights(self) -> list[Tensor]:
@@ -409,16 +434,20 @@ class Layer:
             return self._call_symbolic(inputs, kwargs)
         inputs = self._convert_inputs(inputs)
         shapes = _shapes(inputs)
-        self._check_input(shapes)
-        if not self.built:
-            self.build(_unbatched(shapes))
-            self.built = True
-            self._check_input(shapes)  # build may have fixed sizes (Dense: the last axis)
+        if shapes != self._checked_shapes:  # once per input shape, not once per batch
+            self._check_input(shapes)
+            if not self.built:
+                self.build(_unbatched(shapes))
+                self.built = True
+                self._check_input(shapes)  # build may have fixed sizes (Dense: the last axis)
+            self.input_shape = _unbatched(shapes)
+            self._checked_shapes = shapes
         if _call_takes_training(type(self)):
             kwargs["training"] = training
         outputs = self.call(inputs, **kwargs)
-        self.input_shape = _unbatched(shapes)
-        self.output_shape = _unbatched(_shapes(outputs))
+        output_shape = _unbatched(_shapes(outputs))
+        if output_shape != self.output_shape:  # compared: assigning costs more (tracking)
+            self.output_shape = output_shape
         if self.activity_regularizer is not None:
             self.losses = [self.activity_regularizer(outputs)]
         return outputs

@@ -311,16 +311,13 @@ class Model(Layer):
             callback_list.call("on_epoch_begin", epoch, {})
             for metric in self.compiled_metrics:
                 metric.reset_state()
-            if shuffle and not full_batch:
-                order = rng.permutation(n)
-                epoch_x, epoch_y = data_adapter.take(x, order), data_adapter.take(y, order)
-                epoch_w = data_adapter.take(sample_weight, order)
-            else:
-                epoch_x, epoch_y, epoch_w = x, y, sample_weight
             if full_batch:
-                logs = self._fit_full_batch(epoch_x, epoch_y, epoch_w, callback_list)
+                logs = self._fit_full_batch(x, y, sample_weight, callback_list)
             else:
-                logs = self._fit_epoch(epoch_x, epoch_y, epoch_w, batch_size, steps,
+                # each batch gathers its rows (copying the whole shuffled set every epoch
+                # would cost more than the gathers)
+                order = rng.permutation(n) if shuffle else None
+                logs = self._fit_epoch(x, y, sample_weight, order, batch_size, steps,
                                        callback_list)
             if validation is not None:
                 val_logs = self._evaluate_arrays(*validation, batch_size=batch_size)
@@ -331,7 +328,9 @@ class Model(Layer):
         callback_list.call("on_train_end", {})
         return self.history
 
-    def _fit_epoch(self, x, y, sample_weight, batch_size, steps, callback_list) -> dict:
+    def _fit_epoch(self, x, y, sample_weight, order, batch_size, steps, callback_list) -> dict:
+        """One epoch of minibatch steps; ``order`` is the epoch's permutation of the samples
+        (``None``: in order)."""
         total_loss = 0.0
         seen = 0
         n = data_adapter.num_samples(x)
@@ -343,6 +342,8 @@ class Model(Layer):
         logs: dict = {}
         for step in range(steps):
             window = slice(step * batch_size, (step + 1) * batch_size)
+            if order is not None:
+                window = order[window]
             batch_x, batch_y = data_adapter.take(x, window), data_adapter.take(y, window)
             batch_w = data_adapter.take(sample_weight, window)
             if batch_hooks:

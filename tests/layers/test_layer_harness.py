@@ -96,6 +96,45 @@ def test_frozen_layer_has_no_trainable_weights():
     assert all(w.requires_grad for w in layer.weights)
 
 
+def test_cached_weight_lists_follow_every_change_of_structure():
+    # trainable_weights and sublayers are cached between training steps: freezing, adding
+    # sub-layers or weights, and reassigning attributes must all show up at once.
+    class Block(layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.first = layers.Dense(2)
+
+        def call(self, x):
+            return self.first(x)
+
+    block = Block()
+    block(np.ones((1, 3)))
+    first = block.trainable_weights
+    assert len(first) == 2
+    block.first.trainable = False                       # a sub-layer frozen
+    assert block.trainable_weights == []
+    block.first.trainable = True
+    block.second = layers.Dense(4)                      # a sub-layer added, then built
+    block.second(np.ones((1, 2)))
+    assert len(block.trainable_weights) == 4 and block.sublayers == [block.first, block.second]
+    block.first.add_weight("extra", (1,))               # a weight added
+    assert len(block.trainable_weights) == 5
+    block.second = None                                 # a sub-layer removed
+    assert block.sublayers == [block.first] and len(block.trainable_weights) == 3
+
+
+def test_the_input_spec_is_checked_again_when_the_shape_or_the_spec_changes():
+    layer = layers.Dense(4)
+    layer(np.ones((2, 3)))
+    layer(np.ones((5, 3)))                              # another batch size: still fine
+    with pytest.raises(ValueError, match="last dimension 3"):
+        layer(np.ones((2, 7)))
+    layer(np.ones((2, 3)))
+    layer.input_spec = layers.InputSpec(ndim=3)         # a new spec applies to the next call
+    with pytest.raises(ValueError, match="expected input with 3 dimensions"):
+        layer(np.ones((2, 3)))
+
+
 def test_dense_rejects_a_wrong_feature_shape_naming_both():
     layer = layers.Dense(4)
     layer(np.ones((2, 784)))
