@@ -122,10 +122,10 @@ def backward(outputs, grad_outputs, create_graph=False, retain_graph=None, input
                 gys = [take(y) for y in ys]
                 if all(g is None for g in gys):
                     continue
-                # An output that received nothing has a zero gradient.
+                # An output that received nothing (or no longer exists) has a zero gradient.
                 input_grads = function.backward(*[
-                    g if g is not None else Tensor.from_array(np.zeros_like(y.data))
-                    for g, y in zip(gys, ys)
+                    g if g is not None else Tensor.from_array(np.zeros(shape, dtype))
+                    for g, (shape, dtype) in zip(gys, function.output_specs)
                 ])
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)

@@ -96,6 +96,8 @@ class Function:
         inputs: the input Tensors (kept alive: backward needs them).
         outputs: weak references to the output Tensors (the Function must not keep its own
             results alive; they belong to whoever uses them).
+        output_specs: (shape, dtype) of each output, for Functions with several: an output
+            nobody kept has a zero gradient of that shape.
         generation: the depth of this node, so that backward processes a node only after
             every node that uses its outputs.
         needs_input_grad: one bool per input; ``forward``/``backward`` may skip work for
@@ -144,6 +146,8 @@ class Function:
                 y.creator = self
                 y.requires_grad = True
                 y.generation = generation + 1
+            if multiple:
+                self.output_specs = [(y.data.shape, y.data.dtype) for y in outputs]
         return outputs if multiple else outputs[0]
 
     def forward(self, *xs: np.ndarray):

@@ -299,3 +299,26 @@ def test_leaf_gradients_are_writable_and_never_shared():
     assert x.grad.flags.writeable
     a.grad *= 10.0  # in-place updates of one .grad leave the others alone
     np.testing.assert_array_equal(b.grad, [1.0, 1.0])
+
+
+class _TwoOutputs(Function):
+    """(2x, 3x): backward reads both upstream gradients."""
+
+    def forward(self, x):
+        return 2 * x, 3 * x
+
+    def backward(self, g_double, g_triple):
+        return g_double * 2 + g_triple * 3
+
+
+def test_an_output_of_a_multi_output_op_that_nobody_kept_has_zero_gradient():
+    x = nervenet.tensor(np.arange(3.0), requires_grad=True)
+    double, triple = _TwoOutputs()(x)
+    del triple
+    gc.collect()
+    double.sum().backward()
+    np.testing.assert_array_equal(x.grad, [2.0, 2.0, 2.0])
+    x.grad = None
+    double, triple = _TwoOutputs()(x)
+    (double.sum() + triple.sum()).backward()
+    np.testing.assert_array_equal(x.grad, [5.0, 5.0, 5.0])
