@@ -114,6 +114,10 @@ class Optimizer:
         self._tracked: list[Tensor] = []          # index -> variable
         self._index_of: dict[int, int] = {}       # id(variable) -> index
         self._slots: list[dict[str, np.ndarray]] = []
+        # index -> the array each step's delta is written into: not state (never saved), and
+        # no extra peak memory (the deltas of all variables coexist until the write anyway),
+        # but no allocation per step, whose page faults cost more than the arithmetic.
+        self._deltas: list[np.ndarray] = []
         self._restored: dict[int, dict[str, np.ndarray]] = {}  # set_state before build
         self._cycled_momentum: float | None = None
 
@@ -177,6 +181,10 @@ class Optimizer:
         """The variables with state, in index order (what ``get_state`` keys refer to)."""
         return list(self._tracked)
 
+    def delta_buffer(self, var: Tensor) -> np.ndarray:
+        """Where ``update_step`` may write the delta of ``var`` (uninitialised, reused)."""
+        return self._deltas[self._index_of[id(var)]]
+
     def slots(self, var: Tensor) -> dict[str, np.ndarray]:
         """The state of ``var`` (its arrays, not copies)."""
         return self._slots[self._index_of[id(var)]]
@@ -198,6 +206,7 @@ class Optimizer:
         self._tracked.append(var)
         self._index_of[id(var)] = index
         self._slots.append(slots)
+        self._deltas.append(np.empty_like(var.data))
         return index
 
     def _adopt(self, restored, fresh, var, index):

@@ -23,6 +23,16 @@ def _zeros(var) -> np.ndarray:
     return np.zeros_like(var.data)
 
 
+def _slot(slots: dict, name: str, var) -> np.ndarray:
+    """The slot ``name`` of ``var``, zeros the first time it is asked for (a cycled momentum
+    can switch momentum on mid-run). Not ``setdefault``: its default would be allocated, and
+    thrown away, every step."""
+    value = slots.get(name)
+    if value is None:
+        value = slots[name] = _zeros(var)
+    return value
+
+
 def _counter() -> np.ndarray:
     return np.zeros((), dtype=np.int64)
 
@@ -70,15 +80,19 @@ class SGD(Optimizer):
         return {"velocity": _zeros(var)} if self.momentum > 0 or cycled else {}
 
     def update_step(self, grad, var, lr):
+        delta = self.delta_buffer(var)
         momentum = self._momentum_term(self.momentum)
         if momentum == 0:
-            return lr * grad
-        v = self.slots(var).setdefault("velocity", _zeros(var))
+            return np.multiply(grad, lr, out=delta)
+        v = _slot(self.slots(var), "velocity", var)
         v *= momentum
         v += grad                                   # v <- m v + g
         if self.nesterov:
-            return lr * (grad + momentum * v)
-        return lr * v
+            np.multiply(v, momentum, out=delta)
+            delta += grad
+            delta *= lr
+            return delta
+        return np.multiply(v, lr, out=delta)
 
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
@@ -187,7 +201,7 @@ class RMSprop(Optimizer):
         denominator += self.epsilon
         momentum = self._momentum_term(self.momentum)
         if momentum > 0:
-            b = slots.setdefault("momentum", _zeros(var))
+            b = _slot(slots, "momentum", var)
             b *= momentum
             b += grad / denominator                 # b <- mu b + g / d
             return lr * b
@@ -246,17 +260,22 @@ class Adam(Optimizer):
         t = _next_step(slots)
         beta_1, beta_2 = self._momentum_term(self.beta_1), self.beta_2
         m, v = slots["m"], slots["v"]
+        delta = self.delta_buffer(var)              # also the scratch of the moments
         m *= beta_1
-        m += (1 - beta_1) * grad                    # m <- b1 m + (1 - b1) g
+        m += np.multiply(grad, 1 - beta_1, out=delta)   # m <- b1 m + (1 - b1) g
         v *= beta_2
-        v += (1 - beta_2) * grad * grad             # v <- b2 v + (1 - b2) g^2
+        np.multiply(grad, grad, out=delta)
+        delta *= 1 - beta_2
+        v += delta                                  # v <- b2 v + (1 - b2) g^2
         if self.amsgrad:
             v = np.maximum(slots["v_max"], v, out=slots["v_max"])
-        denominator = np.sqrt(v)
-        denominator /= (1 - beta_2 ** t) ** 0.5
-        denominator += self.epsilon
-        delta = np.divide(m, denominator, out=denominator)
-        delta *= lr / (1 - beta_1 ** t)
+        # m / (sqrt(v) / c + eps) * a  ==  m / (sqrt(v) + eps c) * (a c),  c = sqrt(1 - b2^t):
+        # one pass over memory fewer
+        root = (1 - beta_2 ** t) ** 0.5
+        np.sqrt(v, out=delta)
+        delta += self.epsilon * root
+        np.divide(m, delta, out=delta)
+        delta *= lr * root / (1 - beta_1 ** t)
         return delta
 
     def get_config(self):

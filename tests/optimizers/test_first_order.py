@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -348,3 +349,24 @@ def test_overflowing_but_finite_gradients_pass_the_fast_check():
     with np.errstate(over="ignore"):
         opt.apply_gradients([(np.full(2, 1e20, dtype=np.float32), w)])
     np.testing.assert_allclose(w.data, [-1e-10, -1e-10], rtol=1e-6)
+
+
+@pytest.mark.parametrize("make", [lambda: optimizers.SGD(0.01),
+                                  lambda: optimizers.SGD(0.01, momentum=0.9),
+                                  lambda: optimizers.SGD(0.01, momentum=0.9, nesterov=True),
+                                  lambda: optimizers.Adam(1e-3)],
+                         ids=["sgd", "momentum", "nesterov", "adam"])
+def test_a_step_allocates_no_array_of_the_weights_size(make):
+    # Each step writes its delta into a buffer kept per variable: a fresh array per step costs
+    # page faults (the allocator returns big blocks to the OS) that outweigh the arithmetic.
+    weights = nervenet.Tensor(np.ones((512, 512), np.float32), requires_grad=True)
+    gradient = np.full((512, 512), 0.5, np.float32)
+    optimizer = make()
+    optimizer.apply_gradients([(gradient, weights)])  # creates the slots and the buffer
+    tracemalloc.start()
+    try:
+        optimizer.apply_gradients([(gradient, weights)])
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < weights.data.nbytes / 4
