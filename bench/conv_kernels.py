@@ -217,10 +217,14 @@ def bench_layer(index, c, o, size, args, dtype, rng):
         ("im2col; y = cols @ W; y += b", lambda: forward_bias_after(x, w, b, geo)),
     ], args.rounds)
     cols_ones = im2col(xp, geo, bias_column=True)
+    small = k * o <= conv.SMALL_KERNEL  # nervenet sums per-sample products for small kernels
     compare(f"{tag} -- weight gradient ({k}, {m}) @ ({m}, {o})", [
-        ("cols[:, :k].T @ g (cols with its ones column) *",
-         lambda: conv.conv_weight_grad(x, g2d.reshape(-1, ho, wo, o), geo,
-                                       cols_ones).reshape(k, o)),
+        ("cols[:, :k].T @ g (cols with its ones column)", lambda: cols_ones[:, :k].T @ g2d),
+        ("(g.T @ cols[:, :k]).T (cols with its ones column)" + ("" if small else " *"),
+         lambda: (g2d.T @ cols_ones[:, :k]).T),
+        ("per-sample cols_n[:, :k].T @ g_n, summed" + (" *" if small else ""),
+         lambda: np.matmul(cols_ones.reshape(args.batch, ho * wo, k + 1)[:, :, :k]
+                           .transpose(0, 2, 1), g2d.reshape(args.batch, ho * wo, o)).sum(0)),
         ("cols.T @ g", lambda: cols.T @ g2d),
         ("(g.T @ cols).T", lambda: (g2d.T @ cols).T),
         ("ascontiguousarray(cols.T) @ g", lambda: np.ascontiguousarray(cols.T) @ g2d),
@@ -228,7 +232,9 @@ def bench_layer(index, c, o, size, args, dtype, rng):
          lambda: sum(cols[i::8].T @ g2d[i::8] for i in range(8))),
     ], args.rounds)
     compare(f"{tag} -- bias gradient ({m}, {o}) -> ({o},)", [
-        ("ones @ g *", lambda: np.ones(m, dtype) @ g2d),
+        ("rows of Wo*O summed, then the Wo pieces *",
+         lambda: conv.channel_sum(g2d.reshape(-1, ho, wo, o))),
+        ("ones @ g", lambda: np.ones(m, dtype) @ g2d),
         ("g.sum(axis=0)", lambda: g2d.sum(axis=0)),
         ("np.einsum('ij->j', g)", lambda: np.einsum("ij->j", g2d)),
     ], args.rounds)

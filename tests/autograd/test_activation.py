@@ -204,6 +204,47 @@ def test_gelu_approximate_spellings():
         A.gelu(x, approximate="fast")
 
 
+# ------------------------------------------------------------------ relu's array kernels
+
+_SPECIAL = [-0.0, 0.0, np.nan, -np.nan, np.inf, -np.inf, 1e-40, -1e-40, 2.5, -2.5]
+
+
+def _bits(a: np.ndarray) -> np.ndarray:
+    return a.view(np.uint32 if a.dtype == np.float32 else np.uint64)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("size", [0, 10, A._ROW, 3 * A._ROW + 10])
+def test_relu_array_is_bitwise_numpy_maximum(dtype, size):
+    """The row-of-zeros path (contiguous, at least one row) and the scalar path give exactly
+    np.maximum(x, 0): signed zeros, NaN and subnormals included."""
+    x = np.random.default_rng(1).standard_normal(size).astype(dtype)
+    if size:
+        x[:10], x[-10:] = _SPECIAL, _SPECIAL
+    for array in (x, x[::2], x.reshape(1, -1, 1) if size else x):
+        got = A.relu_array(array)
+        assert got.dtype == dtype and got.shape == array.shape
+        np.testing.assert_array_equal(_bits(got), _bits(np.maximum(array, 0)))
+
+
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_relu_gradient_is_exactly_gy_where_x_is_positive(create_graph):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((3, 16, 16, 41)).astype(np.float32)  # 3 rows of zeros and a rest
+    x.reshape(-1)[:10] = _SPECIAL
+    gy = rng.standard_normal(x.shape).astype(np.float32)
+    xt = nervenet.Tensor(x, requires_grad=True)
+    (gx,) = nervenet.grad(A.relu(xt), [xt], gy, create_graph=create_graph)
+    assert gx.dtype == np.float32
+    np.testing.assert_array_equal(_bits(gx.data), _bits(gy * (x > 0)))
+
+
+def test_relu_keeps_no_mask_when_no_gradient_is_needed():
+    x = nervenet.Tensor(np.ones(4, dtype=np.float32))
+    y = A.relu(x)
+    assert y.creator is None and not y.requires_grad
+
+
 # ------------------------------------------------------------------ kinks and details
 
 

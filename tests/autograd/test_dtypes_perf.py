@@ -8,6 +8,10 @@ float64 must stay float64.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -152,3 +156,34 @@ def test_column_sums_of_integers_and_booleans_keep_numpy_semantics():
     assert sum_rows(ints).dtype == ints.sum(axis=0).dtype
     flags = np.array([[True, False], [True, True]])
     np.testing.assert_array_equal(sum_rows(flags), [2, 1])
+
+
+def test_freed_array_memory_is_reused_without_page_faults():
+    """nervenet keeps freed heap memory (``backend.retain_freed_memory``): arrays of a few
+    megabytes allocated and freed step after step come back without touching new pages
+    (without it, each of these 4 MiB arrays faulted in about 1000 pages every time)."""
+    resource = pytest.importorskip("resource")
+    if not nervenet.backend.retain_freed_memory():
+        pytest.skip("needs glibc's mallopt")
+    for _ in range(2):  # the heap grows once
+        a, b = np.ones(1 << 20, np.float32), np.ones(1 << 20, np.float32)
+        del a, b
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(20):
+        a, b = np.ones(1 << 20, np.float32), np.ones(1 << 20, np.float32)
+        del a, b
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before < 200
+
+
+def test_the_retained_memory_is_set_by_the_environment_and_checked():
+    def run(value):
+        env = {**os.environ, "NERVENET_RETAINED_BYTES": value}
+        return subprocess.run([sys.executable, "-c", "import nervenet"], env=env,
+                              capture_output=True, text=True, check=False)
+
+    assert run("0").returncode == 0 and run("1048576").returncode == 0
+    failed = run("lots")
+    assert failed.returncode != 0
+    assert "NERVENET_RETAINED_BYTES must be a whole number of bytes" in failed.stderr
+    assert "'lots'" in failed.stderr
+    assert nervenet.backend.retain_freed_memory(0) is False  # 0: nothing is changed

@@ -18,6 +18,7 @@ SPECFUN), accurate to about one unit in the last place of a double.
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 
@@ -222,18 +223,63 @@ class Tanh(Function):
         return Tensor.from_array(g)
 
 
+_ROW = 8192
+
+
+@functools.lru_cache(maxsize=4)
+def _zero_row(dtype: np.dtype) -> np.ndarray:
+    zeros = np.zeros(_ROW, dtype)
+    zeros.flags.writeable = False  # shared between calls
+    return zeros
+
+
+def relu_array(x: np.ndarray) -> np.ndarray:
+    """max(x, 0) on an array, into a new array.
+
+    NOTE: NumPy's vectorized loop for ``maximum`` runs only when both operands are arrays;
+    against the scalar 0 it takes an element-by-element loop 3x slower. So a contiguous x is
+    viewed as rows of ``_ROW`` elements and compared with one cached row of zeros (the last,
+    incomplete row against the scalar).
+    """
+    y = np.empty_like(x)
+    if not x.flags.c_contiguous or x.size < _ROW:
+        return np.maximum(x, 0, out=y)
+    body = x.size // _ROW * _ROW
+    flat_x, flat_y = x.reshape(-1), y.reshape(-1)
+    np.maximum(flat_x[:body].reshape(-1, _ROW), _zero_row(x.dtype),
+               out=flat_y[:body].reshape(-1, _ROW))
+    np.maximum(flat_x[body:], 0, out=flat_y[body:])
+    return y
+
+
+def masked_grad_array(gy: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``gy * mask`` for a boolean mask of gy's shape, into a new array of gy's dtype.
+
+    NOTE: the mask is copied into the output as 1.0 / 0.0 first, then multiplied in place:
+    NumPy's product of a float and a boolean array casts through a buffer, about 1.4x slower
+    than the contiguous bool -> float copy followed by a float product.
+    """
+    gx = np.empty(gy.shape, dtype=gy.dtype)
+    np.copyto(gx, mask)
+    return np.multiply(gx, gy, out=gx)
+
+
 class ReLU(Function):
     """y = max(x, 0);  dx = gy where x > 0, else 0 (0 at x = 0, as torch)."""
 
     def forward(self, x):
-        return np.maximum(x, 0)
+        y = relu_array(x)
+        if self.needs_input_grad[0]:
+            # y > 0 exactly where x > 0 (NaN: neither). One byte per element, computed while
+            # y is in cache: backward reads it instead of x, a quarter of the memory traffic.
+            self.positive = np.greater(y, 0)
+        return y
 
     def backward(self, gy):
         # The mask is a constant: ReLU's second derivative is 0 wherever it exists.
-        positive = self.inputs[0].data > 0
         if is_grad_enabled():
-            return gy * positive.astype(gy.dtype)
-        return Tensor.from_array(gy.data * positive)
+            return gy * self.positive.astype(gy.dtype)
+        return Tensor.from_array(masked_grad_array(gy.data, self.positive))
 
 
 class LeakyReLU(Function):

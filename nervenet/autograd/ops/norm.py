@@ -37,7 +37,7 @@ class _Layout:
 
     def mean(self, a: np.ndarray) -> np.ndarray:
         """Per-channel mean, shaped to broadcast against x (``param_shape``)."""
-        if self.channels_last:  # a matrix-vector product: faster than a.mean(axis=0) here
+        if self.channels_last:  # channel_sum: faster than a.mean(axis=0) here
             return (channel_sum(a) / a.dtype.type(self.count)).reshape(self.param_shape)
         return a.mean(axis=self.axes, keepdims=True)
 
