@@ -10,7 +10,7 @@ batches. Each measurement runs in a fresh process with the same environment and 
 (OpenBLAS pins OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE removed for every system), the systems
 interleaved round after round; the table shows medians over rounds.
 
-    python bench/cnn.py                   # 3 rounds (about 2 minutes), appends to README.md
+    python bench/cnn.py                   # 3 rounds (about 20 s), adds its table to README.md
     python bench/cnn.py --rounds 5 --threads 1 --no-readme
 """
 
@@ -155,7 +155,7 @@ def main() -> None:
                              "of the CPUs (default 1.0: keep every round)")
     parser.add_argument("--threads", type=int, default=_common.THREADS,
                         help=f"threads of every system (default {_common.THREADS})")
-    parser.add_argument("--no-readme", action="store_true", help="do not append to README.md")
+    parser.add_argument("--no-readme", action="store_true", help="do not add the table to README.md")
     parser.add_argument("--worker", choices=list(WORKERS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -188,9 +188,21 @@ def main() -> None:
     print(table)
     print(summary)
     if not args.no_readme:
-        with open(_common.ROOT / "bench" / "README.md", "a") as readme:
-            readme.write(f"\n{_common.today()}, {_common.machine_description()}, "
-                         f"{args.threads} threads, batch {BATCH}:\n\n{table}\n\n{summary}\n")
+        _add_to_readme(f"{_common.today()}, {_common.machine_description()}, {args.threads} "
+                       f"threads, batch {BATCH}:\n\n{table}\n\n{summary}\n")
+
+
+def _add_to_readme(run: str) -> None:
+    """Insert ``run`` at the end of README.md's cnn.py section (at the end of the file when
+    the section is missing)."""
+    path = _common.ROOT / "bench" / "README.md"
+    text = path.read_text()
+    start = text.find("## cnn.py")
+    end = text.find("\n## ", start + 1) if start >= 0 else -1
+    if end < 0:
+        path.write_text(text.rstrip("\n") + "\n\n" + run)
+    else:
+        path.write_text(text[:end].rstrip("\n") + "\n\n" + run + text[end:])
 
 
 if __name__ == "__main__":
