@@ -190,6 +190,20 @@ def _structure_changed() -> None:
     _structure_version[0] += 1
 
 
+def nested_layers(layer: Layer) -> list[Layer]:
+    """Every layer inside ``layer``, depth first, a shared layer once (each training step
+    asks: cached until a layer's structure changes)."""
+    version, found = layer.__dict__.get("_nested_cache", (-1, ()))
+    if version != _structure_version[0]:
+        unique: dict[int, Layer] = {}
+        for sub in layer.sublayers:
+            for inner in [sub, *nested_layers(sub)]:
+                unique.setdefault(id(inner), inner)
+        found = tuple(unique.values())
+        object.__setattr__(layer, "_nested_cache", (_structure_version[0], found))
+    return list(found)
+
+
 def _is_symbolic(inputs) -> bool:
     if type(inputs) is SymbolicTensor:
         return True

@@ -16,7 +16,7 @@ import numpy as np
 from nervenet import constraints, initializers, regularizers
 from nervenet.autograd import Tensor, no_grad
 from nervenet.autograd.ops.norm import batch_norm, batch_norm_training
-from nervenet.layers.base import InputSpec, Layer, registry, serialize_optional
+from nervenet.layers.base import InputSpec, Layer, nested_layers, registry, serialize_optional
 
 
 @registry.register("Normalization")
@@ -366,12 +366,7 @@ class ScaleShift(Layer):
 
 
 def _batch_norm_layers(layer: Layer) -> list[BatchNormalization]:
-    found = [layer] if isinstance(layer, BatchNormalization) else []
-    for sub in layer.sublayers:
-        for bn in _batch_norm_layers(sub):
-            if all(bn is not seen for seen in found):
-                found.append(bn)
-    return found
+    return [bn for bn in [layer, *nested_layers(layer)] if isinstance(bn, BatchNormalization)]
 
 
 def recompute_population_statistics(model: Layer, x, batch_size: int = 32,

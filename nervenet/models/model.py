@@ -26,7 +26,7 @@ from nervenet import backend, metrics, optimizers, saving
 from nervenet.autograd import Tensor, grad, no_grad
 from nervenet.callbacks import CallbackList, History, ProgbarLogger
 from nervenet.data.dataset import Dataset
-from nervenet.layers.base import Layer, registry as layer_registry
+from nervenet.layers.base import Layer, nested_layers, registry as layer_registry
 from nervenet.layers.core import InputLayer
 from nervenet.models import data_adapter
 from nervenet.models.compile_utils import OutputLosses, OutputMetrics, output_loss
@@ -232,7 +232,7 @@ class Model(Layer):
         return total
 
     def _layers_with_activity_loss(self) -> list[Layer]:
-        return [layer for layer in _all_layers(self) if layer.activity_regularizer is not None]
+        return [layer for layer in nested_layers(self) if layer.activity_regularizer is not None]
 
     def train_step(self, x, y, sample_weight=None) -> tuple[float, np.ndarray]:
         """Forward, backward and update on one batch; returns (loss, predictions).
@@ -243,14 +243,15 @@ class Model(Layer):
         y_pred = self(x, training=True)
         loss = self.compute_loss(y, y_pred, sample_weight)
         predictions = y_pred.data if isinstance(y_pred, Tensor) else [p.data for p in y_pred]
-        if not np.isfinite(loss.data):
-            return float(loss.data), predictions
+        value = float(loss.data)
+        if not math.isfinite(value):
+            return value, predictions
         weights = self.trainable_weights
         gradients = grad(loss, weights, allow_unused=True)
         self.optimizer.apply_gradients(
             [(g.data, w) for g, w in zip(gradients, weights) if g is not None])
         self.apply_constraints()
-        return float(loss.data), predictions
+        return value, predictions
 
     # -------------------------------------------------------------------------- fit
     def fit(self, x=None, y=None, epochs: int = 1, batch_size: int | None = 32,
@@ -365,11 +366,11 @@ class Model(Layer):
             if batch_hooks:
                 logs = self._logs(total_loss / seen, [t / seen for t in output_totals],
                                   None if penalty_total is None else penalty_total / seen)
-                logs["loss"] = loss if not np.isfinite(loss) else logs["loss"]
+                logs["loss"] = loss if not math.isfinite(loss) else logs["loss"]
                 callback_list.call("on_train_batch_end", step, logs)
             if self.stop_training:
                 break
-            if not np.isfinite(loss):
+            if not math.isfinite(loss):
                 raise FloatingPointError(
                     f"the loss of batch {step} is {loss}; no weight was changed by that batch. "
                     "Lower the learning rate or check the data; add "
@@ -632,14 +633,6 @@ def _arrays(outputs):
     if isinstance(outputs, Tensor):
         return outputs.data
     return [o.data for o in outputs]
-
-
-def _all_layers(layer: Layer) -> list[Layer]:
-    found = []
-    for sub in layer.sublayers:
-        found.append(sub)
-        found.extend(_all_layers(sub))
-    return found
 
 
 def _check_positive_int(value, name: str) -> int:

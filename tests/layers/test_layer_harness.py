@@ -11,6 +11,7 @@ import pytest
 
 import nervenet
 from nervenet import layers
+from nervenet.layers.base import nested_layers
 
 # (layer factory, input shape, expected output shape, expected trainable, non-trainable counts)
 CASES = {
@@ -119,8 +120,13 @@ def test_cached_weight_lists_follow_every_change_of_structure():
     assert len(block.trainable_weights) == 4 and block.sublayers == [block.first, block.second]
     block.first.add_weight("extra", (1,))               # a weight added
     assert len(block.trainable_weights) == 5
+    assert nested_layers(block) == [block.first, block.second]
     block.second = None                                 # a sub-layer removed
     assert block.sublayers == [block.first] and len(block.trainable_weights) == 3
+    assert nested_layers(block) == [block.first]
+    block.again = [block.first, Block()]                # shared once; nested ones included
+    inner = block.again[1]
+    assert nested_layers(block) == [block.first, inner, inner.first]
 
 
 def test_the_input_spec_is_checked_again_when_the_shape_or_the_spec_changes():
