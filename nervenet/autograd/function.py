@@ -78,6 +78,15 @@ class enable_grad(set_grad_enabled):
         super().__init__(True)
 
 
+def _deepest(inputs: tuple[Tensor, ...], arity: int) -> int:
+    """The largest generation among the inputs (see the NOTE in ``Function.__call__``)."""
+    if arity == 1:
+        return inputs[0].generation
+    if arity == 2:
+        return max(inputs[0].generation, inputs[1].generation)
+    return max([x.generation for x in inputs])
+
+
 def _as_tensors(inputs: tuple) -> tuple[Tensor, ...]:
     """Wrap non-Tensor inputs; numbers take the dtype of a tensor operand (float32 stays
     float32)."""
@@ -117,38 +126,65 @@ class Function:
             if not isinstance(x, Tensor):
                 inputs = _as_tensors(inputs)
                 break
+        # NOTE: the loops over the inputs are written out for one, two and three inputs
+        # (nearly every op): in CPython 3.11 a comprehension runs as a function call, and the
+        # three of them took a fifth of the time it costs to record an op.
+        arity = len(inputs)
         # Recording is decided once per call; the tuple doubles as ``needs_input_grad``.
         if _GradMode.enabled:
-            needs = self.needs_input_grad = tuple([x.requires_grad for x in inputs])
+            if arity == 1:
+                needs = (inputs[0].requires_grad,)
+            elif arity == 2:
+                needs = (inputs[0].requires_grad, inputs[1].requires_grad)
+            else:
+                needs = tuple([x.requires_grad for x in inputs])
+            self.needs_input_grad = needs
             record = True in needs
         else:
-            self.needs_input_grad = (False,) * len(inputs)
+            self.needs_input_grad = (False,) * arity
             record = False
         try:
-            results = self.forward(*[x.data for x in inputs])
+            if arity == 1:
+                results = self.forward(inputs[0].data)
+            elif arity == 2:
+                results = self.forward(inputs[0].data, inputs[1].data)
+            elif arity == 3:
+                results = self.forward(inputs[0].data, inputs[1].data, inputs[2].data)
+            else:
+                results = self.forward(*[x.data for x in inputs])
         except (ValueError, TypeError, IndexError) as error:
             shapes = ", ".join(str(x.shape) for x in inputs)
             dtypes = ", ".join(str(x.dtype) for x in inputs)
             raise type(error)(
                 f"{type(self).__name__}: {error} (got inputs of shapes {shapes}; dtypes {dtypes})"
             ) from error
-        multiple = isinstance(results, tuple)
-        outputs = tuple([Tensor.from_array(y) for y in results]) if multiple else (
-            Tensor.from_array(results),)
+        if type(results) is not tuple:  # one output: the common case, kept short
+            y = Tensor.from_array(results)
+            if AnomalyMode.enabled:
+                self.created_at = creation_site()
+                check_forward(self, (y,))
+            if record:
+                self.inputs = inputs
+                self.outputs = [weakref.ref(y)]
+                self.generation = generation = _deepest(inputs, arity)
+                y.creator = self
+                y.requires_grad = True
+                y.generation = generation + 1
+            return y
+        outputs = tuple([Tensor.from_array(y) for y in results])
         if AnomalyMode.enabled:
             self.created_at = creation_site()
             check_forward(self, outputs)
         if record:
             self.inputs = inputs
             self.outputs = [weakref.ref(y) for y in outputs]
-            self.generation = generation = max([x.generation for x in inputs])
+            self.generation = generation = _deepest(inputs, arity)
             for y in outputs:
                 y.creator = self
                 y.requires_grad = True
                 y.generation = generation + 1
-            if multiple:
-                self.output_specs = [(y.data.shape, y.data.dtype) for y in outputs]
-        return outputs if multiple else outputs[0]
+            self.output_specs = [(y.data.shape, y.data.dtype) for y in outputs]
+        return outputs
 
     def forward(self, *xs: np.ndarray):
         raise NotImplementedError
