@@ -111,9 +111,12 @@ def backward(outputs, grad_outputs, create_graph=False, retain_graph=None, input
                 AnomalyMode.backward_of = function
             # Each output stays referenced here until backward returns: some ops (exp, sqrt)
             # reuse their output in backward.
-            if len(function.outputs) == 1:  # the common case
+            if len(function.outputs) == 1:  # the common case (``take`` written out)
                 y = function.outputs[0]()
-                gy = take(y)
+                if wanted is None and y is not None and not y.retains_grad:
+                    gy = received.pop(y, None)
+                else:
+                    gy = take(y)
                 if gy is None:
                     continue
                 input_grads = function.backward(gy)
@@ -137,10 +140,19 @@ def backward(outputs, grad_outputs, create_graph=False, retain_graph=None, input
                     continue
                 if gx.data.shape != x.data.shape:
                     gx = gx.sum_to(x.data.shape)
-                if x.creator is None and wanted is None:
-                    store(x, gx.data)
-                elif x.creator is not None or x in wanted:
-                    send(x, gx)
+                creator = x.creator
+                if creator is None:
+                    if wanted is None:
+                        store(x, gx.data)
+                    elif x in wanted:
+                        send(x, gx)
+                    continue
+                # ``send`` written out: the hot path of every backward pass
+                previous = received.get(x)
+                received[x] = gx if previous is None else previous + gx
+                if id(creator) not in scheduled:
+                    scheduled.add(id(creator))
+                    heapq.heappush(heap, (-creator.generation, next(order), creator))
             if not retain_graph:
                 function.release()
     if inputs is None:
