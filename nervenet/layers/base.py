@@ -444,10 +444,13 @@ class Layer:
         return input_shape
 
     def __call__(self, inputs, training: bool = False, **kwargs):
-        if _is_symbolic(inputs):
+        if type(inputs) is Tensor and inputs.data.dtype == self.dtype:
+            shapes = [inputs.data.shape]  # the common case (one Tensor), without conversions
+        elif _is_symbolic(inputs):
             return self._call_symbolic(inputs, kwargs)
-        inputs = self._convert_inputs(inputs)
-        shapes = _shapes(inputs)
+        else:
+            inputs = self._convert_inputs(inputs)
+            shapes = _shapes(inputs)
         if shapes != self._checked_shapes:  # once per input shape, not once per batch
             self._check_input(shapes)
             if not self.built:
@@ -459,7 +462,11 @@ class Layer:
         if _call_takes_training(type(self)):
             kwargs["training"] = training
         outputs = self.call(inputs, **kwargs)
-        output_shape = _unbatched(_shapes(outputs))
+        if type(outputs) is Tensor:
+            shape = outputs.data.shape
+            output_shape = (None,) + shape[1:] if shape else shape
+        else:
+            output_shape = _unbatched(_shapes(outputs))
         if output_shape != self.output_shape:  # compared: assigning costs more (tracking)
             self.output_shape = output_shape
         if self.activity_regularizer is not None:
