@@ -356,11 +356,12 @@ def test_overflowing_but_finite_gradients_pass_the_fast_check():
                                   lambda: optimizers.SGD(0.01, momentum=0.9, nesterov=True),
                                   lambda: optimizers.Adam(1e-3)],
                          ids=["sgd", "momentum", "nesterov", "adam"])
-def test_a_step_allocates_no_array_of_the_weights_size(make):
-    # Each step writes its delta into a buffer kept per variable: a fresh array per step costs
-    # page faults (the allocator returns big blocks to the OS) that outweigh the arithmetic.
-    weights = nervenet.Tensor(np.ones((512, 512), np.float32), requires_grad=True)
-    gradient = np.full((512, 512), 0.5, np.float32)
+def test_a_step_on_a_large_variable_allocates_no_array_of_its_size(make):
+    # A variable of DELTA_BUFFER_BYTES or more writes its delta into a buffer kept across
+    # steps: a new array of that size each step costs page faults that outweigh the arithmetic.
+    side = int(np.sqrt(optimizers.base.DELTA_BUFFER_BYTES / 4)) + 1
+    weights = nervenet.Tensor(np.ones((side, side), np.float32), requires_grad=True)
+    gradient = np.full((side, side), 0.5, np.float32)
     optimizer = make()
     optimizer.apply_gradients([(gradient, weights)])  # creates the slots and the buffer
     tracemalloc.start()
