@@ -116,6 +116,25 @@ def measure_interleaved(systems, run, rounds: int, max_foreign: float, retries: 
     return results, discarded
 
 
+def add_run_arguments(parser, clock_help: str) -> None:
+    """The options every timing driver shares: threads, clock, OpenBLAS pins, the rerun
+    threshold and the raw output. ``resolve_max_foreign`` completes ``--max-foreign``."""
+    parser.add_argument("--threads", type=int, default=THREADS,
+                        help=f"threads of every library (default {THREADS})")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall", help=clock_help)
+    parser.add_argument("--keep-openblas-pins", action="store_true",
+                        help="keep OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE from the environment")
+    parser.add_argument("--max-foreign", type=float, default=None,
+                        help="rerun a round when other processes took more than this share of "
+                             "the CPUs (default 0.1 with the wall clock, 0.5 with the CPU clock)")
+    parser.add_argument("--raw", metavar="PATH", help="also write every round's results (JSON)")
+
+
+def resolve_max_foreign(args) -> None:
+    if args.max_foreign is None:
+        args.max_foreign = 0.1 if args.clock == "wall" else 0.5
+
+
 def load_mnist() -> tuple[np.ndarray, np.ndarray]:
     """The 5k MNIST subset as float32 pixels in [0, 1], shape (5000, 784), and int64 labels."""
     with np.load(DATA) as data:

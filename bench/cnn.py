@@ -155,7 +155,8 @@ def main() -> None:
                              "of the CPUs (default 1.0: keep every round)")
     parser.add_argument("--threads", type=int, default=_common.THREADS,
                         help=f"threads of every system (default {_common.THREADS})")
-    parser.add_argument("--no-readme", action="store_true", help="do not add the table to README.md")
+    parser.add_argument("--no-readme", action="store_true",
+                        help="do not add the table to README.md")
     parser.add_argument("--worker", choices=list(WORKERS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:

@@ -222,8 +222,8 @@ def worker_numpy(images, labels, batch_size: int, clock) -> dict:
     ones = np.ones((1, batch_size), dtype=np.float32)
     rows = np.arange(batch_size)
 
-    def step(x, y):
-        # forward: a1 = relu(x W1 + b1), a2 = relu(a1 W2 + b2), z = a2 W3 + b3
+    def forward(x):
+        """a1 = relu(x W1 + b1), a2 = relu(a1 W2 + b2), z = a2 W3 + b3, in place."""
         a1 = x @ w1
         a1 += b1
         np.maximum(a1, 0, out=a1)
@@ -232,6 +232,10 @@ def worker_numpy(images, labels, batch_size: int, clock) -> dict:
         np.maximum(a2, 0, out=a2)
         z = a2 @ w3
         z += b3
+        return a1, a2, z
+
+    def step(x, y):
+        a1, a2, z = forward(x)
         # softmax cross-entropy from logits, through log-sum-exp
         z -= z.max(axis=1, keepdims=True)
         e = np.exp(z)
@@ -254,18 +258,8 @@ def worker_numpy(images, labels, batch_size: int, clock) -> dict:
         return loss
 
     def predict(x):
-        out = []
-        for i in range(0, len(x), PREDICT_BATCH):
-            a = x[i:i + PREDICT_BATCH] @ w1
-            a += b1
-            np.maximum(a, 0, out=a)
-            a2 = a @ w2
-            a2 += b2
-            np.maximum(a2, 0, out=a2)
-            z = a2 @ w3
-            z += b3
-            out.append(z)
-        return np.concatenate(out)
+        return np.concatenate([forward(x[i:i + PREDICT_BATCH])[2]
+                               for i in range(0, len(x), PREDICT_BATCH)])
 
     result = _time_epochs(step, images, labels, batch_size, clock)
     return {**result, "predict_per_s": _time_predict(predict, images, clock)}
@@ -316,28 +310,19 @@ def main(default_systems=tuple(WORKERS), title: str = "MLP 784-300-100-10, float
     parser.add_argument("--batch", type=int, nargs="+", default=[32, 256])
     parser.add_argument("--systems", nargs="+", default=list(default_systems),
                         choices=list(WORKERS))
-    parser.add_argument("--threads", type=int, default=_common.THREADS,
-                        help=f"threads of every library (default {_common.THREADS})")
-    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
-                        help="wall: samples per second (default); cpu: samples per CPU-second "
-                             "of the process, which other processes barely disturb (meaningful "
-                             "with --threads 1, where no BLAS thread spins)")
-    parser.add_argument("--keep-openblas-pins", action="store_true",
-                        help="keep OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE from the environment")
-    parser.add_argument("--max-foreign", type=float, default=None,
-                        help="rerun a round when other processes took more than this share of "
-                             "the CPUs (default 0.1 with the wall clock, 0.5 with the CPU clock)")
+    _common.add_run_arguments(
+        parser, "wall: samples per second (default); cpu: samples per CPU-second of the "
+                "process, which other processes barely disturb (meaningful with --threads 1, "
+                "where no BLAS thread spins)")
     parser.add_argument("--baseline", metavar="DIR",
                         help="also run the nervenet systems with nervenet imported from "
                              "another checkout DIR (as fit@base, loop@base)")
-    parser.add_argument("--raw", metavar="PATH", help="also write every round's results (JSON)")
     parser.add_argument("--worker", choices=list(WORKERS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(_worker(args.worker, args.batch[0], args.clock)))
         return
-    if args.max_foreign is None:
-        args.max_foreign = 0.1 if args.clock == "wall" else 0.5
+    _common.resolve_max_foreign(args)
 
     if args.baseline:
         args.systems += [f"{s}@base" for s in args.systems if s in ("fit", "loop")]

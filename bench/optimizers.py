@@ -199,30 +199,20 @@ def main() -> None:
                         choices=list(PARAMETER_SETS), help="parameter sets (default: all)")
     parser.add_argument("--rules", nargs="+", default=list(RULES), choices=list(RULES),
                         help="update rules (default: all)")
-    parser.add_argument("--threads", type=int, default=_common.THREADS,
-                        help=f"threads of every library (default {_common.THREADS})")
-    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
-                        help="wall: wall-clock time per step (default); cpu: CPU time of the "
-                             "process per step, which other processes barely disturb "
-                             "(meaningful with --threads 1: torch spreads large tensors over "
-                             "its threads, NumPy's elementwise operations use one)")
-    parser.add_argument("--keep-openblas-pins", action="store_true",
-                        help="keep OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE from the environment")
-    parser.add_argument("--max-foreign", type=float, default=None,
-                        help="rerun a round when other processes took more than this share of "
-                             "the CPUs (default 0.1 with the wall clock, 0.5 with the CPU clock)")
+    _common.add_run_arguments(
+        parser, "wall: wall-clock time per step (default); cpu: CPU time of the process per "
+                "step, which other processes barely disturb (meaningful with --threads 1: torch "
+                "spreads large tensors over its threads, NumPy's elementwise operations use one)")
     parser.add_argument("--baseline", metavar="DIR",
                         help="also run nervenet imported from another checkout DIR (as the "
                              "system 'baseline'), e.g. an older commit")
-    parser.add_argument("--raw", metavar="PATH", help="also write every round's results (JSON)")
     parser.add_argument("--worker", choices=SYSTEMS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         clock = time.perf_counter if args.clock == "wall" else time.process_time
         print(json.dumps(worker(args.worker, args.params, args.rules, clock)))
         return
-    if args.max_foreign is None:
-        args.max_foreign = 0.1 if args.clock == "wall" else 0.5
+    _common.resolve_max_foreign(args)
 
     systems = args.systems + (["baseline"] if args.baseline else [])
 
