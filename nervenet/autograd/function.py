@@ -84,6 +84,8 @@ def _deepest(inputs: tuple[Tensor, ...], arity: int) -> int:
         return inputs[0].generation
     if arity == 2:
         return max(inputs[0].generation, inputs[1].generation)
+    if arity == 3:
+        return max(inputs[0].generation, inputs[1].generation, inputs[2].generation)
     return max([x.generation for x in inputs])
 
 
@@ -136,6 +138,9 @@ class Function:
                 needs = (inputs[0].requires_grad,)
             elif arity == 2:
                 needs = (inputs[0].requires_grad, inputs[1].requires_grad)
+            elif arity == 3:
+                needs = (inputs[0].requires_grad, inputs[1].requires_grad,
+                         inputs[2].requires_grad)
             else:
                 needs = tuple([x.requires_grad for x in inputs])
             self.needs_input_grad = needs
