@@ -74,16 +74,16 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def _time_epochs(epoch_steps, images, labels, batch_size: int, clock) -> dict:
-    """Run ``epoch_steps(step_batches)`` per epoch over the shared shuffled batches; each
-    batch is gathered inside the timed region. Returns the best epoch's samples/s and the last
-    epoch's mean loss."""
+def _time_epochs(step, images, labels, batch_size: int, clock) -> dict:
+    """Run ``step(x, y) -> loss`` on every full batch of the shared shuffled order, epoch after
+    epoch, each batch gathered inside the timed region. Returns the best epoch's samples/s and
+    the last epoch's mean loss."""
     rates, loss = [], float("nan")
     for epoch, order in enumerate(_common.batch_order(len(images), _epochs(batch_size))):
         windows = [order[start:start + batch_size]
                    for start in range(0, len(order) - batch_size + 1, batch_size)]
         start = clock()
-        losses = [epoch_steps(images[index], labels[index]) for index in windows]
+        losses = [step(images[index], labels[index]) for index in windows]
         elapsed = clock() - start
         if epoch >= WARMUP_EPOCHS:
             rates.append(len(windows) * batch_size / elapsed)
