@@ -127,13 +127,7 @@ def worker_torch() -> dict:
         optimizer.step()
         return loss.item()
 
-    batches = list(_batches(len(images), WARMUP_STEPS + TIMED_STEPS))
-    for index in batches[:WARMUP_STEPS]:
-        step(x_all[index], y_all[index])
-    start = time.perf_counter()
-    for index in batches[WARMUP_STEPS:]:
-        loss = step(x_all[index], y_all[index])
-    train = TIMED_STEPS * BATCH / (time.perf_counter() - start)
+    train, loss = _time_training(step, x_all, y_all)  # torch tensors take index arrays too
     model.eval()
 
     def predict(x):

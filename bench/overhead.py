@@ -47,14 +47,9 @@ def _measure(build, run_backward) -> dict:
             "foreign": foreign}
 
 
-def worker_nervenet() -> dict:
-    import numpy as np
-
-    import nervenet
-
-    x = nervenet.Tensor(np.ones((1, 1), dtype=np.float32), requires_grad=True)
-    c = nervenet.Tensor(np.ones((1, 1), dtype=np.float32))
-
+def _measure_chain(x, c) -> dict:
+    """The chain ``x + c + c + ...`` and its backward, for tensors of either library (both
+    write the gradient of a leaf into ``x.grad``)."""
     def build():
         y = x
         for _ in range(CHAIN):
@@ -68,28 +63,23 @@ def worker_nervenet() -> dict:
     result = _measure(build, run_backward)
     assert float(x.grad[0, 0]) == 1.0
     return result
+
+
+def worker_nervenet() -> dict:
+    import numpy as np
+
+    import nervenet
+
+    return _measure_chain(nervenet.Tensor(np.ones((1, 1), dtype=np.float32), requires_grad=True),
+                          nervenet.Tensor(np.ones((1, 1), dtype=np.float32)))
 
 
 def worker_torch() -> dict:
     import torch
 
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
-    x = torch.ones((1, 1), dtype=torch.float32, requires_grad=True)
-    c = torch.ones((1, 1), dtype=torch.float32)
-
-    def build():
-        y = x
-        for _ in range(CHAIN):
-            y = y + c
-        return y
-
-    def run_backward(y):
-        x.grad = None
-        y.backward()
-
-    result = _measure(build, run_backward)
-    assert float(x.grad[0, 0]) == 1.0
-    return result
+    return _measure_chain(torch.ones((1, 1), dtype=torch.float32, requires_grad=True),
+                          torch.ones((1, 1), dtype=torch.float32))
 
 
 WORKERS = {"nervenet": worker_nervenet, "torch": worker_torch}

@@ -50,7 +50,29 @@ def _check_steps(owner: str, name: str, value) -> int:
     return value
 
 
-class ExponentialDecay(LearningRateSchedule):
+class _StepRatioDecay(LearningRateSchedule):
+    """What ExponentialDecay and InverseTimeDecay share: their arguments and the ratio
+    ``t / decay_steps`` (``t // decay_steps`` with ``staircase``)."""
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False):
+        owner = type(self).__name__
+        self.initial_learning_rate = check_number(owner, "initial_learning_rate",
+                                                  initial_learning_rate, 0.0)
+        self.decay_steps = _check_steps(owner, "decay_steps", decay_steps)
+        self.decay_rate = check_number(owner, "decay_rate", decay_rate, 0.0)
+        self.staircase = bool(staircase)
+
+    def _ratio(self, step: int) -> float:
+        ratio = step / self.decay_steps
+        return math.floor(ratio) if self.staircase else ratio
+
+    def get_config(self) -> dict:
+        return {"initial_learning_rate": self.initial_learning_rate,
+                "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
+                "staircase": self.staircase}
+
+
+class ExponentialDecay(_StepRatioDecay):
     """``lr(t) = initial_learning_rate * decay_rate ** (t / decay_steps)``.
 
     Args:
@@ -65,27 +87,11 @@ class ExponentialDecay(LearningRateSchedule):
         0.025
     """
 
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False):
-        owner = type(self).__name__
-        self.initial_learning_rate = check_number(owner, "initial_learning_rate",
-                                                  initial_learning_rate, 0.0)
-        self.decay_steps = _check_steps(owner, "decay_steps", decay_steps)
-        self.decay_rate = check_number(owner, "decay_rate", decay_rate, 0.0)
-        self.staircase = bool(staircase)
-
     def __call__(self, step: int) -> float:
-        exponent = step / self.decay_steps
-        if self.staircase:
-            exponent = math.floor(exponent)
-        return self.initial_learning_rate * self.decay_rate ** exponent
-
-    def get_config(self) -> dict:
-        return {"initial_learning_rate": self.initial_learning_rate,
-                "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
-                "staircase": self.staircase}
+        return self.initial_learning_rate * self.decay_rate ** self._ratio(step)
 
 
-class InverseTimeDecay(LearningRateSchedule):
+class InverseTimeDecay(_StepRatioDecay):
     """Power scheduling: ``lr(t) = initial_learning_rate / (1 + decay_rate * t / decay_steps)
     ** power``.
 
@@ -106,24 +112,15 @@ class InverseTimeDecay(LearningRateSchedule):
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
                  power=1.0):
-        owner = type(self).__name__
-        self.initial_learning_rate = check_number(owner, "initial_learning_rate",
-                                                  initial_learning_rate, 0.0)
-        self.decay_steps = _check_steps(owner, "decay_steps", decay_steps)
-        self.decay_rate = check_number(owner, "decay_rate", decay_rate, 0.0)
-        self.staircase = bool(staircase)
-        self.power = check_number(owner, "power", power, 0.0, low_open=True)
+        super().__init__(initial_learning_rate, decay_steps, decay_rate, staircase)
+        self.power = check_number(type(self).__name__, "power", power, 0.0, low_open=True)
 
     def __call__(self, step: int) -> float:
-        ratio = step / self.decay_steps
-        if self.staircase:
-            ratio = math.floor(ratio)
-        return self.initial_learning_rate / (1.0 + self.decay_rate * ratio) ** self.power
+        return self.initial_learning_rate / (1.0 + self.decay_rate * self._ratio(step)) \
+            ** self.power
 
     def get_config(self) -> dict:
-        return {"initial_learning_rate": self.initial_learning_rate,
-                "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
-                "staircase": self.staircase, "power": self.power}
+        return {**super().get_config(), "power": self.power}
 
 
 class PiecewiseConstantDecay(LearningRateSchedule):

@@ -149,14 +149,11 @@ class BayesianOptimization(Tuner):
                 break
             values = suggest(self.hyperparameters, asked)
             trial = Trial(f"{asked.number:04d}", self.hyperparameters.with_values(values))
-            try:
-                outcome = self._execute(trial, fit_args, fit_kwargs)
-            except (ValueError, FloatingPointError, ArithmeticError) as error:
+            outcome = self._execute_and_record(trial, fit_args, fit_kwargs)
+            if outcome is None:
                 study.tell(asked, state=optuna.trial.TrialState.FAIL)
-                self._record(trial, None, error)
-                continue
-            study.tell(asked, outcome[0])
-            self._record(trial, outcome)
+            else:
+                study.tell(asked, outcome[0])
         self._sync_from_study()
 
     def _sync_from_study(self) -> None:

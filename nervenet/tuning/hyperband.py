@@ -126,12 +126,7 @@ class Hyperband(Tuner):
                             **values, "tuner/config": key, "tuner/epochs": epochs,
                             "tuner/initial_epoch": previous, "tuner/bracket": bracket,
                             "tuner/round": round_index}))
-                        try:
-                            outcome = self._execute(trial, fit_args, fit_kwargs)
-                        except (ValueError, FloatingPointError, ArithmeticError) as error:
-                            self._record(trial, None, error)
-                            continue
-                        self._record(trial, outcome)
+                        self._execute_and_record(trial, fit_args, fit_kwargs)
                         if trial.status == "COMPLETED":
                             scored.append((trial.score, key, values))
                     sign = 1.0 if self.objective.direction == "min" else -1.0

@@ -210,6 +210,18 @@ class Tuner:
         self._last_model = None
         return float(np.mean(scores)), metrics, weights
 
+    def _execute_and_record(self, trial: Trial, args, kwargs):
+        """``_execute`` then ``_record``; a trial that raises a ValueError or a floating-point
+        error is recorded as FAILED (the search goes on). Returns the outcome, ``None`` for a
+        trial that raised."""
+        try:
+            outcome = self._execute(trial, args, kwargs)
+        except (ValueError, FloatingPointError, ArithmeticError) as error:
+            self._record(trial, None, error)
+            return None
+        self._record(trial, outcome)
+        return outcome
+
     def _record(self, trial: Trial, outcome, error: Exception | None = None) -> None:
         if error is not None:
             trial.status, trial.message = "FAILED", f"{type(error).__name__}: {error}"
@@ -250,12 +262,7 @@ class Tuner:
                 break
             if self.n_jobs == 1:
                 for trial in batch:
-                    try:
-                        outcome = self._execute(trial, fit_args, fit_kwargs)
-                    except (ValueError, FloatingPointError, ArithmeticError) as error:
-                        self._record(trial, None, error)
-                        continue
-                    self._record(trial, outcome)
+                    self._execute_and_record(trial, fit_args, fit_kwargs)
             else:
                 from joblib import Parallel, delayed
 
