@@ -22,9 +22,11 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+#: the 5k MNIST subset: the shared data folder beside the checkout, else the copy nervenet ships
+#: (the same file, SHA-256 checked by ``nervenet.data.datasets``)
 DATA = ROOT.parent / "shared" / "data" / "mnist_5k.npz"
-if not DATA.exists():  # the checkout may sit elsewhere; /work/shared is where the data lives
-    DATA = Path("/work/shared/data/mnist_5k.npz")
+if not DATA.exists():
+    DATA = ROOT / "nervenet" / "data" / "files" / "mnist_5k.npz"
 THREADS = 2  # the default: the cores of the reference machine
 
 # NOTE: some machines export OPENBLAS_CORETYPE (and OPENBLAS_L2_SIZE) to pin OpenBLAS to an
