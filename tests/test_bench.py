@@ -8,35 +8,33 @@ batches must agree (PyTorch's only where torch is installed).
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
+from tests.scripts import ROOT, load_script
+
+BENCH = ROOT / "bench"
 
 
 def _load(name: str, monkeypatch):
     """bench/<name>.py as a module (its own ``import _common`` finds bench/)."""
     monkeypatch.syspath_prepend(str(BENCH))
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(BENCH / f"{name}.py", f"bench_{name}")
 
 
-def _torch_with_its_threads(monkeypatch):
-    """torch, or None; the workers read their thread count from OMP_NUM_THREADS: give them
-    the one torch already uses, so that this test leaves torch's setting as it was."""
+def _torch_ready(monkeypatch) -> bool:
+    """Whether torch is installed. The torch workers read their thread count from
+    OMP_NUM_THREADS: it is set to the one torch already uses, so that this test leaves torch's
+    setting as it was."""
     try:
         import torch
     except ImportError:
-        return None
+        return False
     monkeypatch.setenv("OMP_NUM_THREADS", str(torch.get_num_threads()))
-    return torch
+    return True
 
 
 @pytest.fixture
@@ -52,7 +50,7 @@ def test_mlp_systems_train_the_same_network(mlp, monkeypatch):
     results = {"loop": mlp.worker_loop(images, labels, 32, time.perf_counter),
                "numpy": mlp.worker_numpy(images, labels, 32, time.perf_counter),
                "fit": mlp.worker_fit(images, labels, 32, time.perf_counter)}
-    if _torch_with_its_threads(monkeypatch) is not None:
+    if _torch_ready(monkeypatch):
         results["torch"] = mlp.worker_torch(images, labels, 32, time.perf_counter)
     for system, result in results.items():
         assert result["samples_per_s"] > 0 and result["predict_per_s"] > 0, system
@@ -84,7 +82,7 @@ def test_cnn_benchmark_trains_nervenet(cnn):
 
 
 def test_cnn_systems_train_the_same_network(cnn, monkeypatch):
-    if _torch_with_its_threads(monkeypatch) is None:
+    if not _torch_ready(monkeypatch):
         pytest.skip("torch is not installed")
     ours, theirs = cnn.worker_nervenet(), cnn.worker_torch()
     # float32 rounding apart (measured 1e-7); PyTorch at a learning rate 1% off: 6e-5

@@ -3,9 +3,7 @@ seeds), identity at inference, gradients through the mask, reproducible generato
 
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +16,7 @@ from tests.layers.test_layer_harness import (
     test_one_training_step_moves_the_trainable_weights as harness_step,
     test_output_shape_and_weight_counts as harness_shapes,
 )
+from tests.scripts import load_example
 
 HARNESS = {
     "Dropout": (lambda: Dropout(0.3, seed=1), (4, 3), (4, 3), 0, 0),
@@ -149,19 +148,13 @@ def test_bad_arguments_are_named():
         Dropout(0.5, noise_shape=(0, 1))
 
 
-def _overfitting_example():
-    path = Path(__file__).resolve().parents[2] / "examples" / "overfitting.py"
-    spec = importlib.util.spec_from_file_location("overfitting_example", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.slow
 def test_overfitting_example_regularized_runs_have_a_smaller_gap():
     """examples/overfitting.py on a small budget: every regularized run ends with a smaller
     validation-minus-training loss gap than the unregularized one, from the same seed."""
-    example = _overfitting_example()
+    example = load_example("overfitting")
     # measured: gaps none 0.610, l2 0.563, dropout 0.481, batchnorm 0.557, early_stopping 0.485
     # (stopped after 15 epochs), augmentation 0.172
     results = example.compare(n_train=300, epochs=30, hidden=64, seed=0, n_validation=500)

@@ -4,12 +4,13 @@ says (without matplotlib: the paths only)."""
 from __future__ import annotations
 
 import doctest
-import importlib.util
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "optimizers.md"
@@ -39,10 +40,7 @@ def test_page_shows_the_generated_image():
 
 @pytest.fixture(scope="module")
 def example():
-    spec = importlib.util.spec_from_file_location("optimizer_paths", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(EXAMPLE, "optimizer_paths")
 
 
 def test_example_imports_matplotlib_only_in_main():

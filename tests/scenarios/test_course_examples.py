@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.scenarios.examples import load_example
+from tests.scripts import load_example
 
 
 def test_perceptron_learns_and_or_nand_but_not_xor():

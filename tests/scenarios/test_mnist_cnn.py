@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.scenarios.examples import load_example
+from tests.scripts import load_example
 
 
 def test_cnn_architecture_shapes_and_parameter_counts():
