@@ -22,6 +22,7 @@ from __future__ import annotations
 import inspect
 import math
 import re
+import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -202,6 +203,25 @@ def nested_layers(layer: Layer) -> list[Layer]:
         found = tuple(unique.values())
         object.__setattr__(layer, "_nested_cache", (_structure_version[0], found))
     return list(found)
+
+
+class _CallContext(threading.local):
+    """The ``training`` value of the layer calls running now in this thread, outermost
+    first (empty outside any call)."""
+
+    def __init__(self):
+        self.training: list[bool] = []
+
+
+_call_context = _CallContext()
+
+
+def current_training() -> bool | None:
+    """The ``training`` flag of the innermost layer call running now in this thread, or
+    ``None`` outside any call: what a layer called without ``training`` follows (Keras's call
+    context)."""
+    stack = _call_context.training
+    return stack[-1] if stack else None
 
 
 def _is_symbolic(inputs) -> bool:
@@ -443,7 +463,17 @@ class Layer:
         """The output shape for ``input_shape`` (default: unchanged)."""
         return input_shape
 
-    def __call__(self, inputs, training: bool = False, **kwargs):
+    def __call__(self, inputs, training: bool | None = None, **kwargs):
+        """Compute the layer on ``inputs`` (building it on the first call).
+
+        ``training`` (as Keras): given explicitly, it holds for this call and for every
+        layer called inside it that is not given one itself; ``None`` (default) takes the
+        value of the enclosing layer call, or ``False`` outside any call. So a ``Dropout``
+        inside a subclassed model whose ``call`` does not pass ``training`` on is active in
+        ``fit`` and inactive in ``predict``."""
+        stack = _call_context.training
+        if training is None:
+            training = stack[-1] if stack else False
         if type(inputs) is Tensor and inputs.data.dtype == self.dtype:
             shapes = [inputs.data.shape]  # the common case (one Tensor), without conversions
         elif _is_symbolic(inputs):
@@ -461,7 +491,11 @@ class Layer:
             self._checked_shapes = shapes
         if _call_takes_training(type(self)):
             kwargs["training"] = training
-        outputs = self.call(inputs, **kwargs)
+        stack.append(bool(training))
+        try:
+            outputs = self.call(inputs, **kwargs)
+        finally:
+            stack.pop()
         if type(outputs) is Tensor:
             shape = outputs.data.shape
             output_shape = (None,) + shape[1:] if shape else shape

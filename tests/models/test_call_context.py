@@ -1,0 +1,109 @@
+"""The ``training`` flag reaches every nested layer through the call context, as in Keras:
+a layer called without ``training`` follows the enclosing call (fit: True, predict: False)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import nervenet
+from nervenet import layers, models
+
+
+class RecordingDropout(layers.Dropout):
+    """A Dropout that records, per call, the training flag it got and whether it zeroed
+    anything."""
+
+    def __init__(self, rate, **kwargs):
+        super().__init__(rate, **kwargs)
+        self.calls: list[tuple[bool, bool]] = []
+
+    def call(self, inputs, training=False):
+        outputs = super().call(inputs, training=training)
+        dropped = bool(np.any(outputs.data != inputs.data))
+        self.calls.append((bool(training), dropped))
+        return outputs
+
+
+class Block(layers.Layer):
+    """A custom layer holding the dropout two levels down: its call passes no flag."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = layers.Dense(16, activation="relu")
+        self.dropout = RecordingDropout(0.5)
+
+    def call(self, inputs):
+        return self.dropout(self.dense(inputs))
+
+
+class Net(models.Model):
+    def __init__(self):
+        super().__init__()
+        self.block = Block()
+        self.out = layers.Dense(1)
+
+    def call(self, inputs):  # neither takes nor passes ``training``
+        return self.out(self.block(inputs))
+
+
+def _data(seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((64, 5)).astype(np.float32)
+    return x, x.sum(axis=1, keepdims=True)
+
+
+def test_nested_dropout_is_active_in_fit_and_inactive_in_predict():
+    nervenet.utils.set_random_seed(0)
+    model = Net()
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = _data()
+    model.fit(x, y, epochs=1, batch_size=16, verbose=0)
+    dropout = model.block.dropout
+    fit_calls = dropout.calls[1:]  # the first call is fit's one-sample check (inference)
+    assert len(fit_calls) == 4
+    assert all(training and dropped for training, dropped in fit_calls)
+    dropout.calls.clear()
+    first = model.predict(x, verbose=0)
+    np.testing.assert_array_equal(first, model.predict(x, verbose=0))
+    assert dropout.calls and not any(t or d for t, d in dropout.calls)
+    dropout.calls.clear()
+    model.evaluate(x, y, verbose=0)
+    assert dropout.calls and not any(t or d for t, d in dropout.calls)
+
+
+def test_mc_dropout_as_the_book_writes_it():
+    nervenet.utils.set_random_seed(1)
+    model = Net()
+    x, _ = _data()
+    samples = np.stack([model(x, training=True).numpy() for _ in range(20)])
+    assert not np.allclose(samples[0], samples[1])  # each call draws a new mask
+    assert samples.std(axis=0).mean() > 1e-3
+    plain = model(x).numpy()  # no flag, no enclosing call: inference
+    np.testing.assert_array_equal(plain, model.predict(x, verbose=0))
+    np.testing.assert_array_equal(plain, model(x, training=False).numpy())
+
+
+def test_an_explicit_flag_on_an_inner_call_wins_and_does_not_leak():
+    seen = []
+
+    class Probe(layers.Layer):
+        def call(self, inputs, training=False):
+            seen.append(training)
+            return inputs
+
+    class Outer(models.Model):
+        def __init__(self):
+            super().__init__()
+            self.frozen = Probe()
+            self.free = Probe()
+
+        def call(self, inputs):
+            return self.free(self.frozen(inputs, training=False))
+
+    model = Outer()
+    model(np.ones((2, 3)), training=True)
+    assert seen == [False, True]  # the explicit False held for its call only
+    seen.clear()
+    model(np.ones((2, 3)))
+    assert seen == [False, False]
+    assert nervenet.layers.base.current_training() is None  # nothing left behind
