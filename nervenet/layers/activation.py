@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from nervenet import constraints, initializers, regularizers
 from nervenet.autograd.ops import activation as ops
-from nervenet.layers.base import InputSpec, Layer, registry, serialize_optional
+from nervenet.layers.base import InputSpec, Layer, registry, serialize_optional, unchanged_shape
 
 
 @registry.register("LeakyReLU")
 class LeakyReLU(Layer):
     """``y = x if x > 0 else negative_slope * x`` (Keras 3 default slope 0.3)."""
+
+    compute_output_shape = unchanged_shape
 
     def __init__(self, negative_slope: float = 0.3, **kwargs):
         super().__init__(**kwargs)
@@ -35,6 +37,8 @@ class PReLU(Layer):
         shared_axes: axes along which one alpha is shared, e.g. ``[1, 2]`` for one alpha per
             feature map of a (batch, H, W, C) input (default ``None``: one alpha per value).
     """
+
+    compute_output_shape = unchanged_shape
 
     def __init__(self, alpha_initializer="zeros", alpha_regularizer=None, alpha_constraint=None,
                  shared_axes=None, **kwargs):
@@ -72,6 +76,8 @@ class PReLU(Layer):
 class ELU(Layer):
     """``y = x if x > 0 else alpha * (e^x - 1)`` (default alpha 1.0)."""
 
+    compute_output_shape = unchanged_shape
+
     def __init__(self, alpha: float = 1.0, **kwargs):
         super().__init__(**kwargs)
         self.alpha = float(alpha)
@@ -87,6 +93,8 @@ class ELU(Layer):
 class ReLU(Layer):
     """``y = max(x, 0)``."""
 
+    compute_output_shape = unchanged_shape
+
     def call(self, inputs):
         return ops.relu(inputs)
 
@@ -94,6 +102,8 @@ class ReLU(Layer):
 @registry.register("Softmax")
 class Softmax(Layer):
     """``y_i = e^x_i / sum_j e^x_j`` along ``axis`` (default -1)."""
+
+    compute_output_shape = unchanged_shape
 
     def __init__(self, axis: int = -1, **kwargs):
         super().__init__(**kwargs)

@@ -20,11 +20,13 @@ import numpy as np
 from nervenet import backend
 from nervenet.autograd import Tensor
 from nervenet.data import augment
-from nervenet.layers.base import InputSpec, Layer, registry
+from nervenet.layers.base import InputSpec, Layer, registry, unchanged_shape
 
 
 class _Augmentation(Layer):
     """Shared plumbing: the generator, the training switch, the seed in the config."""
+
+    compute_output_shape = unchanged_shape
 
     def __init__(self, seed: int | None = None, **kwargs):
         super().__init__(**kwargs)

@@ -323,7 +323,8 @@ class Layer:
                                  "values than the whole weights file holds")
             _weight_budget[-1] -= size
         values = initializers.get(initializer)(shape, dtype=dtype)
-        weight = Tensor(np.ascontiguousarray(values, dtype=dtype),
+        # (reshaped: ascontiguousarray makes a scalar weight, Keras's count, one-dimensional)
+        weight = Tensor(np.ascontiguousarray(values, dtype=dtype).reshape(shape),
                         requires_grad=trainable and self.trainable, name=f"{self.name}/{name}")
         self._weights[name] = weight
         self._weight_trainable[name] = bool(trainable)
@@ -460,7 +461,11 @@ class Layer:
         raise NotImplementedError(f"{type(self).__name__} must implement call()")
 
     def compute_output_shape(self, input_shape):
-        """The output shape for ``input_shape`` (default: unchanged)."""
+        """The output shape for ``input_shape`` (batch axis ``None``), computing nothing.
+
+        Every built-in layer declares it. A layer that does not (a user's) is taken to keep
+        its input's shape by ``Sequential``, and is probed on one sample of zeros when called
+        on symbolic inputs (the functional API)."""
         return input_shape
 
     def __call__(self, inputs, training: bool | None = None, **kwargs):
@@ -524,9 +529,9 @@ class Layer:
         shape_arg = shapes[0] if len(shapes) == 1 and not isinstance(inputs, (list, tuple)) \
             else shapes
         if type(self).compute_output_shape is not Layer.compute_output_shape:
-            out_shapes = self.compute_output_shape(shape_arg)
-            out_dtypes = None
-        else:  # not declared: find out by running the layer on one sample of zeros
+            out_shapes = self.compute_output_shape(shape_arg)  # no numerics: a layer filled
+            out_dtypes = None                                  # later (adapt) can be used now
+        else:  # not declared (a user's layer): run it on one sample of zeros
             out_shapes, out_dtypes = self._probe_output(inputs, kwargs)
         several = isinstance(out_shapes, list) and all(
             isinstance(s, (list, tuple)) for s in out_shapes)
@@ -587,6 +592,12 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r} built={self.built}>"
+
+
+def unchanged_shape(layer: Layer, input_shape):
+    """``compute_output_shape`` of the layers whose output has their input's shape
+    (activations, noise, normalization, augmentation): ``input_shape`` itself."""
+    return input_shape
 
 
 def registered_name(cls: type) -> str | None:

@@ -18,6 +18,7 @@ from nervenet.layers.base import (
     registry,
     set_kernel_arguments,
     shape_tuple,
+    unchanged_shape,
 )
 
 __all__ = ["Activation", "Concatenate", "Dense", "Flatten", "Input", "InputLayer", "Rescaling",
@@ -33,6 +34,8 @@ class InputLayer(Layer):
         batch_size: an optional fixed batch size (default ``None``).
         name, dtype: as Layer.
     """
+
+    compute_output_shape = unchanged_shape
 
     def __init__(self, shape=None, batch_size=None, name=None, dtype=None, **kwargs):
         shape = kwargs.pop("input_shape", shape)
@@ -156,6 +159,8 @@ class Activation(Layer):
         activation: an activation id or callable.
     """
 
+    compute_output_shape = unchanged_shape
+
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
@@ -268,6 +273,8 @@ def concatenate(inputs, axis: int = -1, **kwargs):
 @registry.register("Rescaling")
 class Rescaling(Layer):
     """``y = x * scale + offset`` (e.g. ``Rescaling(1 / 255)`` for pixel values)."""
+
+    compute_output_shape = unchanged_shape
 
     def __init__(self, scale, offset=0.0, **kwargs):
         super().__init__(**kwargs)

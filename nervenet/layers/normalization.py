@@ -16,7 +16,14 @@ import numpy as np
 from nervenet import constraints, initializers, regularizers
 from nervenet.autograd import Tensor, no_grad
 from nervenet.autograd.ops.norm import batch_norm, batch_norm_training
-from nervenet.layers.base import InputSpec, Layer, nested_layers, registry, serialize_optional
+from nervenet.layers.base import (
+    InputSpec,
+    Layer,
+    nested_layers,
+    registry,
+    serialize_optional,
+    unchanged_shape,
+)
 
 
 @registry.register("Normalization")
@@ -25,8 +32,10 @@ class Normalization(Layer):
 
     The statistics come from the constructor or from ``adapt(data)``, which computes them over
     every axis but ``axis`` (as Keras's preprocessing layer). They are non-trainable weights, so
-    they are saved with the model. ``invert=True`` computes ``x * sqrt(variance) + mean``
-    instead (to turn standardized predictions back into original units).
+    they are saved with the model, with Keras's ``count`` (how many values per feature the
+    statistics were computed from), so parameter counts equal Keras's (``2 * features + 1``).
+    ``invert=True`` computes ``x * sqrt(variance) + mean`` instead (to turn standardized
+    predictions back into original units).
 
     Args:
         axis: the feature axis kept (default -1); ``None`` for one scalar mean and variance.
@@ -42,6 +51,8 @@ class Normalization(Layer):
 
     _EPSILON = 1e-7
 
+    compute_output_shape = unchanged_shape
+
     def __init__(self, axis=-1, mean=None, variance=None, invert: bool = False, **kwargs):
         super().__init__(**kwargs)
         if (mean is None) != (variance is None):
@@ -52,7 +63,11 @@ class Normalization(Layer):
         self.initial_variance = None if variance is None else np.asarray(variance, dtype=float)
         if self.initial_variance is not None and np.any(self.initial_variance < 0):
             raise ValueError("Normalization: variance must be >= 0")
-        self.adapted = mean is not None
+
+    @property
+    def adapted(self) -> bool:
+        """Whether the statistics are known (given, adapted, or loaded with the weights)."""
+        return self.initial_mean is not None or (self.built and float(self.count.data) > 0)
 
     def _stat_shape(self, input_shape) -> tuple:
         if self.axis is None:
@@ -66,6 +81,7 @@ class Normalization(Layer):
                              f"known, got input shape {input_shape}")
         self.mean = self.add_weight("mean", shape, "zeros", trainable=False)
         self.variance = self.add_weight("variance", shape, "ones", trainable=False)
+        self.count = self.add_weight("count", (), "zeros", trainable=False)
         if self.initial_mean is not None:
             self.mean.data[...] = np.broadcast_to(self.initial_mean, shape)
             self.variance.data[...] = np.broadcast_to(self.initial_variance, shape)
@@ -87,7 +103,7 @@ class Normalization(Layer):
             i for i in range(data.ndim) if i != self.axis % data.ndim)
         self.mean.data[...] = data.mean(axis=axes)
         self.variance.data[...] = data.var(axis=axes)  # two-pass, in float64
-        self.adapted = True
+        self.count.data[...] = data.size // max(self.mean.data.size, 1)
 
     def _broadcast(self, values, ndim: int):
         if self.axis is None:
@@ -174,6 +190,8 @@ class BatchNormalization(Layer):
         >>> layer.moving_mean.data, layer.moving_variance.data
         (array([0.2], dtype=float32), array([1.], dtype=float32))
     """
+
+    compute_output_shape = unchanged_shape
 
     def __init__(self, axis: int = -1, momentum: float = 0.99, epsilon: float = 1e-3,
                  center: bool = True, scale: bool = True, beta_initializer="zeros",
@@ -337,6 +355,8 @@ class ScaleShift(Layer):
         >>> layer(np.ones((1, 2))).data
         array([[3., 3.]], dtype=float32)
     """
+
+    compute_output_shape = unchanged_shape
 
     def __init__(self, axis: int = -1, **kwargs):
         super().__init__(**kwargs)

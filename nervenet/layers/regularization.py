@@ -16,7 +16,7 @@ import numpy as np
 from nervenet import backend
 from nervenet.autograd import Tensor
 from nervenet.autograd.ops.dropout import dropout
-from nervenet.layers.base import Layer, registry
+from nervenet.layers.base import Layer, registry, unchanged_shape
 
 
 def _check_rate(layer: str, rate) -> float:
@@ -35,6 +35,8 @@ def _check_seed(layer: str, seed) -> int | None:
 
 class _NoiseLayer(Layer):
     """Shared plumbing: the seed, the layer's own generator, and the config."""
+
+    compute_output_shape = unchanged_shape
 
     def __init__(self, seed: int | None = None, **kwargs):
         super().__init__(**kwargs)

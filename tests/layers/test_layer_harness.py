@@ -33,7 +33,7 @@ CASES = {
     "Maxout": (lambda: layers.Maxout(2), (4, 6), (4, 2), 0, 0),
     "Normalization": (lambda: layers.Normalization(mean=[1.0, 2.0, 3.0],
                                                    variance=[1.0, 4.0, 9.0]), (4, 3), (4, 3),
-                      0, 6),
+                      0, 7),
 }
 
 
