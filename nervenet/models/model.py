@@ -26,7 +26,12 @@ from nervenet import backend, metrics, optimizers, saving
 from nervenet.autograd import Tensor, grad, no_grad
 from nervenet.callbacks import CallbackList, History, ProgbarLogger
 from nervenet.data.dataset import Dataset
-from nervenet.layers.base import Layer, nested_layers, registry as layer_registry
+from nervenet.layers.base import (
+    Layer,
+    flatten_structure,
+    nested_layers,
+    registry as layer_registry,
+)
 from nervenet.layers.core import InputLayer
 from nervenet.models import data_adapter
 from nervenet.models.compile_utils import OutputLosses, OutputMetrics, output_loss
@@ -106,13 +111,16 @@ class Model(Layer):
 
     @property
     def output_names(self) -> list[str]:
-        """The outputs' names (the layers that produce them), as Keras names the per-output
-        losses and metrics (``<name>_loss``)."""
+        """The outputs' names, as Keras names the per-output losses and metrics
+        (``<name>_loss``): the layers that produce them, or, for a subclassed model,
+        ``output_1``, ``output_2``, ... (as many as its last call returned)."""
         if self._graph is not None:
             return list(self._graph.output_names)
         layers = self.layers
-        return [layers[-1].name if layers and type(self).__name__ == "Sequential"
-                else "output"]
+        if layers and type(self).__name__ == "Sequential":
+            return [layers[-1].name]
+        count = len(self.output_shape) if isinstance(self.output_shape, list) else 1
+        return [f"output_{index + 1}" for index in range(count)]
 
     def call(self, inputs, training: bool = False):
         """A functional model runs its graph; a subclass defines its own ``call``."""
@@ -123,10 +131,19 @@ class Model(Layer):
         return self._graph.run(inputs, training)
 
     def compute_output_shape(self, input_shape):
-        if self._graph is None:
-            return super().compute_output_shape(input_shape)
-        shapes = self._graph.output_shapes()
-        return shapes[0] if self._graph.single_output else shapes
+        """A functional model's output shapes come from its graph; a subclassed model's
+        ``call`` is any Python code, so it is run on one sample of zeros (as Keras traces
+        it)."""
+        if self._graph is not None:
+            shapes = self._graph.output_shapes()
+            return shapes[0] if self._graph.single_output else shapes
+        several = isinstance(input_shape, list)
+        arrays = [np.zeros(tuple(1 if d is None else d for d in shape), self.dtype)
+                  for shape in (input_shape if several else [input_shape])]
+        with no_grad():
+            outputs = self(arrays if several else arrays[0], training=False)
+        shapes = [(None,) + tuple(o.shape[1:]) for o in flatten_structure(outputs)]
+        return shapes if isinstance(outputs, (list, tuple)) else shapes[0]
 
     def _sublayer_paths(self) -> list[tuple[str, Layer]]:
         if self._graph is None:
@@ -179,18 +196,42 @@ class Model(Layer):
         ``trainable`` (fine-tuning) so that the optimizer sees the new set of weights.
         """
         names = self.output_names
+        if self._not_yet_called_subclass():  # how many outputs: as many losses as given
+            count = next((len(v) for v in (loss, loss_weights)
+                          if isinstance(v, (list, tuple, dict))), 1)
+            names = [f"output_{index + 1}" for index in range(count)]
         output_losses = OutputLosses(loss, loss_weights, names)
         output_metrics = OutputMetrics(metrics, names)
         self.optimizer = optimizers.get(optimizer)
-        self._output_losses, self._output_metrics = output_losses, output_metrics
-        self.loss = output_losses.losses[0] if not output_losses.multi else output_losses.losses
+        self._set_outputs(output_losses, output_metrics)
         self.compile_arguments = {"loss": loss, "loss_weights": loss_weights,
                                   "metrics": metrics}
         self.metric_ids = list(metrics) if isinstance(metrics, (list, tuple)) else (
             [] if metrics is None else [metrics])
+        self.compiled = True
+
+    def _set_outputs(self, output_losses: OutputLosses, output_metrics: OutputMetrics) -> None:
+        self._output_losses, self._output_metrics = output_losses, output_metrics
+        self.loss = output_losses.losses[0] if not output_losses.multi else output_losses.losses
         self.compiled_metrics = []  # resolved at the first fit/evaluate, when shapes are known
         self._metric_entries = []
-        self.compiled = True
+
+    def _not_yet_called_subclass(self) -> bool:
+        return (self._graph is None and self.output_shape is None
+                and type(self).__name__ != "Sequential")
+
+    def _settle_outputs(self, x) -> None:
+        """A subclassed model shows how many outputs it has when called: run it on one sample
+        if it never ran, and spread the compiled losses and metrics over its real outputs."""
+        if self._graph is not None or type(self).__name__ == "Sequential":
+            return
+        if self.output_shape is None:
+            self._run_one_sample(x, "x")
+        names = self.output_names
+        if names != self._output_losses.output_names:
+            arguments = self.compile_arguments
+            self._set_outputs(OutputLosses(arguments["loss"], arguments["loss_weights"], names),
+                              OutputMetrics(arguments["metrics"], names))
 
     def _resolve_metrics(self, output_shapes: list[tuple]) -> None:
         if self._output_metrics is None or self._metric_entries:
@@ -453,6 +494,7 @@ class Model(Layer):
         """Check and convert fit/evaluate data: arrays, inputs in the model's order (a dict is
         matched by input name), one target array per output (likewise)."""
         x = self._standardize_x(x, f"{prefix}x")
+        self._settle_outputs(x)
         y = self._standardize_y(y, f"{prefix}y")
         if sample_weight is not None:
             sample_weight = data_adapter.to_array(sample_weight, f"{prefix}sample_weight")
@@ -488,14 +530,7 @@ class Model(Layer):
     def _check_data_against_model(self, x, y, where: str) -> None:
         """Run one sample through the model (building it) and check the targets against the
         output, so that bad data fails before any weight changes."""
-        try:
-            with no_grad():
-                output = self(data_adapter.take(x, slice(0, 1)), training=False)
-        except ValueError as error:
-            shapes = [a.shape for a in data_adapter.flatten(x)]
-            described = shapes[0] if len(shapes) == 1 else shapes
-            raise ValueError(f"{where}: x of shape {described} does not fit the model: "
-                             f"{error}") from None
+        output = self._run_one_sample(x, where)
         outputs = output if isinstance(output, (list, tuple)) else [output]
         output_shapes = [(None,) + tuple(o.shape[1:]) for o in outputs]
         targets = y if self._output_losses.multi else [y]
@@ -508,6 +543,18 @@ class Model(Layer):
                     where_output = f" (output {name!r})" if self._output_losses.multi else ""
                     raise ValueError(f"{where}{where_output}: {error}") from None
         self._resolve_metrics(output_shapes)
+
+    def _run_one_sample(self, x, where: str):
+        """The model's output for the first sample of ``x`` (inference), or a ValueError
+        saying that x does not fit the model."""
+        try:
+            with no_grad():
+                return self(data_adapter.take(x, slice(0, 1)), training=False)
+        except ValueError as error:
+            shapes = [a.shape for a in data_adapter.flatten(x)]
+            described = shapes[0] if len(shapes) == 1 else shapes
+            raise ValueError(f"{where}: x of shape {described} does not fit the model: "
+                             f"{error}") from None
 
     # ------------------------------------------------------------ evaluate / predict
     def evaluate(self, x=None, y=None, batch_size: int | None = 32, verbose: int = 0,
@@ -555,8 +602,8 @@ class Model(Layer):
         return self._logs(total / weight_total, [t / weight_total for t in output_totals])
 
     def predict(self, x, batch_size: int | None = 32, verbose: int = 0):
-        """The model's outputs for ``x``, in inference mode: an ndarray, or a list of
-        ndarrays (one per output) for a model with several outputs."""
+        """The model's outputs for ``x``, in inference mode: an ndarray, or one ndarray per
+        output for a model with several (a list, or a tuple when its call returns one)."""
         x = self._standardize_x(x, "x")
         n = data_adapter.num_samples(x)
         batch_size = n if batch_size is None else _check_positive_int(batch_size, "batch_size")
@@ -567,8 +614,8 @@ class Model(Layer):
                                             training=False)))
         if not outputs:
             return np.zeros((0,))
-        if isinstance(outputs[0], list):
-            return [np.concatenate(parts) for parts in zip(*outputs)]
+        if isinstance(outputs[0], (list, tuple)):  # a tuple stays a tuple, as the call gave
+            return type(outputs[0])(np.concatenate(parts) for parts in zip(*outputs))
         return np.concatenate(outputs)
 
     def predict_on_batch(self, x):
@@ -632,7 +679,8 @@ layer_registry.add("Functional", Model)
 def _arrays(outputs):
     if isinstance(outputs, Tensor):
         return outputs.data
-    return [o.data for o in outputs]
+    return type(outputs)(o.data for o in outputs) if isinstance(outputs, tuple) else [
+        o.data for o in outputs]
 
 
 def _check_positive_int(value, name: str) -> int:
