@@ -29,6 +29,7 @@ import json
 import math
 import re
 import secrets
+import sys
 import threading
 import time
 from http import HTTPStatus
@@ -85,16 +86,21 @@ class PlaygroundServer(ThreadingHTTPServer):
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, token: str | None = None,
                  frame_rate: float = 15.0):
+        self.sessions: dict[str, Session] = {}
+        self.lock = threading.Lock()
         super().__init__((host, port), PlaygroundHandler)
         self.token = token or secrets.token_urlsafe(24)
         self.frame_rate = frame_rate
-        self.sessions: dict[str, Session] = {}
-        self.lock = threading.Lock()
         port = self.server_address[1]
         shown = f"[{host}]" if ":" in host else host
         self.hosts = {f"{shown}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"}
         self.origins = {f"http://{name}" for name in self.hosts}
         self.url = f"http://{shown}:{port}/?token={self.token}"
+
+    def handle_error(self, request, client_address) -> None:
+        """A client that hung up (a closed tab, a refused body) is no error worth a trace."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
     def new_session(self, setup: dict) -> Session:
         with self.lock:

@@ -63,6 +63,7 @@ class Session:
         self._commands: queue.Queue = queue.Queue()
         self._closed = threading.Event()
         self._reset()
+        self._publish()
         self.thread = threading.Thread(target=self._run, name=f"playground-{self.id}",
                                        daemon=True)
         self.thread.start()
@@ -96,7 +97,6 @@ class Session:
 
     # ------------------------------------------------------------------- the thread
     def _run(self) -> None:
-        self._publish()
         while not self.closed:
             try:
                 command = self._commands.get(timeout=0 if self.playing else 0.5)

@@ -29,7 +29,7 @@ def test_page_and_static_files_carry_the_token(client):
                     "add-layer", "epoch", "loss-train", "loss-test", "heatmap", "export-model",
                     "export-code"):
         assert f'id="{element}"' in text
-    for name, kind in server_module.STATIC.items():
+    for name in server_module.STATIC:
         status, data = client.call("GET", f"/static/{name}")
         assert status == 200 and data, name
     status, texts = client.call("GET", "/static/i18n.json")
