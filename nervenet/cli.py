@@ -7,6 +7,7 @@
     nervenet evaluate MODEL [--dataset NAME]
     nervenet predict MODEL FILE [--output FILE.csv]
     nervenet summary MODEL
+    nervenet playground [--port P] [--host 127.0.0.1] [--no-browser]
 
 ``train`` prints a progress bar and the test metrics, and writes to DIR: the model
 (``model.nervenet``, or ``model.weights.npz`` where the model cannot be saved whole),
@@ -458,13 +459,33 @@ def make_parser() -> argparse.ArgumentParser:
     predict_parser.add_argument("--output", help="write the predictions to this CSV")
     summary_parser = commands.add_parser("summary", help="print a saved model's layers")
     summary_parser.add_argument("model", help="a run directory or a .nervenet file")
+    add_playground_parser(commands)
     return parser
+
+
+def add_playground_parser(commands) -> None:
+    """``nervenet playground [--port P] [--host 127.0.0.1] [--no-browser]``."""
+    playground = commands.add_parser("playground", help="the web playground: networks training "
+                                     "live in the browser (see docs/playground.md)")
+    playground.add_argument("--port", type=int, default=0, help="the port (default: a free one)")
+    playground.add_argument("--host", default="127.0.0.1", help="the address to listen on "
+                            "(default 127.0.0.1: this machine only)")
+    playground.add_argument("--no-browser", action="store_false", dest="browser",
+                            help="print the URL without opening a browser")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 success, 1 training diverged, 2 bad
     input)."""
     args = make_parser().parse_args(argv)
+    if args.command == "playground":
+        from nervenet.playground import serve  # the web server only when asked for
+
+        try:
+            return serve(args.host, args.port, open_browser=args.browser)
+        except (OSError, OverflowError) as error:  # a port in use or out of range
+            print(f"nervenet playground: error: {error}", file=sys.stderr)
+            return 2
     try:
         if args.command == "train":
             train(resolve_options(args))
