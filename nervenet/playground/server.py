@@ -307,10 +307,11 @@ class PlaygroundHandler(BaseHTTPRequestHandler):
         self._send(data, STATIC[name] + "; charset=utf-8")
 
     def _stream(self, session: Session) -> None:
-        if session.streams:
-            raise RequestError(HTTPStatus.CONFLICT, f"session {session.id} already has an "
-                               "event stream: open a new session per tab")
-        session.streams += 1
+        with self.server.lock:
+            if session.streams:
+                raise RequestError(HTTPStatus.CONFLICT, f"session {session.id} already has "
+                                   "an event stream: open a new session per tab")
+            session.streams += 1
         self.send_response(HTTPStatus.OK)
         self.send_header("Content-Type", "text/event-stream")
         for key, value in _HEADERS.items():

@@ -38,9 +38,15 @@ MAX_PATH = 400  # weight vectors kept for the loss-surface path (thinned when fu
 
 
 def _encode(values: np.ndarray, low: float, high: float) -> str:
-    """Values clipped to [low, high] as base64 bytes 0..255 (what the page's canvases read)."""
+    """Values clipped to [low, high] as base64 bytes 0..255 (what the page's canvases read);
+    NaN (a diverged network) is drawn as the middle."""
+    values = np.nan_to_num(values, nan=(low + high) / 2, posinf=high, neginf=low)
     scaled = (np.clip(values, low, high) - low) * (255.0 / (high - low))
     return base64.b64encode(np.rint(scaled).astype(np.uint8).tobytes()).decode("ascii")
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
 
 
 class Session:
@@ -230,9 +236,14 @@ class Session:
                                     seed=self.rng)
                 self._end_epoch()
             elif self.setup["optimizer"] in config.SECOND_ORDER:
-                self._second_order(deadline, target)
+                if not self._second_order(deadline, target):
+                    self.playing = False  # converged: no iteration left to take
+                    return
             else:
                 self._batch()
+            if not math.isfinite(self.loss_train):
+                self.playing = False  # diverged: the page says so; reset or lower the rate
+                return
             if time.monotonic() >= deadline or (target is None and self._pending()):
                 return
 
@@ -248,9 +259,10 @@ class Session:
             self.order, self.position = None, 0
             self._end_epoch()
 
-    def _second_order(self, deadline: float, target: int | None) -> None:
+    def _second_order(self, deadline: float, target: int | None) -> bool:
         """One ``minimize`` call on the whole training set, an epoch per iteration, stopped
-        by its callback at the deadline (its curvature memory starts anew each call)."""
+        by its callback at the deadline (its curvature memory starts anew each call).
+        Returns whether it took an iteration."""
         model = self.model
 
         def loss_fn():
@@ -266,8 +278,7 @@ class Session:
         with ENGINE_LOCK:
             optimizer = optimizer_call(self.setup, max_iter=10**6).build()
             optimizer.minimize(loss_fn, model.trainable_weights, callback=callback)
-        if self.steps == steps:  # converged: no iteration left to take
-            self.playing = False
+        return self.steps > steps
 
     def _end_epoch(self) -> None:
         self.epoch += 1
@@ -285,7 +296,9 @@ class Session:
             losses = (self._data_loss(self.x_train, self.y_train),
                       self._data_loss(self.x_test, self.y_test))
             flat = np.concatenate([w.data.ravel() for w in self.model.trainable_weights])
-        self.loss_train, self.loss_test = losses
+        # JSON has no NaN: a diverged loss is sent as null
+        losses = tuple(value if math.isfinite(value) else None for value in losses)
+        self.loss_train, self.loss_test = (math.nan if v is None else v for v in losses)
         if not append:
             return
         self.history.append([self.epoch, *losses])
@@ -326,7 +339,7 @@ class Session:
         frame = {
             "session": self.id, "epoch": self.epoch, "steps": self.steps,
             "playing": self.playing, "data_version": self.data_version,
-            "loss_train": self.loss_train, "loss_test": self.loss_test,
+            "loss_train": _finite(self.loss_train), "loss_test": _finite(self.loss_test),
             "history": self.history[::stride] + ([self.history[-1]] if stride > 1 else []),
             "heatmap": _encode(outputs[-1][:, 0], -1 if regression else 0, 1),
             "neurons": neurons,
@@ -335,7 +348,7 @@ class Session:
                         for layer in self._dense_layers()],
             "gradients": None, "feature_space": self._feature_space(),
         }
-        if self.setup["mode"] == "backprop":
+        if self.setup["mode"] == "backprop" and frame["loss_train"] is not None:
             norms = diagnostics.gradient_norms(self.model, self.x_train, self.y_train)
             frame["gradients"] = [[name, value] for name, value in norms.items()]
         return frame

@@ -12,7 +12,6 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import numpy as np
 import pytest
 
 from nervenet import models
-from nervenet.playground import PlaygroundServer
+from tests.playground.helpers import running_server
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="the browser tests need "
                                "Playwright for Python: pip install 'nervenet[browser]'")
@@ -35,13 +34,8 @@ IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 
 @pytest.fixture(scope="module")
 def server():
-    server = PlaygroundServer("127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with running_server() as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

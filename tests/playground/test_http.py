@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import socket
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from nervenet import models
-from nervenet.playground import DEFAULTS, server as server_module
+from nervenet.playground import DEFAULTS, config, server as server_module
 
 
 def _weights(server, session: str) -> list[np.ndarray]:
@@ -234,3 +236,27 @@ def test_exports(client, server, tmp_path):
     compile(text, "train.py", "exec")
     assert "EPOCHS = 1" in text and "model.fit(" in text
     assert io.StringIO(text).readline().startswith('"""circle data, a 2-4-2-1 network')
+
+
+def test_every_text_in_both_languages():
+    """Every key the page or its script uses has an English and a Korean text, and the Korean
+    ones use the glossary's terms."""
+    static = Path(server_module.__file__).parent / "static"
+    texts = json.loads((static / "i18n.json").read_text(encoding="utf-8"))
+    page = (static / "index.html").read_text(encoding="utf-8")
+    script = (static / "app.js").read_text(encoding="utf-8")
+    used = set(re.findall(r'data-i18n(?:-title|-label)?="([a-z_]+)"', page))
+    used |= set(re.findall(r'text\("([a-z_]+)"\)', script))
+    used |= {f"note_mode_{mode}" for mode in config.MODES}
+    used |= {f"note_act_{name}" for name in config.ACTIVATIONS}
+    assert used - set(texts) == set()
+    for key, entry in texts.items():
+        assert set(entry) == {"en", "ko"} and all(entry.values()), key
+        assert re.search("[\uac00-\ud7a3]", entry["ko"]) or key in ("title",), key
+        if key.startswith("tip_"):
+            assert f'id="{key[4:]}"' in page, key
+    glossary = {"learning_rate": "학습률", "activation": "활성함수", "batch_norm": "배치 정규화",
+                "epoch": "에포크", "dropout": "드롭아웃", "initializer": "가중치 초기화"}
+    for key, term in glossary.items():
+        assert term in texts[key]["ko"], key
+    assert "기울기 소실" in texts["note_gradients"]["ko"]

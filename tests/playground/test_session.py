@@ -4,6 +4,7 @@ course's networks, the frames' contents and the exported script."""
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import signal
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 
 from nervenet.playground import Session, network, validate
-from tests.playground.conftest import next_event
+from tests.playground.helpers import next_event
 
 
 def _wait(predicate, seconds: float = 10.0) -> bool:
@@ -132,7 +133,7 @@ def _decode(text: str, side: int) -> np.ndarray:
 def test_frame_contents(sessions):
     session = sessions(dataset="circle", hidden=[3, 2], features=["x1", "x2", "x1sq"])
     _step(session, 2)
-    frame = __import__("json").loads(session.frame)
+    frame = json.loads(session.frame)
     heatmap = _decode(frame["heatmap"], 100)
     predicted = session.model.predict(session.grid, verbose=0)[:, 0]
     np.testing.assert_allclose(heatmap.ravel(), np.rint(predicted * 255), atol=1)
@@ -146,7 +147,7 @@ def test_frame_contents(sessions):
 
 def test_vanishing_gradients_visible_in_deep_sigmoid_networks(sessions):
     deep = sessions(dataset="circle", hidden=[8] * 6, activation="sigmoid")
-    norms = dict(__import__("json").loads(deep.frame)["gradients"])
+    norms = dict(json.loads(deep.frame)["gradients"])
     # each sigmoid layer multiplies the gradient by at most 1/4: the first layer gets least
     assert norms["hidden_1"] < 0.1 * norms["output"]
 
@@ -172,7 +173,7 @@ def test_fixed_xor_network_and_its_feature_space(sessions):
     assert fixed.loss_train == 0.0 and fixed.loss_test == 0.0
     for got, want in zip(fixed.model.get_weights(), network.XOR_WEIGHTS):
         np.testing.assert_array_equal(got, want)
-    space = __import__("json").loads(fixed.frame)["feature_space"]
+    space = json.loads(fixed.frame)["feature_space"]
     corners = {tuple(x): tuple(h) for x, h in zip(fixed.x_train.tolist(), space["points"])}
     assert corners[(0.0, 0.0)] == (1.0, 0.0) and corners[(1.0, 1.0)] == (0.0, 1.0)
     assert corners[(0.0, 1.0)] == (1.0, 1.0) == corners[(1.0, 0.0)]  # NAND, OR
@@ -232,3 +233,21 @@ def test_exported_script_reaches_the_same_test_loss(sessions, tmp_path):
     # same data, network and initial weights; only the order of the mini-batches differs
     # (seeds 0-3 of xor and circle: differences 0.000-0.026 at losses 0.15-0.69)
     assert abs(loss - session.loss_test) < 0.05 + 0.05 * session.loss_test
+
+
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning")
+def test_divergence_stops_training_and_sends_null(sessions):
+    session = sessions(dataset="reg_plane", problem="regression", learning_rate=10.0,
+                       activation="relu", hidden=[8, 8])
+    session.submit("action", "play")
+    assert _wait(lambda: not json.loads(session.frame)["playing"], 20)  # stopped by itself
+    frame = json.loads(session.frame)
+    assert frame["loss_train"] is None and frame["gradients"] is None
+    assert len(base64.b64decode(frame["heatmap"])) == 100 * 100
+
+
+def test_converged_second_order_step_returns(sessions):
+    # logistic regression on XOR: a convex loss, Newton reaches its minimum in a few steps
+    session = sessions(dataset="xor", hidden=[], optimizer="newton", samples=100)
+    _step(session, 30)  # the steps after convergence take no iteration and return
+    assert 1 <= session.epoch < 30

@@ -286,6 +286,7 @@ function layout() {
 function buildNetwork() {
   const box = $("network");
   for (const element of box.querySelectorAll(".node, .layer-head")) element.remove();
+  $("links").replaceChildren();
   const s = state.setup, spots = layout();
   FEATURES.forEach((name, i) => {
     const node = makeNode(spots.inputs[i], `node-${name}`, "feature");
@@ -367,43 +368,52 @@ function drawFeature(canvas, name) {
 }
 
 function drawNetwork() {
-  const frame = state.frame, s = state.setup, spots = layout();
+  const frame = state.frame, s = state.setup;
   const svg = $("links");
-  const paths = [];
-  const sources = [spots.inputs.filter((_, i) => s.features.includes(FEATURES[i]))]
-    .concat(spots.hidden);
-  const targets = spots.hidden.concat([spots.output]);
-  frame.weights.forEach((layer, l) => {
-    if (!sources[l] || !targets[l]) return;
-    layer.kernel.forEach((row, i) => row.forEach((w, j) => {
-      const a = sources[l][i], b = targets[l][j];
-      if (!a || !b) return;
-      const x0 = a.x + 40, y0 = a.y + 20, x1 = b.x, y1 = b.y + 20, mid = (x0 + x1) / 2;
-      const width = Math.min(8, 0.5 + Math.abs(w) * 1.5);
-      paths.push(`<path d="M${x0},${y0} C${mid},${y0} ${mid},${y1} ${x1},${y1}"
-        stroke="${w >= 0 ? "#0877bd" : "#f59322"}" stroke-width="${width.toFixed(2)}"
-        stroke-opacity="0.7" data-layer="${l}" data-row="${i}" data-unit="${j}"><title>${text("weight")} ${w}</title></path>`);
-    }));
-    layer.bias.forEach((b, j) => {
-      const node = $(l < s.hidden.length ? `node-${l}-${j}` : "node-output");
-      const square = node && node.querySelector(".bias");
-      if (square) {
-        square.style.background = colour((Math.max(-1, Math.min(1, b)) + 1) * 127.5);
-        square.title = `${text("bias")} ${b}`;
-      }
-    });
-  });
-  svg.innerHTML = paths.join("");
-  for (const path of svg.querySelectorAll("path")) {
-    path.addEventListener("click", (event) => openEditor(event, Number(path.dataset.layer),
-                                                         Number(path.dataset.row), Number(path.dataset.unit)));
-  }
+  const count = frame.weights.reduce((n, layer) => n + layer.kernel.length * (layer.kernel[0] || []).length, 0);
+  if (svg.childElementCount !== count) buildLinks(frame.weights);
+  // only the colours and widths change while training: update the existing paths
+  let index = 0;
+  frame.weights.forEach((layer) => layer.kernel.forEach((row) => row.forEach((w) => {
+    const path = svg.children[index++];
+    path.setAttribute("stroke", w >= 0 ? "#0877bd" : "#f59322");
+    path.setAttribute("stroke-width", Math.min(8, 0.5 + Math.abs(w) * 1.5).toFixed(2));
+    path.firstChild.textContent = `${text("weight")} ${w}`;
+  })));
+  frame.weights.forEach((layer, l) => layer.bias.forEach((b, j) => {
+    const node = $(l < s.hidden.length ? `node-${l}-${j}` : "node-output");
+    const square = node && node.querySelector(".bias");
+    if (square) {
+      square.style.background = colour((Math.max(-1, Math.min(1, b)) + 1) * 127.5);
+      square.title = `${text("bias")} ${b}`;
+    }
+  }));
   frame.neurons.forEach((units, l) => units.forEach((encoded, u) => {
     const node = $(`node-${l}-${u}`);
     if (node) paint(node.querySelector("canvas"), decode(encoded), THUMB, false);
   }));
   const output = $("node-output");
   if (output) paint(output.querySelector("canvas"), decode(frame.heatmap), HEATMAP, state.view.discretize);
+}
+
+function buildLinks(weights) {
+  // one path per weight, from the active features through the hidden layers to the output
+  const s = state.setup, spots = layout(), svg = $("links");
+  const sources = [spots.inputs.filter((_, i) => s.features.includes(FEATURES[i]))]
+    .concat(spots.hidden);
+  const targets = spots.hidden.concat([spots.output]);
+  const paths = [];
+  weights.forEach((layer, l) => layer.kernel.forEach((row, i) => row.forEach((w, j) => {
+    const a = (sources[l] || [])[i] || {x: 0, y: 0}, b = (targets[l] || [])[j] || {x: 0, y: 0};
+    const x0 = a.x + 40, y0 = a.y + 20, x1 = b.x, y1 = b.y + 20, mid = (x0 + x1) / 2;
+    paths.push(`<path d="M${x0},${y0} C${mid},${y0} ${mid},${y1} ${x1},${y1}" stroke-opacity="0.7"
+      data-layer="${l}" data-row="${i}" data-unit="${j}"><title></title></path>`);
+  })));
+  svg.innerHTML = paths.join("");
+  for (const path of svg.children) {
+    path.addEventListener("click", (event) => openEditor(event, Number(path.dataset.layer),
+                                                         Number(path.dataset.row), Number(path.dataset.unit)));
+  }
 }
 
 function openEditor(event, layer, row, unit) {
@@ -491,8 +501,10 @@ function draw() {
   const frame = state.frame;
   if (!frame) return;
   $("epoch").textContent = String(frame.epoch);
-  $("loss-train").textContent = frame.loss_train.toFixed(3);
-  $("loss-test").textContent = frame.loss_test.toFixed(3);
+  // null: the loss is NaN or infinite (the network diverged)
+  $("loss-train").textContent = frame.loss_train === null ? "NaN" : frame.loss_train.toFixed(3);
+  $("loss-test").textContent = frame.loss_test === null ? "NaN" : frame.loss_test.toFixed(3);
+  if (frame.loss_train === null) showMessage(text("diverged"));
   const heatmap = $("heatmap");
   paint(heatmap, decode(frame.heatmap), HEATMAP, state.view.discretize);
   if (state.data) {
@@ -510,6 +522,7 @@ function draw() {
 function drawLossCurve(history) {
   const canvas = $("loss-curve"), context = canvas.getContext("2d");
   context.clearRect(0, 0, canvas.width, canvas.height);
+  history = history.filter(([, a, b]) => a !== null && b !== null);
   if (history.length < 2) return;
   const top = Math.max(...history.map(([, a, b]) => Math.max(a, b)), 1e-9);
   const last = history[history.length - 1][0] || 1;
