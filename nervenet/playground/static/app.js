@@ -137,7 +137,10 @@ async function loadData() {
   const version = state.frame.data_version;
   state.dataVersion = version;
   const data = await api(sessionPath("state"));
-  if (data.data_version === version) state.data = data;
+  if (data.data_version !== version) return;
+  state.data = data;
+  buildNetwork();  // the features' thumbnails span the new data's domain
+  draw();  // the points, even when no other frame comes (paused, or the fixed network)
 }
 
 // ---------------------------------------------------------------------------- languages
@@ -277,7 +280,7 @@ function layout() {
   const columns = s.hidden.length + 2;
   const gap = (width - 60) / (columns - 1);
   const place = (count, column) => Array.from({length: count}, (_, i) =>
-    ({x: 20 + column * gap, y: 30 + i * 52}));
+    ({x: 20 + column * gap, y: 44 + i * 50}));
   return {inputs: place(FEATURES.length, 0),
           hidden: s.hidden.map((units, l) => place(units, l + 1)),
           output: place(1, columns - 1)};
@@ -305,7 +308,7 @@ function buildNetwork() {
     head.style.top = "0px";
     const more = s.mode === "backprop" ? `<button class="add-neuron" data-layer="${l}">+</button>
       <button class="remove-neuron" data-layer="${l}">&minus;</button>` : "";
-    head.innerHTML = `${more} <span>${units}</span>`;
+    head.innerHTML = `${more}<div>${units} ${text("neurons")}</div>`;
     box.appendChild(head);
     for (let u = 0; u < units; u++) makeNode(spots.hidden[l][u], `node-${l}-${u}`, "hidden", l, u);
   });
