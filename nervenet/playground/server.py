@@ -29,6 +29,7 @@ import json
 import math
 import re
 import secrets
+import socket
 import sys
 import threading
 import time
@@ -40,6 +41,7 @@ from urllib.parse import parse_qs, urlsplit
 from nervenet.playground import config
 from nervenet.playground.session import Session, stream_frames
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 MAX_BODY = 64 * 1024
 MAX_SESSIONS = 8
 #: a session whose page never opened its event stream is dropped after this many seconds
@@ -88,13 +90,17 @@ class PlaygroundServer(ThreadingHTTPServer):
                  frame_rate: float = 15.0):
         self.sessions: dict[str, Session] = {}
         self.lock = threading.Lock()
+        if ":" in host:
+            self.address_family = socket.AF_INET6
         super().__init__((host, port), PlaygroundHandler)
         self.token = token or secrets.token_urlsafe(24)
         self.frame_rate = frame_rate
         port = self.server_address[1]
         shown = f"[{host}]" if ":" in host else host
-        self.hosts = {f"{shown}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"}
-        self.origins = {f"http://{name}" for name in self.hosts}
+        # on the loopback only these Host headers are answered (a DNS-rebinding page sends its
+        # own name); listening on another address, the machine's names are not known here
+        self.hosts = ({f"{shown}:{port}", f"localhost:{port}", f"127.0.0.1:{port}",
+                       f"[::1]:{port}"} if host in LOOPBACK else None)
         self.url = f"http://{shown}:{port}/?token={self.token}"
 
     def handle_error(self, request, client_address) -> None:
@@ -235,11 +241,11 @@ class PlaygroundHandler(BaseHTTPRequestHandler):
 
     def _check_origin(self) -> None:
         host = self.headers.get("Host", "")
-        if host not in self.server.hosts:
+        if self.server.hosts is not None and host not in self.server.hosts:
             raise RequestError(HTTPStatus.FORBIDDEN, f"wrong Host header {host[:100]!r}: the "
                                "playground answers only its own address")
         origin = self.headers.get("Origin")
-        if origin is not None and origin not in self.server.origins:
+        if origin is not None and origin != f"http://{host}":  # only the page itself
             raise RequestError(HTTPStatus.FORBIDDEN, f"foreign Origin {origin[:100]!r}: only "
                                "the playground's own page may call it")
 
@@ -336,7 +342,7 @@ def serve(host: str = "127.0.0.1", port: int = 0, open_browser: bool = True) -> 
     """Run the playground until Ctrl-C; print its URL (with the token) first."""
     server = PlaygroundServer(host, port)
     print(f"nervenet playground: {server.url}", flush=True)
-    if host not in ("127.0.0.1", "localhost", "::1"):
+    if host not in LOOPBACK:
         print(f"note: listening on {host}: other machines can reach it (with the token)",
               flush=True)
     if open_browser:

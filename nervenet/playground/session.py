@@ -168,6 +168,7 @@ class Session:
             else:
                 layer.kernel.data[edit["row"], edit["unit"]] = edit["value"]
             self._record_losses(append=False)
+        self.edited_weights = True  # the exported script says so: the model file has them
         self._publish()
         return {"epoch": self.epoch}
 

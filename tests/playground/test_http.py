@@ -3,17 +3,19 @@ gets a 4xx with a message and changes nothing."""
 
 from __future__ import annotations
 
+import http.client
 import io
 import json
 import re
 import socket
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from nervenet import models
-from nervenet.playground import DEFAULTS, config, server as server_module
+from nervenet.playground import DEFAULTS, PlaygroundServer, config, server as server_module
 
 
 def _weights(server, session: str) -> list[np.ndarray]:
@@ -205,6 +207,26 @@ def test_weight_edit(client, server):
                             {"layer": 2, "row": None, "unit": 0, "value": 0.75})
     assert status == 200
     assert server.sessions[session].model.layers[2].bias.data[0] == 0.75
+    status, code = client.call("GET", f"/api/sessions/{session}/train.py")
+    assert "set by hand" in code.decode()  # the script cannot know them; it says so
+
+
+def test_ipv6_loopback():
+    try:
+        server = PlaygroundServer("::1", 0)
+    except OSError as error:
+        pytest.skip(f"no IPv6 loopback here: {error}")
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        assert server.url.startswith("http://[::1]:")
+        connection = http.client.HTTPConnection("::1", server.server_address[1], timeout=10)
+        connection.request("GET", f"/?token={server.token}")
+        assert connection.getresponse().status == 200
+        connection.close()
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_surface(client):
