@@ -20,6 +20,7 @@ inputs), which is how the functional API (``Model(inputs, outputs)``) learns the
 from __future__ import annotations
 
 import inspect
+import itertools
 import math
 import re
 import threading
@@ -36,25 +37,54 @@ from nervenet.registry import Registry
 registry = Registry("layer")
 
 _name_counts: dict[str, int] = {}
+_name_lock = threading.Lock()
 
-# While a model file is being loaded: how many weight values layers may still create (a
-# hostile config must not make build() allocate more than the file could fill).
-_weight_budget: list[int] = []
+# While a model file is being loaded in this thread: how many weight values layers may still
+# create (a hostile config must not make build() allocate more than the file could fill) and
+# how many values one sample of an intermediate activation may have. Per thread: a load must
+# not limit what other threads build.
+_load_limits = threading.local()
 
 
-class weight_budget:  # noqa: N801  (a context manager, used like a function)
-    """Within ``with weight_budget(n):`` layers may create at most ``n`` weight values in all
-    (``add_weight`` raises ValueError beyond that). Model loading uses it."""
+class load_budget:  # noqa: N801  (a context manager, used like a function)
+    """Within ``with load_budget(weights, activations):``, in this thread, layers may create
+    at most ``weights`` weight values in all (``add_weight`` raises ValueError beyond that),
+    and no layer may take or produce more than ``activations`` values per sample (checked
+    from the shapes, before the layer computes). Model loading uses it."""
 
-    def __init__(self, values: int):
-        self.values = int(values)
+    def __init__(self, weights: int, activations: int | None = None):
+        self.weights = int(weights)
+        self.activations = activations
 
     def __enter__(self):
-        _weight_budget.append(self.values)
+        self._outer = getattr(_load_limits, "current", None)
+        _load_limits.current = self
         return self
 
     def __exit__(self, *exc_info):
-        _weight_budget.pop()
+        _load_limits.current = self._outer
+
+    def take_weights(self, layer: Layer, name: str, shape: tuple) -> None:
+        size = math.prod(shape)  # Python ints: a huge shape cannot overflow to 0
+        if size > self.weights:
+            raise ValueError(f"{layer.name}: weight {name!r} of shape {shape} has more "
+                             "values than the whole weights file holds")
+        self.weights -= size
+
+    def check_activation(self, layer: Layer, shape, what: str) -> None:
+        if self.activations is None or not isinstance(shape, tuple) or not all(
+                d is None or isinstance(d, int) for d in shape):
+            return
+        values = math.prod(d or 1 for d in shape[1:])
+        if values > self.activations:
+            raise ValueError(f"{layer.name}: its {what} of shape {shape} has {values} values "
+                             f"per sample, over the {self.activations} a loaded model may "
+                             "build with")
+
+
+def current_load_budget() -> load_budget | None:
+    """The ``load_budget`` active in this thread (``None`` outside a load)."""
+    return getattr(_load_limits, "current", None)
 
 
 def _snake_case(name: str) -> str:
@@ -64,8 +94,9 @@ def _snake_case(name: str) -> str:
 
 def unique_name(prefix: str) -> str:
     """``dense``, ``dense_1``, ``dense_2``, ... as Keras names layers."""
-    count = _name_counts.get(prefix, 0)
-    _name_counts[prefix] = count + 1
+    with _name_lock:  # two threads building layers must not get the same name
+        count = _name_counts.get(prefix, 0)
+        _name_counts[prefix] = count + 1
     return prefix if count == 0 else f"{prefix}_{count}"
 
 
@@ -185,10 +216,11 @@ def map_structure(fn, value):
 #: counts the changes of any layer's sub-layers, weights or trainable flag: the cached weight
 #: lists are valid while it stays the same
 _structure_version = [0]
+_structure_counter = itertools.count(1)
 
 
 def _structure_changed() -> None:
-    _structure_version[0] += 1
+    _structure_version[0] = next(_structure_counter)  # atomic: threads lose no change
 
 
 def nested_layers(layer: Layer) -> list[Layer]:
@@ -316,12 +348,9 @@ class Layer:
             raise ValueError(f"{self.name}: a weight named {name!r} already exists")
         dtype = self.dtype if dtype is None else np.dtype(dtype)
         shape = shape_tuple(shape)
-        if _weight_budget:  # rebuilding a model from a file: never beyond what the file holds
-            size = math.prod(shape)  # Python ints: a huge shape cannot overflow to 0
-            if size > _weight_budget[-1]:
-                raise ValueError(f"{self.name}: weight {name!r} of shape {shape} has more "
-                                 "values than the whole weights file holds")
-            _weight_budget[-1] -= size
+        budget = current_load_budget()
+        if budget is not None:  # rebuilding a model from a file: never beyond what it holds
+            budget.take_weights(self, name, shape)
         values = initializers.get(initializer)(shape, dtype=dtype)
         # (reshaped: ascontiguousarray makes a scalar weight, Keras's count, one-dimensional)
         weight = Tensor(np.ascontiguousarray(values, dtype=dtype).reshape(shape),
@@ -487,6 +516,9 @@ class Layer:
             inputs = self._convert_inputs(inputs)
             shapes = _shapes(inputs)
         if shapes != self._checked_shapes:  # once per input shape, not once per batch
+            budget = current_load_budget()
+            if budget is not None:
+                self._check_load_budget(budget, shapes)
             self._check_input(shapes)
             if not self.built:
                 self.build(_unbatched(shapes))
@@ -545,7 +577,21 @@ class Layer:
         self.output_shape = out_shapes if several else out_shapes[0]
         return list(node.outputs) if several else node.outputs[0]
 
+    def _check_load_budget(self, budget: load_budget, shapes: list[tuple]) -> None:
+        """While a model file loads: the inputs, and the output when the layer declares its
+        shape, within the activation budget, before anything is computed."""
+        for shape in shapes:
+            budget.check_activation(self, tuple(shape), "input")
+        if type(self).compute_output_shape is not Layer.compute_output_shape:
+            shape_arg = _unbatched(shapes)
+            budget.check_activation(self, self.compute_output_shape(shape_arg), "output")
+
     def _probe_output(self, inputs, kwargs):
+        budget = current_load_budget()
+        if budget is not None:
+            for leaf in flatten_structure(inputs):
+                budget.check_activation(self, leaf.shape, "input")
+
         def zeros(leaf):
             return np.zeros(tuple(1 if d is None else d for d in leaf.shape), leaf.dtype)
 

@@ -64,6 +64,14 @@ def squared_norm(array: np.ndarray) -> float:
     return float(np.dot(flat, flat))
 
 
+def check_finite_state(owner: str, key: str, value: np.ndarray) -> None:
+    """Optimizer state must be finite: the step guard relies on it (from finite gradients,
+    weights and state, only an overflow can make an update non-finite, and that raises)."""
+    if value.dtype.kind == "f" and not np.isfinite(value).all():
+        raise ValueError(f"{owner}.set_state: slot {key} contains NaN or Inf; it would make "
+                         "every later update non-finite")
+
+
 def _describe(var: Tensor, index: int) -> str:
     named = f" {var.name!r}" if var.name is not None else ""
     return f"variable {index}{named} (shape {var.shape})"
@@ -249,10 +257,16 @@ class Optimizer:
 
     def set_state(self, state: dict) -> None:
         """Restore a ``get_state()`` dict. Slots of variables not seen yet are kept and checked
-        when each variable first arrives (same order as when the state was saved)."""
+        when each variable first arrives (same order as when the state was saved). Everything
+        is checked (keys, shapes, finite values, ``iterations`` a non-negative integer scalar)
+        before anything changes."""
         owner = type(self).__name__
         if "iterations" not in state:
             raise ValueError(f"{owner}.set_state: the state has no 'iterations' entry")
+        iterations = np.asarray(state["iterations"])
+        if iterations.shape != () or iterations.dtype.kind not in "iu" or iterations < 0:
+            raise ValueError(f"{owner}.set_state: 'iterations' must be a non-negative integer "
+                             f"scalar, got {iterations.dtype} of shape {iterations.shape}")
         per_index: dict[int, dict[str, np.ndarray]] = {}
         for key, value in state.items():
             if key == "iterations":
@@ -261,13 +275,15 @@ class Optimizer:
             if not index.isdigit() or not slot:
                 raise ValueError(f"{owner}.set_state: unexpected key {key!r}; expected "
                                  "'iterations' or '<index>/<slot>'")
-            per_index.setdefault(int(index), {})[slot] = np.asarray(value)
-        for index, restored in per_index.items():
-            if index < len(self._tracked):
-                var = self._tracked[index]
-                self._slots[index] = self._adopt(restored, self._slots[index], var, index)
+            value = np.asarray(value)
+            check_finite_state(owner, key, value)
+            per_index.setdefault(int(index), {})[slot] = value
+        adopted = {index: self._adopt(restored, self._slots[index], self._tracked[index], index)
+                   for index, restored in per_index.items() if index < len(self._tracked)}
+        for index, slots in adopted.items():  # all checked first: all or nothing
+            self._slots[index] = slots
         self._restored = {i: s for i, s in per_index.items() if i >= len(self._tracked)}
-        self.iterations = int(np.asarray(state["iterations"]))
+        self.iterations = int(iterations)
 
     # ------------------------------------------------------------------ the step
     def apply_gradients(self, grads_and_vars) -> None:

@@ -20,6 +20,7 @@ rebuild what the library, or you with ``register_serializable``, put there. Save
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import json
@@ -28,6 +29,7 @@ import os
 import platform
 import struct
 import warnings
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -37,16 +39,19 @@ from nervenet.autograd import no_grad
 from nervenet.layers.base import (
     Layer,
     deserialize,
+    load_budget,
     registry as layer_registry,
     serialize,
-    weight_budget,
 )
+from nervenet.optimizers.base import check_finite_state
 from nervenet.saving import safetensors
 from nervenet.saving.archive import (
     MEMBER_LIMITS,
+    ModelArchive,
     ModelFormatError,
     atomic_write,
-    read_zip,
+    open_regular_file,
+    region_reader,
     remove_stale_temporaries,
     write_zip,
 )
@@ -224,6 +229,10 @@ def save_model(model, filepath, overwrite: bool = True, training_state: dict | N
     paths = _model_weights(model)
     tensors = {path: weight.data for path, weight in paths.items()}
     state, order = _optimizer_state(model, paths)
+    clash = sorted(set(state) & set(tensors))
+    if clash:
+        raise ValueError(f"model {model.name!r}: the weights {clash[:3]} would be saved under "
+                         "the optimizer state's names; rename the layer")
     tensors.update(state)
     compile_settings = compile_config(model)
     if compile_settings is not None:
@@ -260,41 +269,64 @@ def save_weights(model, filepath, overwrite: bool = True) -> None:
 
 
 # ----------------------------------------------------------------------------- loading
-def _read_tensors(data: bytes, where: str, with_metadata: bool = False):
+def _tensor_file(readinto, size: int, where: str) -> safetensors.TensorFile:
     try:
-        return safetensors.loads(data, with_metadata=with_metadata,
-                                 max_header_bytes=MAX_HEADER_BYTES)
+        return safetensors.TensorFile(readinto, size, max_header_bytes=MAX_HEADER_BYTES)
     except safetensors.SafetensorsError as error:
         raise ModelFormatError(f"{where}: {error}") from None
 
 
-def _read_weights_file(where: str) -> dict:
-    """The tensors of a ``.weights.safetensors`` file, after its checks and its checksum."""
-    size = os.path.getsize(where)
-    if size > MEMBER_LIMITS["weights.safetensors"]:
-        raise ModelFormatError(f"{where}: {size} bytes is over the limit of "
-                               f"{MEMBER_LIMITS['weights.safetensors']}")
-    with open(where, "rb") as handle:
-        data = handle.read()
-    tensors, metadata = _read_tensors(data, where, with_metadata=True)
-    if metadata.get("format") != "nervenet.weights":
-        raise ModelFormatError(f"{where}: not a nervenet weights file (its metadata says "
-                               f"format {metadata.get('format')!r}, expected "
-                               "'nervenet.weights')")
-    start = 8 + struct.unpack("<Q", data[:8])[0]
-    if "sha256" not in metadata:
-        raise ModelFormatError(f"{where}: the weights file has no sha256 checksum")
-    if hashlib.sha256(memoryview(data)[start:]).hexdigest() != metadata["sha256"]:
-        raise ModelFormatError(f"{where}: the file is corrupted: the SHA-256 of its tensor "
-                               "data does not match the checksum in its header")
-    return tensors
+@contextlib.contextmanager
+def _weights_file(where: str):
+    """The tensors of a ``.weights.safetensors`` file (a ``TensorFile``), after its checks and
+    its checksum (computed in chunks: the file is never held in memory whole)."""
+    handle, size = open_regular_file(where, MEMBER_LIMITS["weights.safetensors"])
+    with handle:
+        tensors = _tensor_file(region_reader(handle, 0, size, where), size, where)
+        metadata = tensors.metadata
+        if metadata.get("format") != "nervenet.weights":
+            raise ModelFormatError(f"{where}: not a nervenet weights file (its metadata says "
+                                   f"format {metadata.get('format')!r}, expected "
+                                   "'nervenet.weights')")
+        if "sha256" not in metadata:
+            raise ModelFormatError(f"{where}: the weights file has no sha256 checksum")
+        digest, chunk = hashlib.sha256(), bytearray(2**20)
+        for offset in range(0, size - tensors.data_start, len(chunk)):
+            part = memoryview(chunk)[:min(len(chunk), size - tensors.data_start - offset)]
+            tensors.read_data(offset, part)
+            digest.update(part)
+        if digest.hexdigest() != metadata["sha256"]:
+            raise ModelFormatError(f"{where}: the file is corrupted: the SHA-256 of its tensor "
+                                   "data does not match the checksum in its header")
+        yield tensors
 
 
-def _assign(model, tensors: dict, where: str) -> None:
-    """Copy ``tensors`` into the model's weights by path: every name must match, every shape
-    must agree, and all are checked before any weight changes."""
+def _assign(model, tensors, where: str, staged: bool = True) -> None:
+    """Copy ``tensors`` (a mapping, or a ``TensorFile`` read on demand) into the model's
+    weights by path: every name must match, every shape must agree, and all are checked
+    before any weight changes.
+
+    With ``staged`` (default) every value is read (and converted) before the first weight is
+    written, so that a failure leaves the model as it was; without it the values are read
+    straight into the weights (a model being loaded, which nobody else holds yet)."""
+    if not staged and isinstance(tensors, (safetensors.TensorFile, _Selection)):
+        for path, weight in _checked_paths(model, tensors, where).items():
+            tensors.read(path, out=weight.data)
+        return
+    for weight, value in stage_weights(model, tensors, where):
+        weight.data[...] = value
+
+
+def stage_weights(model, tensors, where: str) -> list[tuple]:
+    """``[(weight, value)]`` for every weight of ``model``, read from ``tensors`` and checked
+    (names, shapes, floating dtype), nothing written yet."""
+    return [(weight, _value(tensors, path, weight.data.dtype))
+            for path, weight in _checked_paths(model, tensors, where).items()]
+
+
+def _checked_paths(model, tensors, where: str) -> dict:
     paths = model.named_weights()
-    if not paths:
+    if not paths and not model.built:
         raise ValueError(f"model {model.name!r} has no weights yet: build it (call it on a "
                          "batch) before loading weights")
     missing = [p for p in paths if p not in tensors]
@@ -303,15 +335,26 @@ def _assign(model, tensors: dict, where: str) -> None:
         raise ModelFormatError(f"{where}: the weights do not match model {model.name!r}: "
                                f"missing {missing}, unexpected {unexpected}")
     for path, weight in paths.items():
-        value = tensors[path]
-        if value.shape != weight.shape:
-            raise ModelFormatError(f"{where}: weight {path!r} has shape {value.shape} in the "
+        shape, dtype = _shape_and_dtype(tensors, path)
+        if shape != weight.shape:
+            raise ModelFormatError(f"{where}: weight {path!r} has shape {shape} in the "
                                    f"file, the model needs {weight.shape}")
-        if value.dtype.kind != "f":
-            raise ModelFormatError(f"{where}: weight {path!r} has dtype {value.dtype}; "
+        if dtype.kind != "f":
+            raise ModelFormatError(f"{where}: weight {path!r} has dtype {dtype}; "
                                    "expected floating-point values")
-    for path, weight in paths.items():
-        weight.data[...] = tensors[path]
+    return paths
+
+
+def _shape_and_dtype(tensors, name: str) -> tuple[tuple, np.dtype]:
+    if isinstance(tensors, (safetensors.TensorFile, _Selection)):
+        return tensors.shape(name), tensors.dtype(name)
+    return tensors[name].shape, tensors[name].dtype
+
+
+def _value(tensors, name: str, dtype) -> np.ndarray:
+    if isinstance(tensors, (safetensors.TensorFile, _Selection)):
+        return tensors.read(name, out=np.empty(tensors.shape(name), dtype))
+    return tensors[name]
 
 
 def load_weights(model, filepath) -> None:
@@ -319,12 +362,11 @@ def load_weights(model, filepath) -> None:
     ``model``, by name, with shape checks, all or nothing."""
     where = os.fspath(filepath)
     if where.endswith(".weights.safetensors"):
-        tensors = _read_weights_file(where)
-    else:
-        members = read_zip(where)
-        tensors = _read_tensors(members["weights.safetensors"], where)
-        tensors = {k: v for k, v in tensors.items() if not k.startswith(_OPTIMIZER_PREFIX)}
-    _assign(model, tensors, where)
+        with _weights_file(where) as tensors:
+            _assign(model, tensors, where)
+        return
+    with open_model_file(where) as (_, _, tensors):
+        _assign(model, split_tensors(tensors, model.named_weights())[0], where)
 
 
 def _load_json(data: bytes, member: str, where: str) -> dict:
@@ -351,14 +393,57 @@ def _check_format(value: dict, member: str, where: str) -> None:
                                + (" (the file is from a newer nervenet)" if newer else ""))
 
 
-def read_model_file(where: str) -> tuple[dict, dict, dict]:
-    """``(config, metadata, tensors)`` of a model file, every format check passed."""
-    members = read_zip(where)
-    config = _load_json(members["config.json"], "config.json", where)
-    metadata = _load_json(members["metadata.json"], "metadata.json", where)
-    _check_format(metadata, "metadata.json", where)
-    _check_format(config, "config.json", where)
-    return config, metadata, _read_tensors(members["weights.safetensors"], where)
+@contextlib.contextmanager
+def open_model_file(where: str):
+    """``with open_model_file(path) as (config, metadata, tensors)``: a model file with every
+    format check passed; ``tensors`` (a ``TensorFile``) reads the weights from the open file
+    on demand."""
+    with ModelArchive(where) as archive:
+        config = _load_json(archive.read("config.json"), "config.json", where)
+        metadata = _load_json(archive.read("metadata.json"), "metadata.json", where)
+        _check_format(metadata, "metadata.json", where)
+        _check_format(config, "config.json", where)
+        yield config, metadata, _tensor_file(*archive.reader("weights.safetensors"), where)
+
+
+class _Selection(Mapping):
+    """Some of the tensors of ``tensors``, under new names: ``names`` maps each new name to
+    the name in ``tensors``."""
+
+    def __init__(self, tensors, names: dict[str, str]):
+        self.tensors, self.names = tensors, names
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.tensors[self.names[name]]
+
+    def __iter__(self):
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def shape(self, name: str) -> tuple:
+        return self.tensors.shape(self.names[name])
+
+    def dtype(self, name: str) -> np.dtype:
+        return self.tensors.dtype(self.names[name])
+
+    def read(self, name: str, out: np.ndarray | None = None) -> np.ndarray:
+        return self.tensors.read(self.names[name], out=out)
+
+
+def split_tensors(tensors, paths) -> tuple[_Selection, _Selection]:
+    """``(weights, optimizer state)`` of a model file's tensors: the weights are the names
+    that are weight paths of the model (or do not start with ``optimizer/``; ``_assign``
+    rejects those), the optimizer state the others, ``optimizer/`` removed. A layer may thus
+    be named "optimizer"."""
+    weights, state = {}, {}
+    for name in tensors:
+        if name in paths or not name.startswith(_OPTIMIZER_PREFIX):
+            weights[name] = name
+        else:
+            state[name[len(_OPTIMIZER_PREFIX):]] = name
+    return _Selection(tensors, weights), _Selection(tensors, state)
 
 
 def load_model(filepath, compile: bool = True):  # noqa: A002  (Keras's argument name)
@@ -374,16 +459,31 @@ def load_model(filepath, compile: bool = True):  # noqa: A002  (Keras's argument
             is not registered (nothing from the file is imported or called).
     """
     where = os.fspath(filepath)
-    config, _, tensors = read_model_file(where)
-    state = {k[len(_OPTIMIZER_PREFIX):]: v for k, v in tensors.items()
-             if k.startswith(_OPTIMIZER_PREFIX)}
-    weights = {k: v for k, v in tensors.items() if not k.startswith(_OPTIMIZER_PREFIX)}
+    with open_model_file(where) as (config, _, tensors):
+        model = _rebuild(config, tensors, where)
+        weights, state = split_tensors(tensors, model.named_weights())
+        _assign(model, weights, where, staged=False)  # a new model: read into its weights
+        settings = config.get("compile")
+        if compile and settings is not None:
+            try:
+                model.compile(**compile_arguments(settings))
+                _restore_optimizer(model, settings.get("optimizer_variables") or [], state)
+            except (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError,
+                    RecursionError) as error:
+                raise ModelFormatError(f"{where}: cannot restore the compile settings: "
+                                       f"{error}") from None
+    return model
+
+
+def _rebuild(config: dict, tensors, where: str):
+    """The model a config describes, built, within the budgets: no more weight values than
+    the file holds, no intermediate activation over ``_MAX_BUILD_VALUES`` values."""
     try:
-        with weight_budget(sum(v.size for v in weights.values())):
+        with load_budget(sum(math.prod(tensors.shape(n)) for n in tensors), _MAX_BUILD_VALUES):
             model = deserialize(config.get("model"))
             if not hasattr(model, "compile"):
                 raise ValueError(f"{type(model).__name__} is a layer, not a model")
-            if not model.built or not model.named_weights():
+            if not model.built:
                 _build(model, config.get("build_input_shape"))
     except (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError,
             MemoryError, RecursionError) as error:
@@ -391,16 +491,6 @@ def load_model(filepath, compile: bool = True):  # noqa: A002  (Keras's argument
         # given arguments that no save wrote (a hostile or hand-edited config)
         raise ModelFormatError(f"{where}: cannot rebuild the model: "
                                f"{type(error).__name__}: {error}") from None
-    _assign(model, weights, where)
-    settings = config.get("compile")
-    if compile and settings is not None:
-        try:
-            model.compile(**compile_arguments(settings))
-            _restore_optimizer(model, settings.get("optimizer_variables") or [], state)
-        except (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError,
-                RecursionError) as error:
-            raise ModelFormatError(f"{where}: cannot restore the compile settings: "
-                                   f"{error}") from None
     return model
 
 
@@ -432,7 +522,10 @@ def check_optimizer_keys(state: dict, count: int) -> None:
                          f"belongs to {count} variables)")
 
 
-def _restore_optimizer(model, order: list, state: dict) -> None:
+def _restore_optimizer(model, order: list, state) -> None:
+    """Restore a new model's optimizer state from ``state`` (the ``optimizer/`` tensors, read
+    on demand): every key and shape checked first, the slots then read straight into the
+    optimizer's arrays, and refused when not finite."""
     optimizer = model.optimizer
     if not state or not hasattr(optimizer, "set_state"):
         return
@@ -440,5 +533,23 @@ def _restore_optimizer(model, order: list, state: dict) -> None:
     if not isinstance(order, list) or not all(isinstance(p, str) and p in paths for p in order):
         raise ValueError(f"optimizer_variables must name weights of the model, got {order!r}")
     check_optimizer_keys(state, len(order))
+    if "iterations" not in state or state.shape("iterations") != () or (
+            state.dtype("iterations").kind not in "iu"):
+        raise ValueError("the optimizer state needs 'iterations', an integer scalar")
     optimizer.build([paths[p] for p in order])
-    optimizer.set_state(state)
+    slots = {f"{i}/{key}": array for i, var in enumerate(optimizer.tracked_variables)
+             for key, array in optimizer.slots(var).items()}
+    if set(slots) != set(state) - {"iterations"}:
+        raise ValueError(f"the optimizer {type(optimizer).__name__} has slots "
+                         f"{sorted(slots)[:6]}, the file {sorted(set(state) - {'iterations'})[:6]}")
+    for key, array in slots.items():
+        if state.shape(key) != array.shape:
+            raise ValueError(f"optimizer slot {key} has shape {state.shape(key)}, the "
+                             f"variable needs {array.shape}")
+    for key, array in slots.items():
+        state.read(key, out=array)
+        check_finite_state(type(optimizer).__name__, key, array)
+    iterations = int(state.read("iterations"))
+    if iterations < 0:
+        raise ValueError(f"the optimizer state has iterations {iterations}, below 0")
+    optimizer.iterations = iterations

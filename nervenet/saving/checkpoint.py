@@ -23,14 +23,14 @@ import numpy as np
 
 from nervenet import backend
 from nervenet.saving import (
-    _OPTIMIZER_PREFIX,
     ModelFormatError,
-    _assign,
     _model_weights,
     _optimizer_state,
     check_optimizer_keys,
-    read_model_file,
+    open_model_file,
     save_model,
+    split_tensors,
+    stage_weights,
 )
 
 __all__ = ["load_training_state", "restore_checkpoint", "save_checkpoint"]
@@ -90,8 +90,8 @@ def load_training_state(filepath) -> dict:
         ModelFormatError: not a checkpoint, or a malformed one.
     """
     where = os.fspath(filepath)
-    _, metadata, _ = read_model_file(where)
-    return _training_state(metadata, where)
+    with open_model_file(where) as (_, metadata, _):
+        return _training_state(metadata, where)
 
 
 def _training_state(metadata: dict, where: str) -> dict:
@@ -120,8 +120,10 @@ def _set_generator(generator: np.random.Generator, value, what: str, where: str)
 
 def restore_checkpoint(model, filepath) -> dict:
     """Load a checkpoint into ``model`` (built and compiled as when it was saved): weights,
-    optimizer state and every random generator's state. All is checked before anything
-    changes.
+    optimizer state and every random generator's state. Everything is read and checked
+    (weights, the optimizer state on a scratch copy of the optimizer, the generator states on
+    scratch generators) before anything changes: a bad checkpoint leaves the model exactly as
+    it was.
 
     Returns:
         The training state (``epoch``: the next epoch to run, ``step``, ...).
@@ -130,27 +132,58 @@ def restore_checkpoint(model, filepath) -> dict:
         ModelFormatError: a malformed checkpoint, or one of another model.
     """
     where = os.fspath(filepath)
-    _, metadata, tensors = read_model_file(where)
-    state = _training_state(metadata, where)
-    optimizer_state = {k[len(_OPTIMIZER_PREFIX):]: v for k, v in tensors.items()
-                       if k.startswith(_OPTIMIZER_PREFIX)}
-    weights = {k: v for k, v in tensors.items() if not k.startswith(_OPTIMIZER_PREFIX)}
-    paths = model.named_weights()
+    with open_model_file(where) as (_, metadata, tensors):
+        state = _training_state(metadata, where)
+        paths = model.named_weights()
+        weights, optimizer_tensors = split_tensors(tensors, paths)
+        staged = stage_weights(model, weights, where)
+        optimizer_state = {key: optimizer_tensors[key] for key in optimizer_tensors}
     order = state["optimizer_variables"]
     if not all(isinstance(p, str) and p in paths for p in order):
         raise ModelFormatError(f"{where}: optimizer_variables must name weights of the model, "
                                f"got {order!r}")
-    try:
-        check_optimizer_keys(optimizer_state, len(order))
-    except ValueError as error:
-        raise ModelFormatError(f"{where}: {error}") from None
-    if optimizer_state and int(np.asarray(optimizer_state.get("iterations", -1))) != (
-            state["step"]):
-        raise ModelFormatError(f"{where}: the optimizer state is at step "
-                               f"{optimizer_state.get('iterations')}, the training state says "
-                               f"{state['step']}")
+    variables = [paths[p] for p in order]
+    _check_optimizer_state(model.optimizer, variables, optimizer_state, state["step"], where)
     generators = _generators(model)
-    saved_rng = state["rng"]
+    saved_rng = _check_generator_states(generators, state["rng"], where)
+    for weight, value in staged:  # nothing below can fail: all was checked above
+        weight.data[...] = value
+    if optimizer_state and model.optimizer is not None:
+        model.optimizer.build(variables)
+        model.optimizer.set_state(optimizer_state)
+    for what, generator in [("global", generators["global"]), ("fit", generators.get("fit")),
+                            *generators["layers"].items()]:
+        value = saved_rng.get(what) if what in ("global", "fit") else saved_rng["layers"][what]
+        if generator is not None and value is not None:
+            _set_generator(generator, value, what, where)
+    return state
+
+
+def _check_optimizer_state(optimizer, variables: list, state: dict, step: int,
+                           where: str) -> None:
+    """Check a checkpoint's optimizer state by restoring it into a scratch copy of
+    ``optimizer`` (same class and configuration), so that the real one is not touched."""
+    if not state or optimizer is None:
+        return
+    try:
+        check_optimizer_keys(state, len(variables))
+        iterations = np.asarray(state.get("iterations", -1))
+        if iterations.shape != () or iterations.dtype.kind not in "iu":
+            raise ValueError(f"'iterations' must be an integer scalar, got {iterations.dtype} "
+                             f"of shape {iterations.shape}")
+        if int(iterations) != step:
+            raise ValueError(f"the optimizer state is at step {int(iterations)}, the training "
+                             f"state says {step}")
+        scratch = type(optimizer).from_config(optimizer.get_config())
+        scratch.build(variables)
+        scratch.set_state(state)
+    except (ValueError, TypeError) as error:
+        raise ModelFormatError(f"{where}: cannot restore the optimizer state: "
+                               f"{error}") from None
+
+
+def _check_generator_states(generators: dict, saved_rng: dict, where: str) -> dict:
+    """Check every saved generator state on a scratch generator (all or nothing)."""
     if "global" not in saved_rng:
         raise ModelFormatError(f"{where}: the training state has no global random state")
     layers = saved_rng.get("layers", {})
@@ -159,23 +192,8 @@ def restore_checkpoint(model, filepath) -> dict:
                                f"{sorted(layers) if isinstance(layers, dict) else layers!r}, "
                                f"the model's layers with generators are "
                                f"{sorted(generators['layers'])}")
-    # check every generator state on a scratch generator first: all or nothing
     for what, value in [("global", saved_rng.get("global")), ("fit", saved_rng.get("fit")),
                         *layers.items()]:
         if value is not None:
             _set_generator(np.random.default_rng(0), value, what, where)
-    _assign(model, weights, where)
-    optimizer = model.optimizer
-    if optimizer_state and optimizer is not None:
-        try:
-            optimizer.build([paths[p] for p in order])
-            optimizer.set_state(optimizer_state)
-        except (ValueError, TypeError) as error:
-            raise ModelFormatError(f"{where}: cannot restore the optimizer state: "
-                                   f"{error}") from None
-    _set_generator(generators["global"], saved_rng["global"], "global", where)
-    if "fit" in generators and saved_rng.get("fit") is not None:
-        _set_generator(generators["fit"], saved_rng["fit"], "fit", where)
-    for path, generator in generators["layers"].items():
-        _set_generator(generator, layers[path], path, where)
-    return state
+    return {**saved_rng, "layers": layers}
