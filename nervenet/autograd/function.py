@@ -17,6 +17,7 @@ gradients are being recorded and some input requires them, links the outputs to 
 from __future__ import annotations
 
 import contextlib
+import threading
 import weakref
 
 import numpy as np
@@ -25,15 +26,19 @@ from nervenet.autograd.anomaly import AnomalyMode, check_forward, creation_site
 from nervenet.autograd.tensor import Tensor, as_tensor
 
 
-class _GradMode:
-    """Global switch: are operations recorded for backpropagation?"""
+class _GradMode(threading.local):
+    """Are operations recorded for backpropagation? One switch per thread (as torch's): a
+    ``no_grad`` in one thread (a predict, a load) must not turn recording off in another."""
 
     enabled = True
 
 
+_grad_mode = _GradMode()
+
+
 def is_grad_enabled() -> bool:
     """Return True when operations are being recorded for backpropagation."""
-    return _GradMode.enabled
+    return _grad_mode.enabled
 
 
 class set_grad_enabled(contextlib.ContextDecorator):
@@ -44,12 +49,12 @@ class set_grad_enabled(contextlib.ContextDecorator):
         self.previous = True
 
     def __enter__(self):
-        self.previous = _GradMode.enabled
-        _GradMode.enabled = self.mode
+        self.previous = _grad_mode.enabled
+        _grad_mode.enabled = self.mode
         return self
 
     def __exit__(self, *exc_info):
-        _GradMode.enabled = self.previous
+        _grad_mode.enabled = self.previous
         return False
 
 
@@ -133,7 +138,7 @@ class Function:
         # three of them took a fifth of the time it costs to record an op.
         arity = len(inputs)
         # Recording is decided once per call; the tuple doubles as ``needs_input_grad``.
-        if _GradMode.enabled:
+        if _grad_mode.enabled:
             if arity == 1:
                 needs = (inputs[0].requires_grad,)
             elif arity == 2:
