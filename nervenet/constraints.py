@@ -29,6 +29,16 @@ class Constraint:
     def get_config(self) -> dict:
         return {}
 
+    def check_shape(self, shape: tuple, where: str) -> None:
+        """Raise ValueError if this constraint cannot apply to a weight of ``shape`` (called
+        when the weight is made, so that a bad axis fails before any update)."""
+        axes = getattr(self, "axis", None)
+        axes = [] if axes is None else axes if isinstance(axes, (list, tuple)) else [axes]
+        bad = [a for a in axes if not -len(shape) <= a < len(shape)]
+        if bad:
+            raise ValueError(f"{where}: {type(self).__name__} axis {bad} is out of range for a "
+                             f"weight of shape {shape}")
+
     @classmethod
     def from_config(cls, config: dict) -> Constraint:
         return cls(**config)
@@ -38,15 +48,28 @@ def _axis(axis):
     return tuple(axis) if isinstance(axis, (list, tuple)) else axis
 
 
+def _check_axis(owner: str, axis):
+    """``axis``: an int, ``None`` or a list/tuple of distinct ints (bools are not ints)."""
+    items = axis if isinstance(axis, (list, tuple)) else [axis]
+    if axis is not None and (not items or not all(
+            isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in items)
+            or len(set(items)) != len(items)):
+        raise ValueError(f"{owner}: axis must be an int or a list of distinct ints, got "
+                         f"{axis!r}")
+    return list(axis) if isinstance(axis, tuple) else axis
+
+
 @registry.register("max_norm", "MaxNorm")
 class MaxNorm(Constraint):
     """w <- w * clip(norm, 0, max_value) / (epsilon + norm), norm over ``axis``."""
 
     def __init__(self, max_value: float = 2.0, axis=0):
-        if not max_value > 0:
-            raise ValueError(f"MaxNorm: max_value must be > 0, got {max_value}")
+        if isinstance(max_value, bool) or not isinstance(max_value, (int, float, np.number)) or (
+                not 0 < max_value < np.inf):
+            raise ValueError(f"MaxNorm: max_value must be a finite number > 0, got "
+                             f"{max_value!r}")
         self.max_value = float(max_value)
-        self.axis = axis
+        self.axis = _check_axis("MaxNorm", axis)
 
     def __call__(self, weight):
         norms = np.sqrt(np.sum(weight * weight, axis=_axis(self.axis), keepdims=True))
@@ -70,7 +93,7 @@ class UnitNorm(Constraint):
     """w <- w / (epsilon + norm), norm over ``axis``."""
 
     def __init__(self, axis=0):
-        self.axis = axis
+        self.axis = _check_axis("UnitNorm", axis)
 
     def __call__(self, weight):
         norms = np.sqrt(np.sum(weight * weight, axis=_axis(self.axis), keepdims=True))

@@ -54,8 +54,10 @@ def _restore(images: np.ndarray, single: bool) -> np.ndarray:
     return images[0] if single else images
 
 
-def factor_range(factor, name: str, low: float = -math.inf) -> tuple[float, float]:
-    """Keras's factor convention: f -> (-f, f), (lower, upper) unchanged; checked."""
+def factor_range(factor, name: str, low: float = -math.inf, high: float = math.inf
+                 ) -> tuple[float, float]:
+    """Keras's factor convention: f -> (-f, f), (lower, upper) unchanged; checked to be a
+    finite range inside [low, high]."""
     if isinstance(factor, (int, float, np.number)) and not isinstance(factor, bool):
         lower, upper = -abs(float(factor)), abs(float(factor))
     elif isinstance(factor, (list, tuple)) and len(factor) == 2 and all(
@@ -63,9 +65,10 @@ def factor_range(factor, name: str, low: float = -math.inf) -> tuple[float, floa
         lower, upper = float(factor[0]), float(factor[1])
     else:
         raise ValueError(f"{name} must be a number or a pair (lower, upper), got {factor!r}")
-    if not (math.isfinite(lower) and math.isfinite(upper)) or lower > upper or lower < low:
-        raise ValueError(f"{name} must give a finite range lower <= upper with lower >= {low}, "
-                         f"got {factor!r}")
+    if not (math.isfinite(lower) and math.isfinite(upper)) or lower > upper or lower < low or (
+            upper > high):
+        raise ValueError(f"{name} must give a finite range lower <= upper inside [{low}, "
+                         f"{high}], got {factor!r}")
     return lower, upper
 
 

@@ -125,7 +125,7 @@ class RandomRotation(_Geometric):
     def __init__(self, factor, fill_mode="reflect", interpolation="bilinear", seed=None,
                  fill_value=0.0, **kwargs):
         super().__init__(fill_mode, interpolation, seed, fill_value, **kwargs)
-        self.factor = augment.factor_range(factor, "RandomRotation: factor")
+        self.factor = augment.factor_range(factor, "RandomRotation: factor", -1.0, 1.0)
         self._factor = _factor_config(factor)
 
     def transform(self, images):
@@ -151,8 +151,10 @@ class RandomTranslation(_Geometric):
                  interpolation="bilinear", seed=None, fill_value=0.0, **kwargs):
         super().__init__(fill_mode, interpolation, seed, fill_value, **kwargs)
         self.height_factor = augment.factor_range(height_factor,
-                                                  "RandomTranslation: height_factor")
-        self.width_factor = augment.factor_range(width_factor, "RandomTranslation: width_factor")
+                                                  "RandomTranslation: height_factor",
+                                                  -1.0, 1.0)
+        self.width_factor = augment.factor_range(width_factor, "RandomTranslation: width_factor",
+                                                 -1.0, 1.0)
         self._factors = (_factor_config(height_factor), _factor_config(width_factor))
 
     def transform(self, images):
@@ -303,7 +305,7 @@ class RandomBrightness(_Augmentation):
 
     def __init__(self, factor, value_range=(0, 255), seed: int | None = None, **kwargs):
         super().__init__(seed=seed, **kwargs)
-        self.factor = augment.factor_range(factor, "RandomBrightness: factor", low=-1.0)
+        self.factor = augment.factor_range(factor, "RandomBrightness: factor", -1.0, 1.0)
         if self.factor[1] > 1.0:
             raise ValueError(f"RandomBrightness: factor must lie in [-1, 1], got {factor!r}")
         self.value_range = augment._check_value_range(value_range)

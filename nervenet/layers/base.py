@@ -82,6 +82,57 @@ class load_budget:  # noqa: N801  (a context manager, used like a function)
                              "build with")
 
 
+_transactions = threading.local()
+
+
+def update_state(apply) -> None:
+    """Change non-trainable state (``apply()`` writes it: BatchNormalization's moving
+    statistics): now, or, inside a ``state_transaction`` of this thread, when it commits."""
+    transaction = getattr(_transactions, "current", None)
+    if transaction is None:
+        apply()
+    else:
+        transaction.updates.append(apply)
+
+
+class state_transaction:  # noqa: N801  (a context manager, used like a function)
+    """All or nothing for the state a training step changes besides the weights.
+
+    Within ``with state_transaction(layer) as step:``, ``update_state`` calls are recorded
+    instead of applied; ``step.commit()`` applies them in order. Leaving the block without
+    committing (a NaN loss, an exception) drops them and puts every generator of ``layer``'s
+    nested layers (Dropout's, the augmentations', ...) back in the state it had on entry, so
+    the next step draws what this one drew.
+    """
+
+    def __init__(self, layer: Layer):
+        self.generators = [(sub._rng, sub._rng.bit_generator.state)
+                           for sub in [layer, *nested_layers(layer)]
+                           if isinstance(getattr(sub, "_rng", None), np.random.Generator)]
+        self.updates: list = []
+        self.committed = False
+
+    def __enter__(self) -> state_transaction:
+        self._outer = getattr(_transactions, "current", None)
+        _transactions.current = self
+        return self
+
+    def commit(self) -> None:
+        """Apply the recorded state updates (once)."""
+        _transactions.current = self._outer
+        for apply in self.updates:
+            apply()
+        self.updates.clear()
+        self.committed = True
+
+    def __exit__(self, *exc_info) -> None:
+        _transactions.current = self._outer
+        if not self.committed:
+            self.updates.clear()
+            for generator, state in self.generators:
+                generator.bit_generator.state = state
+
+
 def current_load_budget() -> load_budget | None:
     """The ``load_budget`` active in this thread (``None`` outside a load)."""
     return getattr(_load_limits, "current", None)
@@ -295,7 +346,7 @@ class Layer:
             raise ValueError(f"{type(self).__name__}: name must be a non-empty string, "
                              f"got {name!r}")
         self._trainable = bool(trainable)
-        self.dtype = np.dtype(dtype) if dtype is not None else backend.floatx()
+        self.dtype = backend.floatx() if dtype is None else _checked_dtype(self, dtype)
         self.built = False
         self.input_spec: InputSpec | None = None
         self.sample_shape = None if input_shape is None else shape_tuple(input_shape)
@@ -361,7 +412,10 @@ class Layer:
         if regularizer is not None:
             self._regularized.append((weight, regularizers.get(regularizer)))
         if constraint is not None:
-            self._constrained.append((weight, constraints.get(constraint)))
+            constraint = constraints.get(constraint)
+            if isinstance(constraint, constraints.Constraint):
+                constraint.check_shape(shape, f"{self.name}: weight {name!r}")
+            self._constrained.append((weight, constraint))
         return weight
 
     @property
@@ -547,6 +601,7 @@ class Layer:
     def _call_symbolic(self, inputs, kwargs: dict):
         """Build the layer for the placeholders' shapes, record a Node, return placeholders
         for the outputs (nothing is computed)."""
+        check_call_arguments(self, kwargs)
         leaves = flatten_structure(inputs)
         if not all(type(leaf) is SymbolicTensor for leaf in leaves):
             kinds = sorted({type(leaf).__name__ for leaf in leaves})
@@ -644,6 +699,31 @@ def unchanged_shape(layer: Layer, input_shape):
     """``compute_output_shape`` of the layers whose output has their input's shape
     (activations, noise, normalization, augmentation): ``input_shape`` itself."""
     return input_shape
+
+
+def _checked_dtype(layer: Layer, dtype) -> np.dtype:
+    """A layer's dtype: a numeric NumPy dtype (floating for weights; integer or bool for an
+    input of labels)."""
+    try:
+        value = np.dtype(dtype)
+    except (TypeError, ValueError):
+        value = None
+    if value is None or value.kind not in "fiub" or value.fields is not None:
+        raise ValueError(f"{type(layer).__name__}: dtype must name a numeric dtype "
+                         f"('float32', 'float64', ...), got {dtype!r}")
+    return value
+
+
+def check_call_arguments(layer: Layer, kwargs: dict) -> None:
+    """The keyword arguments of a recorded call must be ones ``layer.call`` takes (a saved
+    graph naming others would fail only when it runs)."""
+    parameters = inspect.signature(type(layer).call).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return
+    unknown = sorted(set(kwargs) - set(parameters) - {"self"})
+    if unknown:
+        raise TypeError(f"{type(layer).__name__} layer {layer.name!r}: call() takes no "
+                        f"argument(s) {unknown}; it takes {sorted(set(parameters) - {'self'})}")
 
 
 def registered_name(cls: type) -> str | None:

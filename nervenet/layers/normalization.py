@@ -23,6 +23,7 @@ from nervenet.layers.base import (
     registry,
     serialize_optional,
     unchanged_shape,
+    update_state,
 )
 
 
@@ -275,9 +276,15 @@ class BatchNormalization(Layer):
                     f"{inputs.shape} (a batch of size 1); use a batch size of at least 2")
             y, mean, var = batch_norm_training(inputs, gamma, beta, self.epsilon, self.axis)
             momentum = self.dtype.type(self.momentum)
-            for moving, batch in ((self.moving_mean, mean), (self.moving_variance, var)):
-                moving.data *= momentum
-                moving.data += (1 - momentum) * batch.astype(self.dtype, copy=False)
+
+            def update_moving_statistics():
+                for moving, batch in ((self.moving_mean, mean), (self.moving_variance, var)):
+                    moving.data *= momentum
+                    moving.data += (1 - momentum) * batch.astype(self.dtype, copy=False)
+
+            # NOTE: inside a training step this waits for the step to succeed: a batch whose
+            # loss is NaN must not write NaN statistics
+            update_state(update_moving_statistics)
             return y
         return batch_norm(inputs, gamma, beta, self.moving_mean.data, self.moving_variance.data,
                           self.epsilon, self.axis)

@@ -32,6 +32,21 @@ def to_array(value, argument: str) -> np.ndarray:
     return array
 
 
+def check_representable(data, dtype, argument: str) -> None:
+    """Floating data must fit ``dtype`` (the model's): float64 1e39 would become inf in
+    float32 without any NaN/Inf check seeing it."""
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        return
+    limit = np.finfo(dtype).max
+    for index, array in enumerate(flatten(data)):
+        if array.dtype.kind == "f" and array.dtype.itemsize > dtype.itemsize and array.size and (
+                np.abs(array).max() > limit):
+            where = argument if not isinstance(data, (list, dict)) else f"{argument}[{index}]"
+            raise ValueError(f"{where} has values of magnitude up to {np.abs(array).max():.3g}, "
+                             f"beyond the largest {dtype} ({limit:.3g}) the model computes in")
+
+
 def to_arrays(value, argument: str):
     """Like ``to_array`` for a single array, a list/tuple of arrays or a dict of arrays."""
     if isinstance(value, dict):
@@ -121,14 +136,20 @@ def class_weights_to_sample_weights(y: np.ndarray, class_weight: dict) -> np.nda
         classes = y.argmax(axis=1)
     else:
         classes = np.round(y.reshape(len(y))).astype(int)
-    unknown = set(np.unique(classes).tolist()) - set(class_weight)
-    if unknown:
-        raise ValueError(f"class_weight has no weight for class(es) {sorted(unknown)}; "
-                         f"it covers {sorted(class_weight)}")
-    lookup = np.zeros(max(max(class_weight), classes.max()) + 1)
     for label, weight in class_weight.items():
-        lookup[label] = weight
-    return lookup[classes]
+        if isinstance(label, bool) or not isinstance(label, (int, np.integer)) or label < 0:
+            raise ValueError(f"class_weight: keys must be class indices (ints >= 0), got "
+                             f"{label!r}")
+        if isinstance(weight, bool) or not isinstance(weight, (int, float, np.number)) or not (
+                0 <= weight < math.inf):
+            raise ValueError(f"class_weight: the weight of class {label} must be a finite "
+                             f"number >= 0, got {weight!r}")
+    present, index = np.unique(classes, return_inverse=True)
+    unknown = sorted(set(present.tolist()) - set(class_weight))
+    if unknown:
+        raise ValueError(f"class_weight has no weight for class(es) {unknown}; "
+                         f"it covers {sorted(class_weight)}")
+    return np.array([float(class_weight[c]) for c in present.tolist()])[index.reshape(-1)]
 
 
 def unpack_dataset(dataset, y, batch_size, shuffle):

@@ -31,6 +31,7 @@ from nervenet.layers.base import (
     flatten_structure,
     nested_layers,
     registry as layer_registry,
+    state_transaction,
 )
 from nervenet.layers.core import InputLayer
 from nervenet.models import data_adapter
@@ -278,19 +279,23 @@ class Model(Layer):
     def train_step(self, x, y, sample_weight=None) -> tuple[float, np.ndarray]:
         """Forward, backward and update on one batch; returns (loss, predictions).
 
-        A batch whose loss is NaN or infinite changes no weight (fit then stops: quietly with
-        the TerminateOnNaN callback, with a FloatingPointError otherwise).
+        A step is all or nothing: a batch whose loss is NaN or infinite, or a refused update,
+        changes no weight, no BatchNormalization statistic, no optimizer state and no layer's
+        random generator (fit then stops: quietly with the TerminateOnNaN callback, with a
+        FloatingPointError otherwise).
         """
-        y_pred = self(x, training=True)
-        loss = self.compute_loss(y, y_pred, sample_weight)
-        predictions = y_pred.data if isinstance(y_pred, Tensor) else [p.data for p in y_pred]
-        value = float(loss.data)
-        if not math.isfinite(value):
-            return value, predictions
-        weights = self.trainable_weights
-        gradients = grad(loss, weights, allow_unused=True)
-        self.optimizer.apply_gradients(
-            [(g.data, w) for g, w in zip(gradients, weights) if g is not None])
+        with state_transaction(self) as step:
+            y_pred = self(x, training=True)
+            loss = self.compute_loss(y, y_pred, sample_weight)
+            predictions = y_pred.data if isinstance(y_pred, Tensor) else [p.data for p in y_pred]
+            value = float(loss.data)
+            if not math.isfinite(value):
+                return value, predictions
+            weights = self.trainable_weights
+            gradients = grad(loss, weights, allow_unused=True)
+            self.optimizer.apply_gradients(
+                [(g.data, w) for g, w in zip(gradients, weights) if g is not None])
+            step.commit()
         self.apply_constraints()
         return value, predictions
 
@@ -346,7 +351,8 @@ class Model(Layer):
             params={"epochs": epochs, "steps": steps, "verbose": verbose, "samples": n})
         rng = backend.make_rng()
         # BackupAndRestore saves and restores the shuffling generator and may move the start
-        self._fit_rng, self._initial_epoch = rng, initial_epoch
+        self._fit_rng = rng
+        self._initial_epoch = _check_positive_int(initial_epoch, "initial_epoch", minimum=0)
         self.stop_training = False
         callback_list.call("on_train_begin", {})
         for epoch in range(self._initial_epoch, epochs):
@@ -496,6 +502,7 @@ class Model(Layer):
         x = self._standardize_x(x, f"{prefix}x")
         self._settle_outputs(x)
         y = self._standardize_y(y, f"{prefix}y")
+        data_adapter.check_representable(y, self.dtype, f"{prefix}y")
         if sample_weight is not None:
             sample_weight = data_adapter.to_array(sample_weight, f"{prefix}sample_weight")
         data_adapter.check_lengths(x=x, y=y, sample_weight=sample_weight)
@@ -503,6 +510,7 @@ class Model(Layer):
 
     def _standardize_x(self, x, argument: str):
         x = data_adapter.to_arrays(x, argument)
+        data_adapter.check_representable(x, self.dtype, argument)
         if self._graph is not None:
             x = self._graph.standardize_inputs(x)
             return x[0] if len(x) == 1 else x
@@ -569,6 +577,8 @@ class Model(Layer):
         self._require_compiled("evaluate")
         if x is None or y is None:
             raise ValueError("evaluate: x and y are required")
+        if batch_size is not None:
+            batch_size = _check_positive_int(batch_size, "evaluate: batch_size")
         x, y, sample_weight = self._standardize(x, y, sample_weight, "")
         self._check_data_against_model(x, y, "evaluate")
         logs = self._evaluate_arrays(x, y, sample_weight, batch_size=batch_size)
@@ -608,12 +618,10 @@ class Model(Layer):
         n = data_adapter.num_samples(x)
         batch_size = n if batch_size is None else _check_positive_int(batch_size, "batch_size")
         outputs = []
-        with no_grad():
-            for start in range(0, n, batch_size):
+        with no_grad():  # no sample: one empty batch, so that the output has its shape
+            for start in range(0, max(n, 1), max(batch_size, 1)):
                 outputs.append(_arrays(self(data_adapter.take(x, slice(start, start + batch_size)),
                                             training=False)))
-        if not outputs:
-            return np.zeros((0,))
         if isinstance(outputs[0], (list, tuple)):  # a tuple stays a tuple, as the call gave
             return type(outputs[0])(np.concatenate(parts) for parts in zip(*outputs))
         return np.concatenate(outputs)
@@ -683,7 +691,8 @@ def _arrays(outputs):
         o.data for o in outputs]
 
 
-def _check_positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
+def _check_positive_int(value, name: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        kind = "a positive int" if minimum == 1 else f"an int >= {minimum}"
+        raise ValueError(f"{name} must be {kind}, got {value!r}")
     return int(value)

@@ -300,15 +300,9 @@ class Optimizer:
         owner = type(self).__name__
         grads, variables, indices, squares = [], [], [], []
         seen = set()
-        for position, pair in enumerate(grads_and_vars):
-            try:
-                grad, var = pair
-            except (TypeError, ValueError):
-                raise TypeError(f"{owner}.apply_gradients: expected (gradient, variable) pairs, "
-                                f"got {type(pair).__name__} at position {position}") from None
-            index = self._index_of.get(id(var))
-            if index is None:
-                index = self._track(var)
+        pairs = self._pairs(grads_and_vars)
+        for grad, var in pairs:
+            index = self._index_of[id(var)]
             if grad is None:
                 continue
             grad = grad.data if isinstance(grad, Tensor) else np.asarray(grad)
@@ -357,6 +351,36 @@ class Optimizer:
                     weights *= 1.0 - lr * self.weight_decay
                 np.subtract(weights, delta, out=weights)
         self.iterations += 1
+
+    def _pairs(self, grads_and_vars) -> list:
+        """The ``(gradient, variable)`` pairs as a list, every variable tracked. Variables
+        seen for the first time get their state only if every pair is well-formed and every
+        gradient finite: a refused first step creates no state."""
+        owner = type(self).__name__
+        pairs = []
+        for position, pair in enumerate(grads_and_vars):
+            try:
+                grad, var = pair
+            except (TypeError, ValueError):
+                raise TypeError(f"{owner}.apply_gradients: expected (gradient, variable) pairs, "
+                                f"got {type(pair).__name__} at position {position}") from None
+            pairs.append((grad, var))
+        index = len(self._tracked)  # the index each new variable will get
+        for grad, var in pairs:
+            if id(var) in self._index_of or not isinstance(var, Tensor):
+                continue  # a non-Tensor variable: _track says so
+            grad = None if grad is None else np.asarray(getattr(grad, "data", grad))
+            if grad is not None and grad.shape != var.shape:
+                raise ValueError(f"{owner}.apply_gradients: the gradient of "
+                                 f"{_describe(var, index)} has shape {grad.shape}")
+            if grad is not None and not np.isfinite(grad).all():
+                raise FloatingPointError(f"{owner}: the gradient of {_describe(var, index)} "
+                                         "contains NaN or inf; the step was refused")
+            index += 1
+        for _, var in pairs:
+            if id(var) not in self._index_of:
+                self._track(var)
+        return pairs
 
     def _clip(self, grads: list[np.ndarray], squares: list[float]) -> list[np.ndarray]:
         """Clip as torch's clip_grad_value_ / clip_grad_norm_ (per variable for clipnorm);

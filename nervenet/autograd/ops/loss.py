@@ -162,12 +162,19 @@ class BinaryCrossEntropyWithLogits(Function):
 # ------------------------------------------------------------------ categorical cross-entropy
 
 
+def _row_totals(p: np.ndarray, keepdims: bool = True) -> np.ndarray:
+    """``sum(p)`` over the last axis, at least the smallest normal number: a row of zeros
+    normalizes to zeros (clipped to eps: a finite loss) instead of 0 / 0."""
+    return np.maximum(p.sum(axis=-1, keepdims=keepdims), np.finfo(p.dtype).tiny)
+
+
 def _probability_ce_grad(y, p, scale, unclipped: np.ndarray):
     """d/dp of -sum(y ln clip(p / sum(p))) as differentiable Tensor ops:
     ``-y m / p + sum(y m) / sum(p)`` with m the (constant) mask of unclipped entries."""
     w = y * unclipped.astype(p.dtype)
     safe_p = where(unclipped, p, 1.0) if not unclipped.all() else p
-    return (w.sum(axis=-1, keepdims=True) / p.sum(axis=-1, keepdims=True) - w / safe_p) * scale
+    total = clip(p.sum(axis=-1, keepdims=True), np.finfo(p.dtype).tiny)  # as _row_totals
+    return (w.sum(axis=-1, keepdims=True) / total - w / safe_p) * scale
 
 
 class CategoricalCrossEntropy(Function):
@@ -175,8 +182,7 @@ class CategoricalCrossEntropy(Function):
     dp = gy (sum(y m) / sum(p) - y m / p) / M (m: q not clipped),  dy = -gy ln q / M."""
 
     def forward(self, y, p):
-        total = p.sum(axis=-1, keepdims=True)
-        q = p / total
+        q = p / _row_totals(p)
         self.unclipped = (q >= EPSILON) & (q <= 1 - EPSILON)
         np.clip(q, EPSILON, 1 - EPSILON, out=q)
         np.log(q, out=q)
@@ -192,7 +198,8 @@ class CategoricalCrossEntropy(Function):
             if self.needs_input_grad[1]:
                 gp = _probability_ce_grad(y, p, scale, self.unclipped)
             if self.needs_input_grad[0]:
-                q = clip(p / p.sum(axis=-1, keepdims=True), EPSILON, 1 - EPSILON)
+                total = clip(p.sum(axis=-1, keepdims=True), np.finfo(p.dtype).tiny)
+                q = clip(p / total, EPSILON, 1 - EPSILON)
                 gy_true = -log(q) * scale
             return gy_true, gp
         s = gy.data * (1.0 / self.rows)
@@ -200,7 +207,7 @@ class CategoricalCrossEntropy(Function):
             m, yd, pd = self.unclipped, y.data, p.data
             w = yd * m if not m.all() else yd
             g = np.divide(w, pd, out=np.zeros_like(pd), where=m)
-            np.subtract(w.sum(axis=-1, keepdims=True) / pd.sum(axis=-1, keepdims=True), g, out=g)
+            np.subtract(w.sum(axis=-1, keepdims=True) / _row_totals(pd), g, out=g)
             g *= s
             gp = Tensor.from_array(g)
         if self.needs_input_grad[0]:
@@ -250,7 +257,7 @@ class SparseCategoricalCrossEntropy(Function):
     def forward(self, p):
         p2 = p.reshape(-1, p.shape[-1])
         self.rows = np.arange(len(p2))
-        self.total = p2.sum(axis=-1)
+        self.total = _row_totals(p2, keepdims=False)
         picked = p2[self.rows, self.labels] / self.total
         self.unclipped = (picked >= EPSILON) & (picked <= 1 - EPSILON)
         np.clip(picked, EPSILON, 1 - EPSILON, out=picked)
