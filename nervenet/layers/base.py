@@ -400,9 +400,11 @@ class Layer:
         dtype = self.dtype if dtype is None else np.dtype(dtype)
         shape = shape_tuple(shape)
         budget = current_load_budget()
-        if budget is not None:  # rebuilding a model from a file: never beyond what it holds
+        if budget is not None:  # rebuilding a model from a file: never beyond what it holds,
             budget.take_weights(self, name, shape)
-        values = initializers.get(initializer)(shape, dtype=dtype)
+            values = np.zeros(shape, dtype)  # and no initializer (its draws, its float64
+        else:                                # temporaries): the file's values replace them
+            values = initializers.get(initializer)(shape, dtype=dtype)
         # (reshaped: ascontiguousarray makes a scalar weight, Keras's count, one-dimensional)
         weight = Tensor(np.ascontiguousarray(values, dtype=dtype).reshape(shape),
                         requires_grad=trainable and self.trainable, name=f"{self.name}/{name}")

@@ -67,7 +67,7 @@ def squared_norm(array: np.ndarray) -> float:
 def check_finite_state(owner: str, key: str, value: np.ndarray) -> None:
     """Optimizer state must be finite: the step guard relies on it (from finite gradients,
     weights and state, only an overflow can make an update non-finite, and that raises)."""
-    if value.dtype.kind == "f" and not np.isfinite(value).all():
+    if value.dtype.kind == "f" and math.isnan(squared_norm(value)):  # no temporary array
         raise ValueError(f"{owner}.set_state: slot {key} contains NaN or Inf; it would make "
                          "every later update non-finite")
 
@@ -199,8 +199,13 @@ class Optimizer:
     def delta_buffer(self, var: Tensor) -> np.ndarray:
         """Where ``update_step`` may write the delta of ``var`` (uninitialised): the buffer
         kept for a variable of ``DELTA_BUFFER_BYTES`` or more, a new array for a smaller one."""
-        buffer = self._deltas[self._index_of[id(var)]]
-        return np.empty_like(var.data) if buffer is None else buffer
+        index = self._index_of[id(var)]
+        buffer = self._deltas[index]
+        if buffer is None:
+            buffer = np.empty_like(var.data)
+            if buffer.nbytes >= DELTA_BUFFER_BYTES:  # kept from the first step on (not made
+                self._deltas[index] = buffer         # when tracked: a load needs no buffer)
+        return buffer
 
     def slots(self, var: Tensor) -> dict[str, np.ndarray]:
         """The state of ``var`` (its arrays, not copies)."""
@@ -223,8 +228,7 @@ class Optimizer:
         self._tracked.append(var)
         self._index_of[id(var)] = index
         self._slots.append(slots)
-        self._deltas.append(np.empty_like(var.data) if var.data.nbytes >= DELTA_BUFFER_BYTES
-                            else None)
+        self._deltas.append(None)
         return index
 
     def _adopt(self, restored, fresh, var, index):

@@ -416,6 +416,9 @@ class _Selection(Mapping):
     def __getitem__(self, name: str) -> np.ndarray:
         return self.tensors[self.names[name]]
 
+    def __contains__(self, name) -> bool:  # not Mapping's, which would read the tensor
+        return name in self.names
+
     def __iter__(self):
         return iter(self.names)
 

@@ -269,6 +269,9 @@ class TensorFile(Mapping):
     def __getitem__(self, name: str) -> np.ndarray:
         return self.read(name)
 
+    def __contains__(self, name) -> bool:  # not Mapping's, which would read the tensor
+        return name in self.entries
+
     def __iter__(self):
         return iter(self.entries)
 
