@@ -21,7 +21,7 @@ from nervenet.autograd import (
 from nervenet import functional
 from nervenet import activations, constraints, initializers, losses, metrics, regularizers
 from nervenet import layers, optimizers, callbacks, models, saving, data, diagnostics, viz
-from nervenet import ensemble, linear, tuning
+from nervenet import ensemble, linear, tuning, distributed
 
 __version__ = "0.1.0"
 
@@ -49,7 +49,8 @@ def tensor(data, requires_grad: bool = False, name: str | None = None) -> Tensor
 
 __all__ = [
     "Function", "GradcheckError", "Tensor", "activations", "backend", "callbacks",
-    "constraints", "data", "detect_anomaly", "diagnostics", "enable_grad", "ensemble",
+    "constraints", "data", "detect_anomaly", "diagnostics", "distributed", "enable_grad",
+    "ensemble",
     "functional", "grad", "gradcheck", "gradgradcheck", "initializers", "is_grad_enabled",
     "layers", "linear", "losses", "metrics", "models", "no_grad", "optimizers", "regularizers",
     "saving", "set_grad_enabled", "sklearn", "tensor", "tuning", "utils", "viz", "__version__",

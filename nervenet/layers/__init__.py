@@ -29,6 +29,7 @@ from nervenet.layers.normalization import (
     BatchNormalization,
     Normalization,
     ScaleShift,
+    SyncBatchNormalization,
     recompute_population_statistics,
 )
 from nervenet.layers.pooling import (
@@ -52,7 +53,7 @@ __all__ = [
     "StochasticPooling2D", "ZeroPadding2D",
     # normalization and regularization
     "BatchNormalization", "Dropout", "GaussianDropout", "GaussianNoise", "Normalization",
-    "ScaleShift", "recompute_population_statistics",
+    "ScaleShift", "SyncBatchNormalization", "recompute_population_statistics",
     # augmentation
     "RandomBrightness", "RandomContrast", "RandomCrop", "RandomFlip", "RandomPCAColor",
     "RandomRotation", "RandomShear", "RandomTranslation", "RandomZoom",

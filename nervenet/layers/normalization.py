@@ -15,7 +15,8 @@ import numpy as np
 
 from nervenet import constraints, initializers, regularizers
 from nervenet.autograd import Tensor, no_grad
-from nervenet.autograd.ops.norm import batch_norm, batch_norm_training
+from nervenet.autograd.ops.norm import batch_norm, batch_norm_training, sync_batch_norm_training
+from nervenet.distributed import world
 from nervenet.layers.base import (
     InputSpec,
     Layer,
@@ -275,19 +276,22 @@ class BatchNormalization(Layer):
                     f"value per channel to compute batch statistics, got input of shape "
                     f"{inputs.shape} (a batch of size 1); use a batch size of at least 2")
             y, mean, var = batch_norm_training(inputs, gamma, beta, self.epsilon, self.axis)
-            momentum = self.dtype.type(self.momentum)
-
-            def update_moving_statistics():
-                for moving, batch in ((self.moving_mean, mean), (self.moving_variance, var)):
-                    moving.data *= momentum
-                    moving.data += (1 - momentum) * batch.astype(self.dtype, copy=False)
-
-            # NOTE: inside a training step this waits for the step to succeed: a batch whose
-            # loss is NaN must not write NaN statistics
-            update_state(update_moving_statistics)
+            self._update_moving_averages(mean, var)
             return y
         return batch_norm(inputs, gamma, beta, self.moving_mean.data, self.moving_variance.data,
                           self.epsilon, self.axis)
+
+    def _update_moving_averages(self, mean: np.ndarray, var: np.ndarray) -> None:
+        momentum = self.dtype.type(self.momentum)
+
+        def update_moving_statistics():
+            for moving, batch in ((self.moving_mean, mean), (self.moving_variance, var)):
+                moving.data *= momentum
+                moving.data += (1 - momentum) * batch.astype(self.dtype, copy=False)
+
+        # NOTE: inside a training step this waits for the step to succeed: a batch whose
+        # loss is NaN must not write NaN statistics
+        update_state(update_moving_statistics)
 
     def folded_affine(self) -> tuple[np.ndarray, np.ndarray]:
         """The inference form as one scale and one shift per channel, in float64:
@@ -333,6 +337,40 @@ class BatchNormalization(Layer):
             "beta_constraint": serialize_optional(constraints, self.beta_constraint),
             "gamma_constraint": serialize_optional(constraints, self.gamma_constraint),
         }
+
+
+@registry.register("SyncBatchNormalization")
+class SyncBatchNormalization(BatchNormalization):
+    """BatchNormalization whose training statistics cover the global batch of a data-parallel
+    fit: the mean and variance of each channel over the rows of *every* rank (two sums over
+    ranks in the forward pass, one in the backward; see
+    ``nervenet.autograd.ops.norm.SyncBatchNorm``). In a world of one process it computes what
+    BatchNormalization computes; inference (moving averages) is the same in both.
+
+    Plain BatchNormalization under ``mpiexec`` normalizes each rank's slice by that slice's own
+    statistics, so its result depends on the number of ranks; this layer's does not.
+
+    Args:
+        as BatchNormalization.
+
+    Example (one process):
+        >>> layer = SyncBatchNormalization(epsilon=0.0)
+        >>> layer(np.array([[1.0], [3.0]]), training=True).data.ravel().tolist()
+        [-1.0, 1.0]
+    """
+
+    def call(self, inputs, training: bool = False):
+        if not (training and self.trainable) or self._recorded is not None:
+            return super().call(inputs, training)
+        gamma, beta = self._gamma_beta(inputs.shape[self.axis], inputs.dtype)
+        y, mean, var = sync_batch_norm_training(inputs, gamma, beta, self.epsilon, self.axis,
+                                                _sum_over_ranks)
+        self._update_moving_averages(mean, var)
+        return y
+
+
+def _sum_over_ranks(array: np.ndarray) -> np.ndarray:
+    return world.allreduce(array, op="sum")
 
 
 def _shape_with_channels(axis: int, channels: int) -> tuple:

@@ -26,6 +26,7 @@ from nervenet import backend, metrics, optimizers, saving
 from nervenet.autograd import Tensor, grad, no_grad
 from nervenet.callbacks import CallbackList, History, ProgbarLogger
 from nervenet.data.dataset import Dataset
+from nervenet.distributed import data_parallel, world
 from nervenet.layers.base import (
     Layer,
     flatten_structure,
@@ -91,6 +92,8 @@ class Model(Layer):
         self._graph: Graph | None = None
         self._fit_rng: np.random.Generator | None = None  # the running fit's shuffling
         self._initial_epoch = 0
+        #: the running data-parallel fit (``nervenet.distributed``), ``None`` in one process
+        self.data_parallel: data_parallel.DataParallel | None = None
         if inputs is not None or outputs is not None:
             if inputs is None or outputs is None:
                 raise ValueError(f"Model {self.name!r}: give both inputs and outputs (the "
@@ -289,10 +292,14 @@ class Model(Layer):
             loss = self.compute_loss(y, y_pred, sample_weight)
             predictions = y_pred.data if isinstance(y_pred, Tensor) else [p.data for p in y_pred]
             value = float(loss.data)
-            if not math.isfinite(value):
+            if not math.isfinite(value) and self.data_parallel is None:
                 return value, predictions
             weights = self.trainable_weights
             gradients = grad(loss, weights, allow_unused=True)
+            if self.data_parallel is not None:  # this rank's slice -> the global batch's step
+                value, gradients = self.data_parallel.reduce(value, gradients, weights)
+                if not math.isfinite(value):
+                    return value, predictions
             self.optimizer.apply_gradients(
                 [(g.data, w) for g, w in zip(gradients, weights) if g is not None])
             step.commit()
@@ -343,11 +350,13 @@ class Model(Layer):
         batch_size = n if full_batch or batch_size is None else _check_positive_int(
             batch_size, "batch_size")
         steps = math.ceil(n / batch_size)
+        self.data_parallel = data_parallel.DataParallel.start(self, x, y, sample_weight,
+                                                              batch_size)
         self.history = History()
         user_callbacks = list(callbacks or [])
         extra = [ProgbarLogger(verbose)] if verbose in (1, 2) else []
         callback_list = CallbackList(
-            user_callbacks + extra + [self.history], model=self,
+            data_parallel.on_this_rank(user_callbacks + extra) + [self.history], model=self,
             params={"epochs": epochs, "steps": steps, "verbose": verbose, "samples": n})
         rng = backend.make_rng()
         # BackupAndRestore saves and restores the shuffling generator and may move the start
@@ -364,7 +373,7 @@ class Model(Layer):
             else:
                 # each batch gathers its rows (copying the whole shuffled set every epoch
                 # would cost more than the gathers)
-                order = rng.permutation(n) if shuffle else None
+                order = world.broadcast(rng.permutation(n)) if shuffle else None  # rank 0's
                 logs = self._fit_epoch(x, y, sample_weight, order, batch_size, steps,
                                        callback_list)
             if validation is not None:
@@ -374,6 +383,8 @@ class Model(Layer):
             if self.stop_training:
                 break
         callback_list.call("on_train_end", {})
+        if self.data_parallel is not None:
+            self.data_parallel = self.data_parallel.finish()
         return self.history
 
     def _fit_epoch(self, x, y, sample_weight, order, batch_size, steps, callback_list) -> dict:
@@ -396,7 +407,7 @@ class Model(Layer):
             batch_w = data_adapter.take(sample_weight, window)
             if batch_hooks:
                 callback_list.call("on_train_batch_begin", step, {})
-            loss, y_pred = self.train_step(batch_x, batch_y, batch_w)
+            loss, y_pred = (self.data_parallel or self).train_step(batch_x, batch_y, batch_w)
             count = min(batch_size, n - step * batch_size)
             total_loss += loss * count
             seen += count
@@ -590,6 +601,7 @@ class Model(Layer):
         return values[0] if len(values) == 1 else values
 
     def _evaluate_arrays(self, x, y, sample_weight=None, batch_size=None) -> dict:
+        x, y, sample_weight = data_parallel.shard(x, y, sample_weight)  # this rank's rows
         n = data_adapter.num_samples(x)
         batch_size = n if batch_size is None else batch_size
         for metric in self.compiled_metrics:
@@ -609,12 +621,15 @@ class Model(Layer):
                 for index, value in enumerate(self._output_losses.last):
                     output_totals[index] += float(value) * count
                 self._update_metrics(batch_y, y_pred, batch_w)
-        return self._logs(total / weight_total, [t / weight_total for t in output_totals])
+        logs = self._logs(total / weight_total, [t / weight_total for t in output_totals])
+        return data_parallel.combine_logs(logs, weight_total)  # over all ranks' rows
 
     def predict(self, x, batch_size: int | None = 32, verbose: int = 0):
         """The model's outputs for ``x``, in inference mode: an ndarray, or one ndarray per
         output for a model with several (a list, or a tuple when its call returns one)."""
         x = self._standardize_x(x, "x")
+        total = data_adapter.num_samples(x)
+        x = data_parallel.shard(x)  # this rank's rows; gathered at the end
         n = data_adapter.num_samples(x)
         batch_size = n if batch_size is None else _check_positive_int(batch_size, "batch_size")
         outputs = []
@@ -623,8 +638,9 @@ class Model(Layer):
                 outputs.append(_arrays(self(data_adapter.take(x, slice(start, start + batch_size)),
                                             training=False)))
         if isinstance(outputs[0], (list, tuple)):  # a tuple stays a tuple, as the call gave
-            return type(outputs[0])(np.concatenate(parts) for parts in zip(*outputs))
-        return np.concatenate(outputs)
+            return data_parallel.gather(
+                type(outputs[0])(np.concatenate(parts) for parts in zip(*outputs)), total)
+        return data_parallel.gather(np.concatenate(outputs), total)
 
     def predict_on_batch(self, x):
         """The outputs for one batch (no batching, inference mode)."""

@@ -271,3 +271,85 @@ def batch_norm(x, gamma, beta, mean=None, var=None, epsilon=1e-3, axis=-1):
         stats.append(s.reshape(layout.param_shape))
     op = BatchNormInference(stats[0], stats[1], epsilon)
     return op(x, _broadcastable(gamma, layout), _broadcastable(beta, layout))
+
+
+class SyncBatchNorm(BatchNorm):
+    """BatchNorm whose statistics cover the batches of all replicas (data-parallel ranks):
+    ``sum_over_replicas(array)`` returns the elementwise sum of ``array`` over them (the
+    identity in one process). With m_r values per channel on replica r and M = sum_r m_r:
+
+        mu = (1/M) sum_r sum_i x_ri,   var = (1/M) sum_r sum_i (x_ri - mu)^2   (two passes)
+
+    Backward: replica r's loss enters the global one with the weight s_r = m_r / M (the
+    share data-parallel training gives it), so the per-channel sums of the other replicas'
+    upstream gradients are weighted by their shares:
+
+        c1 = (sum_r s_r sum_i gy_ri) / (M s_r),   c2 = (sum_r s_r sum_i gy_ri xhat_ri) / (M s_r)
+        dx = gamma / sigma * (gy - c1 - xhat * c2),  dgamma = sum(gy * xhat),  dbeta = sum(gy)
+
+    which in one replica is BatchNorm's backward. First derivatives only.
+    """
+
+    def __init__(self, axis: int, epsilon: float, sum_over_replicas):
+        super().__init__(axis, epsilon)
+        self.sum_over_replicas = sum_over_replicas
+
+    def _per_channel_sums(self, a: np.ndarray, layout: _Layout) -> np.ndarray:
+        return a.sum(axis=layout.axes, dtype=np.float64).reshape(-1)
+
+    def forward(self, x, gamma, beta):
+        layout = self.layout = _Layout(x.shape, self.axis)
+        channels = x.shape[layout.axis]
+        first = np.concatenate([[layout.count], self._per_channel_sums(x, layout)])
+        first = self.sum_over_replicas(first)
+        self.total = total = first[0]
+        if total < 2:
+            raise ValueError(f"sync batch_norm: training needs more than one value per channel "
+                             f"over all replicas, got {int(total)}")
+        mean = (first[1:] / total).reshape(layout.param_shape)
+        centred = x - mean.astype(x.dtype)
+        var = self.sum_over_replicas(self._per_channel_sums(centred * centred, layout)) / total
+        var = var.astype(x.dtype).reshape(layout.param_shape)
+        inv_std = 1 / np.sqrt(var + x.dtype.type(self.epsilon))
+        xhat = centred * inv_std
+        self.mean = mean.astype(x.dtype).reshape(channels)
+        self.var = var.reshape(channels)
+        self.share = layout.count / total
+        if any(self.needs_input_grad):
+            self.xhat, self.inv_std = xhat, inv_std
+        return xhat * gamma + beta
+
+    def backward(self, gy):
+        if is_grad_enabled():
+            raise NotImplementedError("sync batch_norm has first derivatives only "
+                                      "(create_graph=True is not supported)")
+        layout, xhat, g = self.layout, self.xhat, gy.data
+        gamma = self.inputs[1].data
+        gbeta = self._per_channel_sums(g, layout)
+        ggamma = self._per_channel_sums(g * xhat, layout)
+        gx = None
+        if self.needs_input_grad[0] and self.share > 0:
+            sums = self.sum_over_replicas(np.concatenate([gbeta, ggamma]) * self.share)
+            scale = self.total * self.share
+            c1, c2 = np.split(sums / scale, 2)
+            gx = g - c1.astype(g.dtype).reshape(layout.param_shape)
+            gx -= xhat * c2.astype(g.dtype).reshape(layout.param_shape)
+            gx *= gamma * self.inv_std
+        elif self.needs_input_grad[0]:
+            self.sum_over_replicas(np.zeros(2 * gbeta.size))  # an empty replica still joins
+            gx = np.zeros_like(g)
+        dtype = gamma.dtype
+        return (None if gx is None else Tensor.from_array(gx),
+                Tensor.from_array(ggamma.astype(dtype).reshape(gamma.shape)),
+                Tensor.from_array(gbeta.astype(dtype).reshape(gamma.shape)))
+
+
+def sync_batch_norm_training(x, gamma, beta, epsilon, axis, sum_over_replicas):
+    """``batch_norm_training`` with statistics over all replicas (see ``SyncBatchNorm``);
+    returns ``(y, mean, var)``."""
+    x, gamma, beta = _as_params(x, gamma, beta)
+    axis = _check(x, gamma, beta, axis, "sync batch_norm")
+    layout = _Layout(x.shape, axis)
+    op = SyncBatchNorm(axis, epsilon, sum_over_replicas)
+    y = op(x, _broadcastable(gamma, layout), _broadcastable(beta, layout))
+    return y, op.mean, op.var

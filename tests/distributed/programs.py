@@ -1,0 +1,111 @@
+"""The programs the MPI tests launch (``mpiexec -n P python -m tests.distributed.programs
+CASE OUT``), and the models and data they train, which the tests also train in one process
+for reference. Several checks share one launch: each launch costs an MPI start-up and P
+imports of nervenet."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+import nervenet
+from nervenet import backend, distributed, layers, models, optimizers, utils
+
+#: (name, float type, samples): 100 and 70 samples at global batch 32 leave a last batch of 4
+#: and of 6, which 3 ranks split unevenly
+CASES = [("mlp", "float64", 100), ("mlp", "float32", 100), ("cnn", "float64", 70),
+         ("cnn", "float32", 70), ("syncbn", "float64", 100), ("syncbn", "float32", 100)]
+BATCH, EPOCHS = 32, 2
+
+
+def data(kind: str, n: int):
+    rng = np.random.default_rng(7)
+    shape = (n, 8, 8, 1) if kind == "cnn" else (n, 6)
+    x = rng.normal(size=shape) * 2.0 + 1.0
+    return x, rng.integers(0, 3, size=n)
+
+
+def model(kind: str) -> models.Model:
+    """A compiled model; the same on every rank and in the reference (seeded)."""
+    if kind == "cnn":
+        net = models.Sequential([
+            layers.Input(shape=(8, 8, 1)), layers.Conv2D(4, 3, activation="relu"),
+            layers.MaxPooling2D(2), layers.Flatten(), layers.Dense(3)])
+        optimizer = optimizers.Adam(0.01)
+    else:
+        net = models.Sequential([
+            layers.Input(shape=(6,)), layers.Dense(8, activation="tanh"),
+            *([layers.SyncBatchNormalization(momentum=0.9)] if kind == "syncbn" else []),
+            layers.Dense(3)])
+        optimizer = optimizers.SGD(0.1, momentum=0.9)
+    net.compile(optimizer, loss=nervenet.losses.SparseCategoricalCrossentropy(from_logits=True),
+                metrics=["accuracy"])
+    return net
+
+
+def count_rows(net: models.Model) -> list[int]:
+    """Count the rows ``net.train_step`` trains on (in a one-item list, updated in place)."""
+    rows = [0]
+    step = net.train_step
+
+    def counting_step(x, y, sample_weight=None):
+        rows[0] += len(x)
+        return step(x, y, sample_weight)
+
+    net.train_step = counting_step
+    return rows
+
+
+def train(kind: str, floatx: str, n: int) -> dict[str, np.ndarray]:
+    """Train one case; its weights, the history, evaluate's and predict's results."""
+    backend.set_floatx(floatx)
+    try:
+        utils.set_random_seed(0)
+        net = model(kind)
+        x, y = data(kind, n)
+        rows = count_rows(net)
+        history = net.fit(x, y, batch_size=BATCH, epochs=EPOCHS, verbose=0)
+        out = {f"w{i}": w for i, w in enumerate(net.get_weights())}
+        out["loss"] = np.array(history.history["loss"])
+        out["accuracy"] = np.array(history.history["accuracy"])
+        out["evaluate"] = np.array(net.evaluate(x, y, batch_size=BATCH))
+        out["predict"] = net.predict(x, batch_size=BATCH)
+        out["rows"] = distributed.allgather_rows(np.array([rows[0]]))  # trained on, per rank
+        return out
+    finally:
+        backend.set_floatx("float32")
+
+
+def main(case: str, out: str) -> None:
+    distributed.init()
+    if case == "train":
+        results = {}
+        for kind, floatx, n in CASES:
+            for key, value in train(kind, floatx, n).items():
+                results[f"{kind}-{floatx}/{key}"] = value
+        if distributed.rank() == 0:
+            np.savez(out, size=distributed.size(), **results)
+    elif case == "raise":
+        if distributed.rank() == 1:
+            raise RuntimeError("deliberate failure on rank 1")
+        train("mlp", "float64", 100_000)  # rank 0 waits in the first collective
+    elif case in ("mismatch-data", "mismatch-model"):
+        utils.set_random_seed(0)
+        net = model("mlp")
+        x, y = data("mlp", 100)
+        if distributed.rank() == 1 and case == "mismatch-data":
+            x = np.concatenate([x, x[:, :1]], axis=1)  # 7 features instead of 6
+            net = models.Sequential([layers.Input(shape=(7,)), layers.Dense(8), layers.Dense(3)])
+            net.compile("sgd", loss="sparse_categorical_crossentropy")
+        elif distributed.rank() == 1:  # one hidden layer more
+            net = models.Sequential([layers.Input(shape=(6,)), layers.Dense(8), layers.Dense(8),
+                                     layers.Dense(3)])
+            net.compile("sgd", loss="sparse_categorical_crossentropy")
+        net.fit(x, y, batch_size=BATCH, epochs=1, verbose=0)
+    else:
+        raise ValueError(f"unknown case {case!r}")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
