@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 import nervenet
-from nervenet import callbacks, layers, models, optimizers
+from nervenet import callbacks, distributed, layers, models, optimizers
 from nervenet.data import datasets
 from nervenet.models.perceptron import perceptron_rule
 from nervenet.saving.archive import atomic_write
@@ -331,6 +331,8 @@ def train(options: dict) -> dict:
                 f"{len(history['loss'])}; the model was not saved (a model file already in "
                 f"{out} is left as it was). Lower --learning-rate")
         results = model.evaluate(x_test, y_test, batch_size=256, return_dict=True)
+    if distributed.rank() != 0:  # under mpiexec: one run, written by rank 0
+        return results
     print("test: " + " - ".join(f"{key}: {value:.4f}" for key, value in results.items()))
     model_path = save_model(model, out)
     run = {"dataset": name, "model": kind, "task": data["task"], "classes": data["classes"],
@@ -486,6 +488,8 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, OverflowError) as error:  # a port in use or out of range
             print(f"nervenet playground: error: {error}", file=sys.stderr)
             return 2
+    if distributed.launched_by_mpi():  # mpiexec -n P nervenet train ...: one data-parallel run
+        distributed.init()
     try:
         if args.command == "train":
             train(resolve_options(args))
@@ -497,11 +501,19 @@ def main(argv: list[str] | None = None) -> int:
             load_run(args.model)[0].summary()
     except (ValueError, TypeError, FileNotFoundError, OSError) as error:
         print(f"nervenet {args.command}: error: {error}", file=sys.stderr)
-        return 2
+        return _end_all_ranks(2)
     except FloatingPointError as error:
         print(f"nervenet {args.command}: error: {error}", file=sys.stderr)
-        return 1
+        return _end_all_ranks(1)
     return 0
+
+
+def _end_all_ranks(status: int) -> int:
+    """``status``; under mpiexec, end every rank with it (the others may be waiting for this
+    one in a collective, which would hang the job)."""
+    if distributed.size() > 1:
+        distributed.abort(status)
+    return status
 
 
 if __name__ == "__main__":

@@ -20,8 +20,10 @@ from nervenet.distributed.world import (  # noqa: I001  (world first: layers use
     allreduce,
     barrier,
     broadcast,
+    independent,
     init,
     is_initialized,
+    launched_by_mpi,
     local_rank,
     rank,
     size,
@@ -36,6 +38,6 @@ from nervenet.distributed.training import (
 
 __all__ = [
     "BroadcastGlobalVariables", "DistributedOptimizer", "LearningRateWarmup", "MetricAverage",
-    "abort", "allgather_rows", "allreduce", "barrier", "broadcast", "broadcast_model", "init",
-    "is_initialized", "local_rank", "rank", "size",
+    "abort", "allgather_rows", "allreduce", "barrier", "broadcast", "broadcast_model",
+    "independent", "init", "is_initialized", "launched_by_mpi", "local_rank", "rank", "size",
 ]

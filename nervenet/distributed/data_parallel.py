@@ -9,10 +9,11 @@ over ranks (``Allreduce``) and divided by m:
 
     g = (1/m) sum_r n_r g_r = d/dw (1/m) sum_i loss_i
 
-which is the one-process gradient of the same batch, also for an uneven last batch (and a
-rank whose slice is empty contributes zeros). Weight penalties enter every g_r and sum back to
-themselves, since sum_r n_r = m. The optimizer then takes the same step on every rank, so the
-weights stay equal without being sent again.
+which is the one-process gradient of the same batch, also for an uneven last batch. A global
+batch with fewer rows than ranks (a short last batch) is computed whole by every rank, each
+weighted n_r = m/p, so that no rank has an empty slice. Weight penalties enter every g_r and
+sum back to themselves, since sum_r n_r = m. The optimizer then takes the same step on every
+rank, so the weights stay equal without being sent again.
 
 In a world of one process the helpers here return their input: fit, evaluate and predict are
 unchanged.
@@ -22,12 +23,15 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 
 import numpy as np
 
 from nervenet import callbacks as callbacks_module
 from nervenet.autograd import Tensor
 from nervenet.distributed import world
+from nervenet.layers.base import nested_layers
+from nervenet.layers.normalization import BatchNormalization, SyncBatchNormalization
 from nervenet.models import data_adapter
 
 #: callbacks that print or write files: on rank 0 only (or any callback whose class sets
@@ -37,14 +41,19 @@ RANK_ZERO_CALLBACKS = (callbacks_module.ProgbarLogger, callbacks_module.CSVLogge
 
 
 def part(count: int, rank: int | None = None, ranks: int | None = None) -> slice:
-    """Rank ``rank``'s contiguous share of ``count`` rows: ``[count*r // p, count*(r+1) // p)``.
+    """Rank ``rank``'s contiguous share of ``count`` rows: ``[count*r // p, count*(r+1) // p)``,
+    or all of them when there are fewer rows than ranks (no rank gets nothing).
 
     Example:
         >>> [part(10, r, 3) for r in range(3)]
         [slice(0, 3, None), slice(3, 6, None), slice(6, 10, None)]
+        >>> part(2, 1, 3)
+        slice(0, 2, None)
     """
     rank = world.rank() if rank is None else rank
     ranks = world.size() if ranks is None else ranks
+    if count < ranks:
+        return slice(0, count)
     return slice(count * rank // ranks, count * (rank + 1) // ranks)
 
 
@@ -67,7 +76,7 @@ class DataParallel:
 
     def __init__(self, model):
         self.model = model
-        self.local_count = 0   # rows of the current global batch on this rank
+        self.local_count = 0   # rows of the current global batch here (m/p: all m rows)
         self.global_count = 0  # rows of the current global batch
 
     @classmethod
@@ -87,6 +96,8 @@ class DataParallel:
                              "in one process; data-parallel fit needs a first-order optimizer")
         for weight in model.weights:
             broadcast_into(weight.data, root=0)
+        if world.rank() == 0:
+            warn_about_per_rank_layers(model)
         if hasattr(model.optimizer, "average_gradients"):  # fit reduces the gradients itself
             model.optimizer.average_gradients = False
         return cls(model)
@@ -100,13 +111,14 @@ class DataParallel:
     def train_step(self, x, y, sample_weight=None):
         """One global batch: this rank's slice through ``model.train_step``; returns the
         global batch's loss and (when there are metrics) its predictions, gathered."""
-        self.global_count = data_adapter.num_samples(x)
-        rows = part(self.global_count)
-        self.local_count = rows.stop - rows.start
+        m, ranks = data_adapter.num_samples(x), world.size()
+        rows = part(m)
+        self.global_count = m
+        self.local_count = rows.stop - rows.start if m >= ranks else m / ranks
         loss, predictions = self.model.train_step(
             data_adapter.take(x, rows), data_adapter.take(y, rows),
             data_adapter.take(sample_weight, rows))
-        if self.model.compiled_metrics:
+        if self.model.compiled_metrics and m >= ranks:  # else every rank has them all
             counts = [part(self.global_count, r).stop - part(self.global_count, r).start
                       for r in range(world.size())]
             if isinstance(predictions, list):
@@ -120,19 +132,19 @@ class DataParallel:
         ``n_r * g_r`` for every weight and ``n_r * loss_r``, summed over ranks, over m.
 
         A gradient that is ``None`` (a weight the loss does not use) counts as zeros."""
+        n = self.local_count
         sizes = [w.data.size for w in weights]
         dtype = np.result_type(*[w.data.dtype for w in weights])
         flat = np.empty(sum(sizes) + 1, dtype=dtype)  # new each step: the optimizer may keep it
-        n = dtype.type(self.local_count)
         offset = 0
         for g, size in zip(gradients, sizes):
             segment = flat[offset:offset + size]
-            if g is None or self.local_count == 0:
+            if g is None:
                 segment[...] = 0
             else:
-                np.multiply(getattr(g, "data", g).reshape(-1), n, out=segment)
+                np.multiply(getattr(g, "data", g).reshape(-1), dtype.type(n), out=segment)
             offset += size
-        flat[-1] = loss * self.local_count if self.local_count else 0.0
+        flat[-1] = loss * n
         world.allreduce(flat, op="sum")
         flat /= dtype.type(self.global_count)
         reduced, offset = [], 0
@@ -140,6 +152,22 @@ class DataParallel:
             reduced.append(flat[offset:offset + size].reshape(w.data.shape))
             offset += size
         return float(flat[-1]), reduced
+
+
+def warn_about_per_rank_layers(model) -> None:
+    """Warn when layers make the data-parallel run differ from the one-process one: plain
+    BatchNormalization (statistics of each rank's slice) and layers that draw random numbers
+    (each rank draws for its own slice)."""
+    found = []
+    for layer in nested_layers(model):
+        if isinstance(layer, BatchNormalization) and not isinstance(
+                layer, SyncBatchNormalization):
+            found.append(f"{layer.name} (BatchNormalization: use SyncBatchNormalization)")
+        elif "seed" in layer.get_config():
+            found.append(f"{layer.name} (random numbers drawn per rank)")
+    if found:
+        warnings.warn("fit on several ranks: these layers make the run differ from the "
+                      f"one-process run: {', '.join(found)}", stacklevel=3)
 
 
 def broadcast_into(array: np.ndarray, root: int = 0) -> None:
@@ -203,8 +231,7 @@ def shard(*data):
     """This rank's contiguous block of the rows of each of ``data`` (arrays, lists or dicts
     of arrays, or ``None``), for evaluate and predict; everything in a world of one process or
     when there are fewer rows than ranks."""
-    n = data_adapter.num_samples(data[0])
-    rows = part(n) if world.size() > 1 and n >= world.size() else slice(None)
+    rows = part(data_adapter.num_samples(data[0]))
     out = tuple(data_adapter.take(d, rows) for d in data)
     return out if len(out) > 1 else out[0]
 

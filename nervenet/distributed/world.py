@@ -13,13 +13,14 @@ may use it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import traceback
 
 import numpy as np
 
-_comm = None        # MPI.COMM_WORLD once init() has run
+_comm = None        # MPI.COMM_WORLD once init() has run (COMM_SELF within independent())
 _mpi = None         # the mpi4py.MPI module
 _local_rank = 0
 _OPS = ("sum", "mean", "min", "max")
@@ -58,9 +59,10 @@ def init() -> None:
 
 def _abort_on_exception(kind, value, tb) -> None:
     """``sys.excepthook`` of a rank: print the error under the rank's number, end the job."""
-    header = f"nervenet.distributed: rank {rank()} of {size()} failed; aborting all ranks\n"
+    me, ranks = _mpi.COMM_WORLD.Get_rank(), _mpi.COMM_WORLD.Get_size()
+    header = f"nervenet.distributed: rank {me} of {ranks} failed; aborting all ranks\n"
     text = "".join(traceback.format_exception(kind, value, tb))
-    sys.stderr.write(header + "".join(f"[rank {rank()}] {line}\n"
+    sys.stderr.write(header + "".join(f"[rank {me}] {line}\n"
                                       for line in text.rstrip("\n").split("\n")))
     sys.stderr.flush()
     abort(1)
@@ -71,9 +73,40 @@ def abort(code: int = 1) -> None:
     one process, exit this one."""
     sys.stderr.flush()
     sys.stdout.flush()
-    if _comm is not None and _comm.Get_size() > 1:
-        _comm.Abort(code)
+    if _mpi is not None and _mpi.COMM_WORLD.Get_size() > 1:
+        _mpi.COMM_WORLD.Abort(code)
     os._exit(code)
+
+
+#: the variables MPI launchers set to the number of processes they started: MPICH's and Intel
+#: MPI's hydra and Slurm's srun (PMI), Open MPI's mpirun
+_LAUNCHER_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE")
+
+
+def launched_by_mpi() -> bool:
+    """Whether an MPI launcher (``mpiexec -n P`` with P > 1, ``srun``) started this process,
+    by its environment variables; imports nothing. Programs that run alone as well as under
+    ``mpiexec`` (the ``nervenet`` command) call ``init()`` when this is true."""
+    for name in _LAUNCHER_SIZE_VARIABLES:
+        value = os.environ.get(name, "")
+        if value.isdigit() and int(value) > 1:
+            return True
+    return False
+
+
+@contextlib.contextmanager
+def independent():
+    """Within the block this process is a world of one (``rank() == 0``, ``size() == 1``, MPI's
+    ``COMM_SELF``): fit trains on this process's data alone. For ranks that work on different
+    things, as the workers of a hyperparameter search under ``mpiexec``."""
+    global _comm
+    saved = _comm
+    if saved is not None:
+        _comm = _mpi.COMM_SELF
+    try:
+        yield
+    finally:
+        _comm = saved
 
 
 def is_initialized() -> bool:

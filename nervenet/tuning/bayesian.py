@@ -22,6 +22,7 @@ that trial as failed ("surplus") without running it, so the study ends with exac
 
 from __future__ import annotations
 
+from nervenet import distributed
 from nervenet.tuning.hyperparameters import Boolean, Choice, Fixed, Float, Int
 from nervenet.tuning.tuners import Trial, Tuner
 
@@ -65,6 +66,29 @@ def _search_worker(tuner, args, kwargs) -> None:
     tuner.search(*args, **kwargs)
 
 
+def _search_on_ranks(tuner, args, kwargs) -> None:
+    """``mpiexec -n P python search.py``: every rank is a worker on the shared study (as
+    ``n_jobs=P``, but on as many machines as the launcher spans); each trial trains in its own
+    process. Rank 0 creates the study and reports; all wait for the last trial at the end.
+    Rank r samples with ``seed + r``, so that the workers' first points differ."""
+    distributed.init()
+    if tuner.seed is not None:
+        tuner.seed += distributed.rank()
+    if distributed.rank() == 0:
+        tuner.study()                                 # created once, before the others load it
+    else:
+        tuner.verbose = 0
+    distributed.barrier()
+    tuner._on_ranks = True
+    try:
+        with distributed.independent():
+            tuner.search(*args, **kwargs)
+    finally:
+        tuner._on_ranks = False
+    distributed.barrier()                             # every worker's trials are in the study
+    tuner._sync_from_study()
+
+
 class BayesianOptimization(Tuner):
     """Bayesian optimization with Optuna's TPE or Gaussian-process sampler.
 
@@ -91,10 +115,10 @@ class BayesianOptimization(Tuner):
         elif not isinstance(sampler, optuna.samplers.BaseSampler):
             raise TypeError(f"BayesianOptimization: sampler must be 'tpe', 'gp' or an Optuna "
                             f"sampler, got {type(sampler).__name__}")
-        if storage is None and n_jobs > 1:
+        if storage is None and (n_jobs > 1 or distributed.launched_by_mpi()):
             if self.project_dir is None:
-                raise ValueError("BayesianOptimization: n_jobs > 1 needs a storage URL or a "
-                                 "directory for the shared SQLite study")
+                raise ValueError("BayesianOptimization: n_jobs > 1 (or mpiexec) needs a storage "
+                                 "URL or a directory for the shared SQLite study")
             storage = f"sqlite:///{(self.project_dir / 'study.db').resolve()}"
         self.sampler = sampler
         self.storage = storage
@@ -128,6 +152,9 @@ class BayesianOptimization(Tuner):
     def search(self, *fit_args, **fit_kwargs) -> None:
         """Run trials from the shared study until it holds ``max_trials`` of them."""
         optuna = _optuna()
+        if distributed.launched_by_mpi() and not getattr(self, "_on_ranks", False):
+            _search_on_ranks(self, fit_args, fit_kwargs)
+            return
         if self.n_jobs > 1:
             from joblib import Parallel, delayed
 

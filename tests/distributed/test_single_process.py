@@ -60,7 +60,18 @@ def test_init_makes_a_world_of_one():
 def test_part_splits_rows_contiguously_and_unevenly():
     parts = [data_parallel.part(10, r, 4) for r in range(4)]
     assert [(p.start, p.stop) for p in parts] == [(0, 2), (2, 5), (5, 7), (7, 10)]
-    assert data_parallel.part(1, 0, 2) == slice(0, 0)  # an empty slice for rank 0 of 2
+    # fewer rows than ranks: every rank takes them all (no empty slice)
+    assert [data_parallel.part(2, r, 3) for r in range(3)] == [slice(0, 2)] * 3
+
+
+def test_layers_that_differ_per_rank_are_named_in_a_warning():
+    model = models.Sequential([layers.Input(shape=(4,)), layers.Dense(3),
+                               layers.BatchNormalization(name="bn"),
+                               layers.SyncBatchNormalization(name="sync"),
+                               layers.Dropout(0.5, name="drop"), layers.Dense(1)])
+    with pytest.warns(UserWarning, match=r"bn \(BatchNormalization: use "
+                                         r"SyncBatchNormalization\), drop \(random numbers"):
+        data_parallel.warn_about_per_rank_layers(model)
 
 
 def test_rank_zero_callbacks_are_kept_on_rank_zero(monkeypatch):
