@@ -128,7 +128,7 @@ def broadcast_model(model, root: int = 0) -> None:
     received = {}
     for key, (shape, dtype) in json.loads(header.tobytes()).items():
         array = state[key] if key in state else np.empty(shape, dtype=np.dtype(dtype))
-        received[key] = world.broadcast(np.ascontiguousarray(array), root=root)
+        received[key] = world.broadcast(array, root=root)
     optimizer.set_state(received)
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 import nervenet
 from nervenet import backend, distributed, layers, models, optimizers, utils
+from nervenet.distributed import data_parallel
 
 #: (name, float type, samples). At global batch 32, 97 samples leave a last batch of 1 (fewer
 #: rows than ranks: every rank computes it whole), 70 and 100 leave 6 and 4, which 2 and 3
@@ -102,6 +103,47 @@ def search(directory: pathlib.Path) -> None:
     tuner.search(x, y, validation_data=(x, y), epochs=1, batch_size=16)
 
 
+def custom_loop(floatx: str = "float64") -> dict[str, np.ndarray]:
+    """Three steps of a loop of one's own: each rank's gradient of its equal slice of a batch
+    of 48, averaged by DistributedOptimizer (in one process: the whole batch's gradient)."""
+    backend.set_floatx(floatx)
+    try:
+        utils.set_random_seed(1)
+        net = model("mlp")
+        optimizer = distributed.DistributedOptimizer(optimizers.Adam(0.01))
+        x, y = data("mlp", 48)
+        rows = data_parallel.part(48)  # 48, 24 or 16 rows: equal slices, as averaging needs
+        for _ in range(3):
+            loss = net.compute_loss(y[rows], net(x[rows], training=True))
+            grads = nervenet.grad(loss, net.trainable_weights)
+            optimizer.apply_gradients(zip(grads, net.trainable_weights))
+        return {f"w{i}": w for i, w in enumerate(net.get_weights())}
+    finally:
+        backend.set_floatx("float32")
+
+
+def broadcast_check() -> np.ndarray:
+    """Rank 0 trains one step (so its Adam has moments); every other rank builds the model
+    from another seed. After BroadcastGlobalVariables, each rank's weights and optimizer state
+    as one vector, gathered (rows of equal values when the broadcast worked)."""
+    utils.set_random_seed(10 + distributed.rank())
+    net = model("mlp")
+    net.compile(optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
+    x, y = data("mlp", 8)
+    with distributed.independent():
+        if distributed.rank() == 0:
+            net.train_on_batch(x, y)
+        else:
+            net(x)  # built, no optimizer state
+    callback = distributed.BroadcastGlobalVariables(0)
+    callback.set_model(net)
+    callback.on_train_begin()
+    state = net.optimizer.get_state()
+    vector = np.concatenate([w.ravel() for w in net.get_weights()]
+                            + [state[k].ravel().astype(np.float64) for k in sorted(state)])
+    return distributed.allgather_rows(vector[None, :].astype(np.float64))
+
+
 def main(case: str, out: str) -> None:
     if case == "search":  # not initialized by the script: the tuner does it
         search(pathlib.Path(out))
@@ -112,6 +154,9 @@ def main(case: str, out: str) -> None:
         for kind, floatx, n in CASES:
             for key, value in train(kind, floatx, n).items():
                 results[f"{kind}-{floatx}/{key}"] = value
+        for key, value in custom_loop().items():
+            results[f"loop/{key}"] = value
+        results["broadcast"] = broadcast_check()
         if distributed.rank() == 0:
             np.savez(out, size=distributed.size(), **results)
     elif case == "raise":

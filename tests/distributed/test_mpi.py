@@ -79,6 +79,15 @@ def test_fit_on_ranks_equals_one_process(ranks, references, tmp_path):
                                        err_msg=f"{ranks} ranks, {kind} {floatx}: {key}")
 
 
+    # DistributedOptimizer in a loop of one's own: each rank's half-batch gradient, averaged
+    loop = programs.custom_loop()
+    for key, value in loop.items():
+        np.testing.assert_allclose(got[f"loop/{key}"], value, rtol=0, atol=1e-12)
+    # BroadcastGlobalVariables: rank 0's weights and Adam moments on every rank
+    broadcast = got["broadcast"]
+    assert broadcast.shape[0] == ranks and np.all(broadcast == broadcast[0])
+
+
 def test_a_rank_that_raises_ends_the_job(tmp_path):
     done, _ = launch(2, "raise", tmp_path / "unused", timeout=60)
     ended = time.time()
