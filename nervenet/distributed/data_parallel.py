@@ -121,8 +121,9 @@ class DataParallel:
         if self.model.compiled_metrics and m >= ranks:  # else every rank has them all
             counts = [part(self.global_count, r).stop - part(self.global_count, r).start
                       for r in range(world.size())]
-            if isinstance(predictions, list):
-                predictions = [world.allgather_rows(p, counts) for p in predictions]
+            if isinstance(predictions, (list, tuple)):
+                predictions = type(predictions)(world.allgather_rows(p, counts)
+                                                for p in predictions)
             else:
                 predictions = world.allgather_rows(predictions, counts)
         return loss, predictions
