@@ -86,6 +86,7 @@ def test_fit_on_ranks_equals_one_process(ranks, references, tmp_path):
     # BroadcastGlobalVariables: rank 0's weights and Adam moments on every rank
     broadcast = got["broadcast"]
     assert broadcast.shape[0] == ranks and np.all(broadcast == broadcast[0])
+    assert float(got["averaged_rank"]) == (ranks - 1) / 2  # MetricAverage: the mean of 0..p-1
 
 
 def test_a_rank_that_raises_ends_the_job(tmp_path):

@@ -208,3 +208,22 @@ def test_sync_batch_norm_op_gradcheck():
 
     assert gradcheck(op, [Tensor(x, requires_grad=True), Tensor(gamma, requires_grad=True),
                           Tensor(beta, requires_grad=True)])
+
+
+@pytest.mark.parametrize("environment, launched", [
+    ({}, False), ({"PMI_SIZE": "1"}, False), ({"PMI_SIZE": "4"}, True),
+    ({"OMPI_COMM_WORLD_SIZE": "2"}, True), ({"PMI_SIZE": "x"}, False),
+])
+def test_launched_by_mpi_reads_the_launchers_variables(monkeypatch, environment, launched):
+    for name in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    assert distributed.launched_by_mpi() is launched
+
+
+def test_independent_is_a_world_of_one_and_restores_the_world():
+    before = (distributed.rank(), distributed.size(), distributed.is_initialized())
+    with distributed.independent():
+        assert (distributed.rank(), distributed.size()) == (0, 1)
+    assert (distributed.rank(), distributed.size(), distributed.is_initialized()) == before

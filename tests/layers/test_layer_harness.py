@@ -34,6 +34,8 @@ CASES = {
     "Normalization": (lambda: layers.Normalization(mean=[1.0, 2.0, 3.0],
                                                    variance=[1.0, 4.0, 9.0]), (4, 3), (4, 3),
                       0, 7),
+    "SyncBatchNormalization": (lambda: layers.SyncBatchNormalization(momentum=0.9), (4, 3),
+                               (4, 3), 6, 6),
 }
 
 

@@ -22,6 +22,7 @@ CASES = {
     "Activation": (lambda: layers.Activation("relu"), (2, 3)),
     "AveragePooling2D": (lambda: layers.AveragePooling2D(2, padding="same"), (2, 5, 5, 2)),
     "BatchNormalization": (lambda: layers.BatchNormalization(), (2, 4, 4, 3)),
+    "SyncBatchNormalization": (lambda: layers.SyncBatchNormalization(), (2, 4, 4, 3)),
     "Concatenate": (lambda: layers.Concatenate(axis=1), [(2, 3, 2), (2, 4, 2)]),
     "Conv2D": (lambda: layers.Conv2D(4, 3, strides=2), (2, 7, 6, 1)),
     "Dense": (lambda: layers.Dense(5), (2, 4, 3)),
