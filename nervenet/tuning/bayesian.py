@@ -117,8 +117,9 @@ class BayesianOptimization(Tuner):
                             f"sampler, got {type(sampler).__name__}")
         if storage is None and (n_jobs > 1 or distributed.launched_by_mpi()):
             if self.project_dir is None:
-                raise ValueError("BayesianOptimization: n_jobs > 1 (or mpiexec) needs a storage "
-                                 "URL or a directory for the shared SQLite study")
+                raise ValueError("BayesianOptimization: n_jobs > 1 needs a storage URL or a "
+                                 "directory for the shared SQLite study (so does a search "
+                                 "under mpiexec)")
             storage = f"sqlite:///{(self.project_dir / 'study.db').resolve()}"
         self.sampler = sampler
         self.storage = storage
