@@ -7,8 +7,9 @@ metadata values, raw bytes under a valid checksum) and every load must
 * run no code: the audit hook of test_hostile_files records imports, exec, compile, process
   and network events while loading.
 
-CI runs at most 1,000 examples within ``NERVENET_FUZZ_SECONDS`` (default 30) seconds;
-examples past the budget return at once."""
+CI runs at most ``NERVENET_FUZZ_EXAMPLES`` (default 1,000, about 20 s here) examples within
+``NERVENET_FUZZ_SECONDS`` (default 30) seconds; examples past the budget return at once. A
+longer campaign: ``NERVENET_FUZZ_EXAMPLES=20000 NERVENET_FUZZ_SECONDS=600``."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from nervenet.saving import ModelFormatError, archive, safetensors
 from tests.reliability.test_hostile_files import watch
 
 SECONDS = float(os.environ.get("NERVENET_FUZZ_SECONDS", "30"))
+EXAMPLES = int(os.environ.get("NERVENET_FUZZ_EXAMPLES", "1000"))
 MiB = 2**20
 
 
@@ -209,7 +211,7 @@ def _load(path) -> str:
         return "rejected"
 
 
-@settings(max_examples=1_000, deadline=None, database=None,
+@settings(max_examples=EXAMPLES, deadline=None, database=None,
           suppress_health_check=list(HealthCheck))
 @given(hostile_files())
 def test_fuzzed_model_files_raise_only_model_format_errors_quickly_and_run_nothing(data):
