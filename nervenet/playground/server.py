@@ -177,6 +177,9 @@ class PlaygroundHandler(BaseHTTPRequestHandler):
             self._send_json({"error": str(error)}, HTTPStatus.BAD_REQUEST)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+        except (RuntimeError, TimeoutError) as error:  # the session ended or hangs
+            self._send_json({"error": str(error) or "the session did not answer"},
+                            HTTPStatus.SERVICE_UNAVAILABLE)
 
     def _route(self, method: str, path: str, body) -> None:
         if path == "/":

@@ -65,6 +65,7 @@ class Session:
         self.streams = 0  # open event streams (the server closes the session at 0)
         self.playing = False
         self.frame, self.version = b"", 0
+        self.error = None  # why training stopped by itself, shown once by the page
         self._changed = threading.Condition()
         self._commands: queue.Queue = queue.Queue()
         self._closed = threading.Event()
@@ -116,8 +117,15 @@ class Session:
                     future.set_exception(error)
                 continue
             if self.playing and not self.closed:
-                self._train_until(time.monotonic() + self.frame_interval)
+                try:
+                    self._train_until(time.monotonic() + self.frame_interval)
+                except Exception as error:  # the page shows it; the session stays usable
+                    self.playing, self.error = False, f"training stopped: {error}"
                 self._publish()
+        while not self._commands.empty():  # requests still waiting get an answer
+            command = self._commands.get()
+            if command is not None:
+                command[2].set_exception(RuntimeError(f"session {self.id} has ended"))
 
     def _pending(self) -> bool:
         return not self._commands.empty() or self.closed
@@ -278,7 +286,10 @@ class Session:
         steps = self.steps
         with ENGINE_LOCK:
             optimizer = optimizer_call(self.setup, max_iter=10**6).build()
-            optimizer.minimize(loss_fn, model.trainable_weights, callback=callback)
+            try:
+                optimizer.minimize(loss_fn, model.trainable_weights, callback=callback)
+            except FloatingPointError:  # a NaN or infinite loss: reported as diverged
+                self.loss_train = math.nan
         return self.steps > steps
 
     def _end_epoch(self) -> None:
@@ -347,8 +358,9 @@ class Session:
             "weights": [{"name": layer.name, "kernel": np.round(layer.kernel.data, 4).tolist(),
                          "bias": np.round(layer.bias.data, 4).tolist()}
                         for layer in self._dense_layers()],
-            "gradients": None, "feature_space": self._feature_space(),
+            "gradients": None, "feature_space": self._feature_space(), "error": self.error,
         }
+        self.error = None
         if self.setup["mode"] == "backprop" and frame["loss_train"] is not None:
             norms = diagnostics.gradient_norms(self.model, self.x_train, self.y_train)
             frame["gradients"] = [[name, value] for name, value in norms.items()]

@@ -251,3 +251,18 @@ def test_converged_second_order_step_returns(sessions):
     session = sessions(dataset="xor", hidden=[], optimizer="newton", samples=100)
     _step(session, 30)  # the steps after convergence take no iteration and return
     assert 1 <= session.epoch < 30
+
+
+def test_a_failing_training_step_is_reported_and_the_session_lives_on(sessions):
+    session = sessions(dataset="xor")
+
+    def broken(*args, **kwargs):
+        raise ArithmeticError("boom")
+
+    session.model.train_on_batch = broken
+    session.submit("action", "play")
+    assert _wait(lambda: not json.loads(session.frame)["playing"], 10)
+    assert json.loads(session.frame)["error"] == "training stopped: boom"
+    assert session.submit("action", "reset") == {"epoch": 0, "playing": False}
+    _step(session, 1)  # a new model: training works again
+    assert session.epoch == 1

@@ -508,6 +508,7 @@ function draw() {
   $("loss-train").textContent = frame.loss_train === null ? "NaN" : frame.loss_train.toFixed(3);
   $("loss-test").textContent = frame.loss_test === null ? "NaN" : frame.loss_test.toFixed(3);
   if (frame.loss_train === null) showMessage(text("diverged"));
+  if (frame.error) showMessage(frame.error);
   const heatmap = $("heatmap");
   paint(heatmap, decode(frame.heatmap), HEATMAP, state.view.discretize);
   if (state.data) {
