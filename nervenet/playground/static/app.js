@@ -565,6 +565,10 @@ function drawFeatureSpace(space) {
   const canvas = $("feature-space"), context = canvas.getContext("2d");
   const size = canvas.width;
   context.clearRect(0, 0, size, size);
+  if (!space) {
+    context.fillStyle = "#888";
+    context.fillText(text("no_hidden"), 10, 20);
+  }
   if (!space || !state.data) return;
   const [xs, ys] = bounds(space.points.concat(space.lines.flat()));
   const px = (p) => [toPixel(p[0], xs[0], xs[1], size), size - toPixel(p[1], ys[0], ys[1], size)];
