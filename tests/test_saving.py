@@ -403,6 +403,15 @@ def _kill_rounds(target: Path, rounds: int, seed: int) -> tuple[set, int]:
     for w in model.weights:
         w.data[...] = -1.0
     model.save(target)
+    # Kill moments are drawn over about four saves' time, measured here, so that the kills
+    # land both between and inside saves however fast or loaded the machine is (a fixed
+    # 20 ms window left fewer than 20 complete saves on a machine busy with other processes).
+    durations = []
+    for _ in range(5):
+        start = time.perf_counter()
+        model.save(target)
+        durations.append(time.perf_counter() - start)
+    window = 4 * float(np.median(durations))
     rng = np.random.default_rng(seed)
     seen, torn = {-1.0}, 0
     for attempt in range(rounds):
@@ -415,7 +424,7 @@ def _kill_rounds(target: Path, rounds: int, seed: int) -> tuple[set, int]:
                     model.save(target)
             finally:
                 os._exit(1)
-        time.sleep(rng.uniform(0.0, 0.02))
+        time.sleep(rng.uniform(0.0, window))
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
         torn += any(name.endswith(".tmp") for name in os.listdir(target.parent))
