@@ -27,12 +27,13 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str):
-    """``nervenet.sklearn`` is imported on first use: it builds on scikit-learn (the ``tune``
-    extra), which ``import nervenet`` must not load."""
-    if name == "sklearn":
+    """``nervenet.sklearn`` and ``nervenet.onnx`` are imported on first use: they build on
+    scikit-learn and onnx (the ``tune`` and ``onnx`` extras), which ``import nervenet`` must
+    not load."""
+    if name in ("sklearn", "onnx"):
         import importlib
 
-        return importlib.import_module("nervenet.sklearn")
+        return importlib.import_module(f"nervenet.{name}")
     raise AttributeError(f"module 'nervenet' has no attribute {name!r}")
 
 
@@ -52,6 +53,7 @@ __all__ = [
     "constraints", "data", "detect_anomaly", "diagnostics", "distributed", "enable_grad",
     "ensemble",
     "functional", "grad", "gradcheck", "gradgradcheck", "initializers", "is_grad_enabled",
-    "layers", "linear", "losses", "metrics", "models", "no_grad", "optimizers", "regularizers",
-    "saving", "set_grad_enabled", "sklearn", "tensor", "tuning", "utils", "viz", "__version__",
+    "layers", "linear", "losses", "metrics", "models", "no_grad", "onnx", "optimizers",
+    "regularizers", "saving", "set_grad_enabled", "sklearn", "tensor", "tuning", "utils", "viz",
+    "__version__",
 ]

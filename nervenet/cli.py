@@ -373,6 +373,10 @@ def load_run(path: str | os.PathLike):
                             run["classes"], run["hidden"], run["activation"])
         with np.load(path, allow_pickle=False) as archive:
             model.set_weights([archive[f"arr_{i}"] for i in range(len(archive.files))])
+    elif path.suffix == ".onnx":
+        import nervenet.onnx  # the optional onnx extra, imported on first use
+
+        model = nervenet.onnx.load(path)
     else:
         model = models.load_model(path)
     if run is not None and not getattr(model, "compiled", False):
@@ -431,6 +435,14 @@ def predict(model_path: str, file: str, output: str | None = None) -> np.ndarray
     return result
 
 
+def export(model_path: str, out: str, format: str = "onnx",  # noqa: A002
+           opset: int | None = None) -> None:
+    """Write the model of a run directory or ``.nervenet`` file as an ONNX file."""
+    model, _ = load_run(model_path)
+    model.export(out, format=format, opset=opset)
+    print(f"wrote {out} ({format})")
+
+
 # ------------------------------------------------------------------------------- argparse
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nervenet", description="Train, evaluate and inspect "
@@ -456,9 +468,14 @@ def make_parser() -> argparse.ArgumentParser:
     evaluate_parser.add_argument("model", help="a run directory or a .nervenet file")
     evaluate_parser.add_argument("--dataset", choices=DATASETS)
     predict_parser = commands.add_parser("predict", help="predictions for the samples in FILE")
-    predict_parser.add_argument("model", help="a run directory or a .nervenet file")
+    predict_parser.add_argument("model", help="a run directory, a .nervenet or an .onnx file")
     predict_parser.add_argument("file", help="inputs: a .npy array or a .csv of rows")
     predict_parser.add_argument("--output", help="write the predictions to this CSV")
+    export_parser = commands.add_parser("export", help="write a saved model as an ONNX file")
+    export_parser.add_argument("model", help="a run directory or a .nervenet file")
+    export_parser.add_argument("--format", choices=["onnx"], default="onnx")
+    export_parser.add_argument("--out", required=True, help="the file to write (.onnx)")
+    export_parser.add_argument("--opset", type=int, help="the ONNX opset, 13-21 (default 17)")
     summary_parser = commands.add_parser("summary", help="print a saved model's layers")
     summary_parser.add_argument("model", help="a run directory or a .nervenet file")
     add_playground_parser(commands)
@@ -497,6 +514,8 @@ def main(argv: list[str] | None = None) -> int:
             evaluate(args.model, args.dataset)
         elif args.command == "predict":
             predict(args.model, args.file, args.output)
+        elif args.command == "export":
+            export(args.model, args.out, args.format, args.opset)
         else:
             load_run(args.model)[0].summary()
     except (ValueError, TypeError, FileNotFoundError, OSError) as error:

@@ -674,6 +674,17 @@ class Model(Layer):
         shape before any weight changes."""
         saving.load_weights(self, filepath)
 
+    def export(self, filepath, format: str = "onnx", opset: int | None = None,  # noqa: A002
+               dynamic_batch: bool = True) -> None:
+        """Export the model for inference elsewhere, as Keras 3's ``model.export``: ``format``
+        ``"onnx"`` (the only one) writes an ONNX file with ``nervenet.onnx.export`` (see
+        there for ``opset`` and ``dynamic_batch``; needs the ``onnx`` package)."""
+        if format != "onnx":
+            raise ValueError(f"export: format must be 'onnx', got {format!r}")
+        import nervenet.onnx  # here, not above: the onnx package is an optional extra
+
+        nervenet.onnx.export(self, filepath, opset=opset, dynamic_batch=dynamic_batch)
+
     def get_config(self) -> dict:
         """A functional model's graph (every layer's config and the calls between them).
 
