@@ -77,6 +77,11 @@ def load(path):
     file = read(path)
     if file.metadata.get("nervenet.format") == FORMAT and "nervenet.config" in file.metadata:
         return _load_own(file)
+    if "nervenet.format" in file.metadata and any(
+            len(v.type.tensor_type.shape.dim) == 4 for v in file.proto.graph.input):
+        # its images are channels-last already: the importer would read them as NCHW
+        raise ModelFormatError(f"{file.where}: exported by nervenet from a model without a "
+                               "config (a subclassed model); rebuild the model in code instead")
     try:
         return convert_graph(file)
     except ModelFormatError:
