@@ -150,7 +150,7 @@ class GraphBuilder:
         """An initializer holding ``value`` (in the model's dtype unless ``dtype``)."""
         array = np.asarray(value, dtype=self.dtype if dtype is None else dtype)
         name = self.unique(name)
-        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        self.initializers.append(numpy_helper.from_array(array.copy(order="C"), name))
         return name
 
     def ints(self, values, name: str) -> str:

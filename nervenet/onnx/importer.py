@@ -43,7 +43,7 @@ def _own_weights(file: OnnxFile, mapping) -> dict[str, np.ndarray]:
                 raise ValueError(f"weight {path!r}: {perm!r} is not a permutation of the "
                                  f"axes of its initializer of shape {array.shape}")
             array = np.transpose(array, np.argsort(perm))
-        weights[path] = np.ascontiguousarray(array)
+        weights[path] = array.copy(order="C")  # (ascontiguousarray makes scalars 1-D)
     return weights
 
 
