@@ -143,7 +143,7 @@ def convert(b: GraphBuilder, call: Call, inputs: list[str]) -> list[str]:
 
 
 @converter("InputLayer", "Dropout", "GaussianNoise", "GaussianDropout", "AlphaDropout",
-           "SpatialDropout2D", "RandomFlip", "RandomRotation", "RandomTranslation",
+           "RandomFlip", "RandomRotation", "RandomTranslation",
            "RandomZoom", "RandomShear", "RandomContrast", "RandomBrightness", "RandomPCAColor")
 def _inference_identity(b, call, inputs):
     """Training-only layers: the identity at inference, so nothing is written."""

@@ -106,8 +106,7 @@ def _name_outputs(b: GraphBuilder, results: list[str], names: list[str],
     renamed, or an Identity added (an output that is an input, or used twice)."""
     final = []
     for result, wanted in zip(results, names):
-        name = wanted if wanted not in b._names else b.unique(wanted)
-        b._names.add(name)
+        name = b.unique(wanted)
         if result in inputs or result in final:
             b.nodes.append(helper.make_node("Identity", [result], [name], name=f"{name}/Identity"))
         else:
