@@ -16,11 +16,11 @@ import json
 
 import numpy as np
 
-from nervenet.layers.base import deserialize, weight_budget
+from nervenet.layers.base import deserialize, load_budget
 from nervenet.onnx.exporter import FORMAT
 from nervenet.onnx.operators import convert_graph
 from nervenet.onnx.reader import OnnxFile, read
-from nervenet.saving import ModelFormatError, _assign, _build
+from nervenet.saving import _MAX_BUILD_VALUES, ModelFormatError, _assign, _build
 
 __all__ = ["load"]
 
@@ -58,7 +58,7 @@ def _load_own(file: OnnxFile):
         raise ModelFormatError(f"{where}: its nervenet.config metadata is not a JSON object")
     try:
         weights = _own_weights(file, config.get("weights"))
-        with weight_budget(sum(a.size for a in weights.values())):
+        with load_budget(sum(a.size for a in weights.values()), _MAX_BUILD_VALUES):
             model = deserialize(config.get("model"))
             if not hasattr(model, "compile"):
                 raise ValueError(f"{type(model).__name__} is a layer, not a model")
