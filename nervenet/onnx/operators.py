@@ -122,7 +122,7 @@ def _identity(im: Importer, node):
 def _constant(im: Importer, node):
     attributes = {a.name: a for a in node.attribute}
     if "value" in attributes:
-        value = tensor_array(attributes["value"].t, "", im.file.where)
+        value = tensor_array(attributes["value"].t, im.file.folder, im.file.where)
     elif attributes.keys() & {"value_float", "value_floats", "value_int", "value_ints"}:
         key = next(iter(attributes.keys() & {"value_float", "value_floats", "value_int",
                                              "value_ints"}))

@@ -57,6 +57,11 @@ class OnnxFile:
     metadata: dict[str, str]
     where: str
 
+    @property
+    def folder(self) -> str:
+        """The only folder external data may be read from: the file's own."""
+        return os.path.dirname(os.path.abspath(self.where))
+
 
 def _external_bytes(tensor: onnx.TensorProto, folder: str, nbytes: int, where: str) -> bytes:
     info = {entry.key: entry.value for entry in tensor.external_data}

@@ -81,6 +81,21 @@ def test_external_data_outside_the_folder_is_never_read(location, tmp_path):
     _load_fails(path, "not a file inside the model's folder")
 
 
+def test_constant_node_data_is_read_from_the_model_folder_only(tmp_path, monkeypatch):
+    (tmp_path / "secret.bin").write_bytes(np.arange(12, dtype=np.float32).tobytes())
+    (tmp_path / "model").mkdir()
+    monkeypatch.chdir(tmp_path)  # not from the working directory either
+    constant = helper.make_node("Constant", [], ["w"], name="const",
+                                value=_external("value", "secret.bin"))
+    graph = helper.make_graph(
+        [constant, helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])])
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    (tmp_path / "model" / "m.onnx").write_bytes(proto.SerializeToString())
+    _load_fails(tmp_path / "model" / "m.onnx", "does not exist beside the model")
+
+
 @pytest.mark.parametrize("offset, length, match", [
     (0, 40, "does not hold its 48 bytes"), (16, 48, "does not hold"),
     (-4, 48, "does not hold"), (0, 48, "does not exist")])
