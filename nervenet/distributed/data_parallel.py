@@ -128,15 +128,19 @@ class DataParallel:
                 predictions = world.allgather_rows(predictions, counts)
         return loss, predictions
 
-    def reduce(self, loss: float, gradients: list, weights: list[Tensor]):
+    def reduce(self, loss: float, gradients: list, weights: list[Tensor],
+               output_losses: list | None = None):
         """The global batch's loss and gradients from this rank's: one flat buffer holding
-        ``n_r * g_r`` for every weight and ``n_r * loss_r``, summed over ranks, over m.
+        ``n_r * g_r`` for every weight, then ``n_r * loss_r`` and ``n_r`` times each of
+        ``output_losses`` (a multi-output model's per-output losses, replaced in place by
+        their global values), summed over ranks, over m.
 
         A gradient that is ``None`` (a weight the loss does not use) counts as zeros."""
         n = self.local_count
+        extra = [loss] + [float(v) for v in output_losses or []]
         sizes = [w.data.size for w in weights]
         dtype = np.result_type(*[w.data.dtype for w in weights])
-        flat = np.empty(sum(sizes) + 1, dtype=dtype)  # new each step: the optimizer may keep it
+        flat = np.empty(sum(sizes) + len(extra), dtype=dtype)  # new each step (not reused)
         offset = 0
         for g, size in zip(gradients, sizes):
             segment = flat[offset:offset + size]
@@ -145,14 +149,16 @@ class DataParallel:
             else:
                 np.multiply(getattr(g, "data", g).reshape(-1), dtype.type(n), out=segment)
             offset += size
-        flat[-1] = loss * n
+        flat[offset:] = np.array(extra) * n
         world.allreduce(flat, op="sum")
         flat /= dtype.type(self.global_count)
         reduced, offset = [], 0
         for w, size in zip(weights, sizes):
             reduced.append(flat[offset:offset + size].reshape(w.data.shape))
             offset += size
-        return float(flat[-1]), reduced
+        if output_losses:
+            output_losses[:] = [float(v) for v in flat[offset + 1:]]
+        return float(flat[offset]), reduced
 
 
 def warn_about_per_rank_layers(model) -> None:

@@ -297,7 +297,8 @@ class Model(Layer):
             weights = self.trainable_weights
             gradients = grad(loss, weights, allow_unused=True)
             if self.data_parallel is not None:  # this rank's slice -> the global batch's step
-                value, gradients = self.data_parallel.reduce(value, gradients, weights)
+                value, gradients = self.data_parallel.reduce(value, gradients, weights,
+                                                             self._output_losses.last)
                 if not math.isfinite(value):
                     return value, predictions
             self.optimizer.apply_gradients(

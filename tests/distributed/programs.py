@@ -20,7 +20,8 @@ from nervenet.distributed import data_parallel
 #: rows than ranks: every rank computes it whole), 70 and 100 leave 6 and 4, which 2 and 3
 #: ranks split unevenly
 CASES = [("mlp", "float64", 97), ("mlp", "float32", 97), ("cnn", "float64", 70),
-         ("cnn", "float32", 70), ("syncbn", "float64", 100), ("syncbn", "float32", 100)]
+         ("cnn", "float32", 70), ("syncbn", "float64", 100), ("syncbn", "float32", 100),
+         ("two-outputs", "float64", 70)]
 BATCH, EPOCHS = 32, 2
 
 
@@ -28,11 +29,23 @@ def data(kind: str, n: int):
     rng = np.random.default_rng(7)
     shape = (n, 8, 8, 1) if kind == "cnn" else (n, 6)
     x = rng.normal(size=shape) * 2.0 + 1.0
-    return x, rng.integers(0, 3, size=n)
+    labels = rng.integers(0, 3, size=n)
+    if kind == "two-outputs":  # a class and a value per sample
+        return x, [labels, x[:, :1] * 0.5 - x[:, 1:2]]
+    return x, labels
 
 
 def model(kind: str) -> models.Model:
     """A compiled model; the same on every rank and in the reference (seeded)."""
+    if kind == "two-outputs":  # per-output losses, weighted, with per-output logs
+        inputs = layers.Input(shape=(6,))
+        hidden = layers.Dense(8, activation="tanh")(inputs)
+        net = models.Model(inputs, [layers.Dense(3, name="label")(hidden),
+                                    layers.Dense(1, name="value")(hidden)])
+        net.compile(optimizers.Adam(0.01), loss=[
+            nervenet.losses.SparseCategoricalCrossentropy(from_logits=True), "mse"],
+            loss_weights=[1.0, 0.5], metrics=[["accuracy"], ["mae"]])
+        return net
     if kind == "cnn":
         net = models.Sequential([
             layers.Input(shape=(8, 8, 1)), layers.Conv2D(4, 3, activation="relu"),
@@ -72,10 +85,13 @@ def train(kind: str, floatx: str, n: int) -> dict[str, np.ndarray]:
         rows = count_rows(net)
         history = net.fit(x, y, batch_size=BATCH, epochs=EPOCHS, verbose=0)
         out = {f"w{i}": w for i, w in enumerate(net.get_weights())}
-        out["loss"] = np.array(history.history["loss"])
-        out["accuracy"] = np.array(history.history["accuracy"])
+        out.update({f"history/{k}": np.array(v) for k, v in history.history.items()})
         out["evaluate"] = np.array(net.evaluate(x, y, batch_size=BATCH))
-        out["predict"] = net.predict(x, batch_size=BATCH)
+        predictions = net.predict(x, batch_size=BATCH)
+        if isinstance(predictions, (list, tuple)):
+            out.update({f"predict/{i}": p for i, p in enumerate(predictions)})
+        else:
+            out["predict"] = predictions
         out["rows"] = distributed.allgather_rows(np.array([rows[0]]))  # trained on, per rank
         return out
     finally:
