@@ -2,6 +2,8 @@
 
 ``import nervenet`` makes every public submodule reachable: ``nervenet.functional``,
 ``nervenet.layers``, ``nervenet.models``, ``nervenet.optimizers``, ``nervenet.losses``, ...
+``nervenet.Sequential``, ``nervenet.Model`` and ``nervenet.Input`` are at the top, as in Keras,
+so that Keras code runs after ``import nervenet as keras`` (see docs/keras_api.md).
 """
 
 from nervenet import backend, utils  # noqa: I001  (the layers of the house, bottom up)
@@ -21,7 +23,9 @@ from nervenet.autograd import (
 from nervenet import functional
 from nervenet import activations, constraints, initializers, losses, metrics, regularizers
 from nervenet import layers, optimizers, callbacks, models, saving, data, diagnostics, viz
-from nervenet import ensemble, linear, tuning, distributed
+from nervenet import ensemble, linear, tuning, distributed, datasets
+from nervenet.layers import Input
+from nervenet.models import Model, Sequential
 
 __version__ = "0.1.0"
 
@@ -49,11 +53,10 @@ def tensor(data, requires_grad: bool = False, name: str | None = None) -> Tensor
 
 
 __all__ = [
-    "Function", "GradcheckError", "Tensor", "activations", "backend", "callbacks",
-    "constraints", "data", "detect_anomaly", "diagnostics", "distributed", "enable_grad",
-    "ensemble",
-    "functional", "grad", "gradcheck", "gradgradcheck", "initializers", "is_grad_enabled",
-    "layers", "linear", "losses", "metrics", "models", "no_grad", "onnx", "optimizers",
-    "regularizers", "saving", "set_grad_enabled", "sklearn", "tensor", "tuning", "utils", "viz",
-    "__version__",
+    "Function", "GradcheckError", "Input", "Model", "Sequential", "Tensor", "activations",
+    "backend", "callbacks", "constraints", "data", "datasets", "detect_anomaly", "diagnostics",
+    "distributed", "enable_grad", "ensemble", "functional", "grad", "gradcheck",
+    "gradgradcheck", "initializers", "is_grad_enabled", "layers", "linear", "losses", "metrics",
+    "models", "no_grad", "onnx", "optimizers", "regularizers", "saving", "set_grad_enabled",
+    "sklearn", "tensor", "tuning", "utils", "viz", "__version__",
 ]

@@ -5,6 +5,9 @@
 * ``NonNeg()``: set negative weights to zero;
 * ``UnitNorm(axis=0)``: rescale each unit's weight vector to norm 1.
 
+The function forms ``max_norm``, ``non_neg`` and ``unit_norm`` build the same objects, as Keras
+code writes them (``kernel_constraint=constraints.max_norm(3.0)``).
+
 For a Dense kernel of shape (inputs, units), ``axis=0`` is the vector of one unit's incoming
 weights; for a Conv2D kernel (kh, kw, in, out) use ``axis=[0, 1, 2]``.
 """
@@ -101,6 +104,21 @@ class UnitNorm(Constraint):
 
     def get_config(self):
         return {"axis": self.axis}
+
+
+def max_norm(max_value: float = 2.0, axis=0) -> MaxNorm:
+    """The function form Keras code writes, ``constraints.max_norm(2.0)``: a ``MaxNorm``."""
+    return MaxNorm(max_value, axis)
+
+
+def non_neg() -> NonNeg:
+    """The function form Keras code writes, ``constraints.non_neg()``: a ``NonNeg``."""
+    return NonNeg()
+
+
+def unit_norm(axis=0) -> UnitNorm:
+    """The function form Keras code writes, ``constraints.unit_norm()``: a ``UnitNorm``."""
+    return UnitNorm(axis)
 
 
 def get(identifier) -> Constraint | None:

@@ -7,6 +7,9 @@ For a weight matrix W:
   2 * l2 * W pulls each weight back in proportion to its size);
 * ``L1L2(l1, l2)``: both.
 
+The function forms ``l1(0.01)``, ``l2(0.01)`` and ``l1_l2(l1, l2)`` build the same objects, as
+Keras code writes them (``kernel_regularizer=regularizers.l2(0.01)``).
+
 Keras's default factor is 0.01. A regularizer is called on a weight Tensor and returns a scalar
 Tensor, so the penalty is differentiated with the loss.
 """
@@ -89,6 +92,23 @@ class L2(L1L2):
 
     def get_config(self):
         return {"l2": self.l2}
+
+
+def l1(l1: float = 0.01) -> L1:
+    """The function form Keras code writes, ``regularizers.l1(0.01)``: an ``L1``."""
+    return L1(l1)
+
+
+def l2(l2: float = 0.01) -> L2:
+    """The function form Keras code writes, ``regularizers.l2(0.01)``: an ``L2``."""
+    return L2(l2)
+
+
+def l1_l2(l1: float = 0.01, l2: float = 0.01) -> L1L2:
+    """The function form Keras code writes, ``regularizers.l1_l2(l1=0.01, l2=0.01)``: an
+    ``L1L2``. NOTE: the defaults are TF-Keras 2's ``l1_l2`` (0.01 each); ``L1L2()`` keeps
+    Keras's class defaults (0.0 each)."""
+    return L1L2(l1, l2)
 
 
 def get(identifier) -> Regularizer | None:

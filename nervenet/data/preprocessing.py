@@ -28,6 +28,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from nervenet.utils import to_categorical  # noqa: F401  (re-exported: one implementation)
+
 
 def _numeric(x, name: str, argument: str = "x") -> np.ndarray:
     array = np.asarray(x)
@@ -149,32 +151,4 @@ def one_hot(values, categories: Sequence | None = None, dtype=np.float32) -> np.
                          f"{list(lookup)}") from None
     encoded = np.zeros((len(values), len(categories)), dtype=dtype)
     encoded[np.arange(len(values)), columns] = 1
-    return encoded
-
-
-def to_categorical(y, num_classes: int | None = None, dtype=np.float32) -> np.ndarray:
-    """Integer class labels 0..K-1 to one-hot rows (as ``keras.utils.to_categorical``).
-
-    Args:
-        y: integer labels of any shape.
-        num_classes: K (default ``None``: ``max(y) + 1``).
-        dtype: the output dtype (default float32).
-
-    Example:
-        >>> to_categorical([0, 2], num_classes=3).tolist()
-        [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]
-    """
-    y = np.asarray(y)
-    if y.dtype.kind == "f" and np.all(y == np.round(y)):
-        y = y.astype(np.int64)
-    if y.dtype.kind not in "iu":
-        raise TypeError(f"to_categorical: y must hold integer labels, got dtype {y.dtype}")
-    if y.size and y.min() < 0:
-        raise ValueError(f"to_categorical: labels must be >= 0, got {int(y.min())}")
-    k = int(y.max()) + 1 if num_classes is None else int(num_classes)
-    if y.size and y.max() >= k:
-        raise ValueError(f"to_categorical: label {int(y.max())} is out of range for "
-                         f"num_classes={k}")
-    encoded = np.zeros(y.shape + (k,), dtype=dtype)
-    np.put_along_axis(encoded, y[..., None], 1, axis=-1)
     return encoded

@@ -3,6 +3,8 @@ Maxout."""
 
 from __future__ import annotations
 
+import warnings
+
 from nervenet import constraints, initializers, regularizers
 from nervenet.autograd.ops import activation as ops
 from nervenet.layers.base import InputSpec, Layer, registry, serialize_optional, unchanged_shape
@@ -10,12 +12,25 @@ from nervenet.layers.base import InputSpec, Layer, registry, serialize_optional,
 
 @registry.register("LeakyReLU")
 class LeakyReLU(Layer):
-    """``y = x if x > 0 else negative_slope * x`` (Keras 3 default slope 0.3)."""
+    """``y = x if x > 0 else negative_slope * x`` (Keras 3 default slope 0.3).
+
+    Args:
+        negative_slope: the slope for ``x < 0`` (default 0.3, non-negative).
+        alpha: the TF-Keras 2 name of ``negative_slope``, accepted with a DeprecationWarning
+            as Keras 3 does (``LeakyReLU(alpha=0.2)``).
+    """
 
     compute_output_shape = unchanged_shape
 
-    def __init__(self, negative_slope: float = 0.3, **kwargs):
+    def __init__(self, negative_slope: float = 0.3, *, alpha: float | None = None, **kwargs):
         super().__init__(**kwargs)
+        if alpha is not None:
+            if negative_slope != 0.3:
+                raise TypeError(f"LeakyReLU: got both alpha={alpha} and negative_slope="
+                                f"{negative_slope}; alpha is the old name of negative_slope")
+            warnings.warn("LeakyReLU: the argument alpha is deprecated, use negative_slope",
+                          DeprecationWarning, stacklevel=2)
+            negative_slope = alpha
         if not negative_slope >= 0:
             raise ValueError(f"LeakyReLU: negative_slope must be >= 0, got {negative_slope}")
         self.negative_slope = float(negative_slope)

@@ -23,11 +23,17 @@ variable is seen and is keyed by the variable's index: the order in which variab
 given (or passed to ``build``). ``get_state()`` returns it as a flat ``{name: ndarray}`` dict
 (``"iterations"``, ``"0/m"``, ``"0/v"``, ...) that JSON or safetensors can store;
 ``set_state()`` restores it.
+
+TF-Keras 2 spellings are accepted by every first-order optimizer (``keras2_arguments``):
+``lr=`` for ``learning_rate`` (with a DeprecationWarning) and ``decay=``, the inverse-time
+decay of TF-Keras 2 applied to the step's rate, ``lr_t = lr / (1 + decay * iterations)``.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import warnings
 
 import numpy as np
 
@@ -77,6 +83,31 @@ def _describe(var: Tensor, index: int) -> str:
     return f"variable {index}{named} (shape {var.shape})"
 
 
+def keras2_arguments(init):
+    """Let an optimizer's ``__init__`` take TF-Keras 2's ``lr=`` and ``decay=`` keywords.
+
+    ``lr`` is renamed ``learning_rate`` (a DeprecationWarning says so; giving both is an
+    error); ``decay`` (default 0.0: none) is checked and stored as ``self.decay`` once the
+    optimizer is constructed. Applied to every first-order optimizer's ``__init__``.
+    """
+
+    @functools.wraps(init)
+    def wrapper(self, *args, **kwargs):
+        owner = type(self).__name__
+        if "lr" in kwargs:
+            if args or "learning_rate" in kwargs:
+                raise TypeError(f"{owner}: got both lr and learning_rate; lr is the TF-Keras 2 "
+                                "name of learning_rate, give only learning_rate")
+            warnings.warn(f"{owner}: the argument lr is deprecated, use learning_rate",
+                          DeprecationWarning, stacklevel=2)
+            kwargs["learning_rate"] = kwargs.pop("lr")
+        decay = kwargs.pop("decay", 0.0)
+        init(self, *args, **kwargs)
+        self.decay = check_number(owner, "decay", decay, 0.0)
+
+    return wrapper
+
+
 class Optimizer:
     """Base class of the first-order optimizers (SGD, Adagrad, RMSprop, Adam, ...).
 
@@ -92,6 +123,10 @@ class Optimizer:
         global_clipnorm: clip all gradients together so that their joint L2 norm is at most
             this (default ``None``). At most one of the three clipping arguments may be set.
         name: a label (default: the class name in lower case).
+        decay: TF-Keras 2's learning-rate decay, a keyword of every subclass (default 0.0:
+            none): each step uses ``learning_rate / (1 + decay * iterations)``, after a
+            schedule is evaluated, exactly as TF-Keras 2's ``OptimizerV2``. ``lr`` is
+            accepted for ``learning_rate`` (deprecated).
 
     Attributes:
         iterations: the number of steps applied so far.
@@ -125,6 +160,7 @@ class Optimizer:
             raise ValueError(f"{owner}: only one of clipnorm, clipvalue and global_clipnorm "
                              f"can be set, got {', '.join(given)}")
         self.name = type(self).__name__.lower() if name is None else str(name)
+        self.decay = 0.0                          # set by keras2_arguments
         self.iterations = 0
         self._tracked: list[Tensor] = []          # index -> variable
         self._index_of: dict[int, int] = {}       # id(variable) -> index
@@ -156,6 +192,12 @@ class Optimizer:
             self._learning_rate = value
         else:
             self._learning_rate = check_number(owner, "learning_rate", value, 0.0)
+
+    def _step_learning_rate(self, step: int) -> float:
+        """The rate a step uses: the learning rate (schedule evaluated at ``step``) divided by
+        ``1 + decay * step`` (TF-Keras 2's ``decay``; ``step`` counts the steps before it)."""
+        lr = self._learning_rate_at(step)
+        return lr / (1.0 + self.decay * step) if self.decay else lr
 
     @property
     def learning_rate_schedule(self):
@@ -331,7 +373,7 @@ class Optimizer:
         if not grads:
             raise ValueError(f"{owner}.apply_gradients: no gradient was given for any variable")
         grads = self._clip(grads, squares)
-        lr = self._learning_rate_at(self.iterations)
+        lr = self._step_learning_rate(self.iterations)
         schedule = self.learning_rate_schedule
         self._cycled_momentum = (schedule.momentum(self.iterations)
                                  if getattr(schedule, "cycle_momentum", False) else None)
@@ -407,7 +449,7 @@ class Optimizer:
             lr = schedules.serialize(lr)
         return {"name": self.name, "learning_rate": lr, "weight_decay": self.weight_decay,
                 "clipnorm": self.clipnorm, "clipvalue": self.clipvalue,
-                "global_clipnorm": self.global_clipnorm}
+                "global_clipnorm": self.global_clipnorm, "decay": self.decay}
 
     @classmethod
     def from_config(cls, config: dict) -> Optimizer:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from nervenet.optimizers._checks import check_number
-from nervenet.optimizers.base import Optimizer
+from nervenet.optimizers.base import Optimizer, keras2_arguments
 
 
 def _zeros(var) -> np.ndarray:
@@ -59,7 +59,7 @@ class SGD(Optimizer):
         learning_rate: a float or a schedule (default 0.01).
         momentum: ``m`` in [0, 1) (default 0.0).
         nesterov: use Nesterov momentum (default ``False``).
-        weight_decay, clipnorm, clipvalue, global_clipnorm, name: see ``Optimizer``.
+        weight_decay, clipnorm, clipvalue, global_clipnorm, name, decay: see ``Optimizer``.
 
     Example:
         >>> import numpy as np, nervenet
@@ -69,6 +69,7 @@ class SGD(Optimizer):
         array([0.9, 2.1])
     """
 
+    @keras2_arguments
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=None,
                  clipnorm=None, clipvalue=None, global_clipnorm=None, name=None):
         super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name)
@@ -113,11 +114,12 @@ class Adagrad(Optimizer):
         learning_rate: a float or a schedule (default 0.001).
         initial_accumulator_value: the starting value of ``G`` (default 0.1, non-negative).
         epsilon: keeps the division finite (default 1e-7, positive).
-        weight_decay, clipnorm, clipvalue, global_clipnorm, name: see ``Optimizer``.
+        weight_decay, clipnorm, clipvalue, global_clipnorm, name, decay: see ``Optimizer``.
     """
 
     cycles_momentum = False
 
+    @keras2_arguments
     def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7,
                  weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None,
                  name=None):
@@ -164,9 +166,10 @@ class RMSprop(Optimizer):
         epsilon: keeps the division finite (default 1e-7, positive).
         centered: divide by an estimate of the variance instead of the second moment
             (default ``False``).
-        weight_decay, clipnorm, clipvalue, global_clipnorm, name: see ``Optimizer``.
+        weight_decay, clipnorm, clipvalue, global_clipnorm, name, decay: see ``Optimizer``.
     """
 
+    @keras2_arguments
     def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False,
                  weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None,
                  name=None):
@@ -236,9 +239,10 @@ class Adam(Optimizer):
         amsgrad: use the running maximum of ``v`` (Reddi et al., 2018) (default ``False``).
         weight_decay: coupled L2 (``g + weight_decay * w``) as torch's Adam (default
             ``None``); see AdamW for decoupled decay.
-        clipnorm, clipvalue, global_clipnorm, name: see ``Optimizer``.
+        clipnorm, clipvalue, global_clipnorm, name, decay: see ``Optimizer``.
     """
 
+    @keras2_arguments
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
                  amsgrad=False, weight_decay=None, clipnorm=None, clipvalue=None,
                  global_clipnorm=None, name=None):
@@ -294,11 +298,12 @@ class AdamW(Adam):
         weight_decay: the decoupled decay coefficient (default 0.004, Keras's; torch's is
             0.01).
         beta_1, beta_2, epsilon, amsgrad: as ``Adam``.
-        clipnorm, clipvalue, global_clipnorm, name: see ``Optimizer``.
+        clipnorm, clipvalue, global_clipnorm, name, decay: see ``Optimizer``.
     """
 
     decoupled_weight_decay = True
 
+    @keras2_arguments
     def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999,
                  epsilon=1e-7, amsgrad=False, clipnorm=None, clipvalue=None,
                  global_clipnorm=None, name=None):
@@ -323,9 +328,10 @@ class Adamax(Optimizer):
         beta_1: the decay of the first moment, in [0, 1) (default 0.9).
         beta_2: the decay of the infinity norm, in [0, 1) (default 0.999).
         epsilon: keeps the division finite (default 1e-7, positive).
-        weight_decay, clipnorm, clipvalue, global_clipnorm, name: see ``Optimizer``.
+        weight_decay, clipnorm, clipvalue, global_clipnorm, name, decay: see ``Optimizer``.
     """
 
+    @keras2_arguments
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
                  weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None,
                  name=None):
@@ -376,9 +382,10 @@ class Nadam(Optimizer):
         epsilon: keeps the division finite (default 1e-7, positive).
         momentum_decay: the warm-up speed of ``mu_t`` (default 0.004 = 1/250, the paper's
             and torch's).
-        weight_decay, clipnorm, clipvalue, global_clipnorm, name: see ``Optimizer``.
+        weight_decay, clipnorm, clipvalue, global_clipnorm, name, decay: see ``Optimizer``.
     """
 
+    @keras2_arguments
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
                  momentum_decay=0.004, weight_decay=None, clipnorm=None, clipvalue=None,
                  global_clipnorm=None, name=None):

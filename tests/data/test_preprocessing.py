@@ -79,7 +79,8 @@ def test_one_hot_nominal_columns():
 
 def test_to_categorical():
     assert to_categorical([1, 0, 2]).tolist() == [[0, 1, 0], [1, 0, 0], [0, 0, 1]]
-    assert to_categorical(np.array([[1], [0]]), 2).shape == (2, 1, 2)
+    assert to_categorical(np.array([[1], [0]]), 2).shape == (2, 2)          # as Keras
+    assert to_categorical(np.array([[1, 0]]), 2).shape == (1, 2, 2)
     with pytest.raises(ValueError, match="out of range"):
         to_categorical([3], num_classes=3)
     with pytest.raises(TypeError, match="integer labels"):
