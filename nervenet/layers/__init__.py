@@ -25,8 +25,23 @@ from nervenet.layers.core import (
     Reshape,
     concatenate,
 )
+from nervenet.layers.merging import (
+    Add,
+    Average,
+    Maximum,
+    Minimum,
+    Multiply,
+    Subtract,
+    add,
+    average,
+    maximum,
+    minimum,
+    multiply,
+    subtract,
+)
 from nervenet.layers.normalization import (
     BatchNormalization,
+    LayerNormalization,
     Normalization,
     ScaleShift,
     SyncBatchNormalization,
@@ -40,20 +55,24 @@ from nervenet.layers.pooling import (
     StochasticPooling2D,
     ZeroPadding2D,
 )
-from nervenet.layers.regularization import Dropout, GaussianDropout, GaussianNoise
+from nervenet.layers.regularization import AlphaDropout, Dropout, GaussianDropout, GaussianNoise
 
 __all__ = [
     # core
     "Activation", "Concatenate", "Dense", "Flatten", "Input", "InputLayer", "InputSpec", "Layer",
     "Node", "Rescaling", "Reshape", "SymbolicTensor", "concatenate", "registry",
+    # merging
+    "Add", "Average", "Maximum", "Minimum", "Multiply", "Subtract", "add", "average", "maximum",
+    "minimum", "multiply", "subtract",
     # activations with parameters
     "ELU", "LeakyReLU", "Maxout", "PReLU", "ReLU", "Softmax",
     # convolution and pooling
     "AveragePooling2D", "Conv2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "MaxPooling2D",
     "StochasticPooling2D", "ZeroPadding2D",
     # normalization and regularization
-    "BatchNormalization", "Dropout", "GaussianDropout", "GaussianNoise", "Normalization",
-    "ScaleShift", "SyncBatchNormalization", "recompute_population_statistics",
+    "AlphaDropout", "BatchNormalization", "Dropout", "GaussianDropout", "GaussianNoise",
+    "LayerNormalization", "Normalization", "ScaleShift", "SyncBatchNormalization",
+    "recompute_population_statistics",
     # augmentation
     "RandomBrightness", "RandomContrast", "RandomCrop", "RandomFlip", "RandomPCAColor",
     "RandomRotation", "RandomShear", "RandomTranslation", "RandomZoom",

@@ -3,6 +3,7 @@
 * ``Normalization``: a z-score with statistics computed once from data (``adapt``);
 * ``BatchNormalization`` (Ioffe & Szegedy, 2015): minibatch statistics in training, moving
   averages at inference, learned scale ``gamma`` and shift ``beta``;
+* ``LayerNormalization`` (Ba et al., 2016): per-sample statistics over the feature axes;
 * ``ScaleShift``: the per-channel affine map a trained BatchNormalization is at inference
   (what ``BatchNormalization.fold()`` returns);
 * ``recompute_population_statistics(model, x)``: the "post-processing" step that replaces the
@@ -15,6 +16,7 @@ import numpy as np
 
 from nervenet import constraints, initializers, regularizers
 from nervenet.autograd import Tensor, no_grad
+from nervenet.autograd.ops.arith import sqrt
 from nervenet.autograd.ops.norm import batch_norm, batch_norm_training, sync_batch_norm_training
 from nervenet.distributed import world
 from nervenet.layers.base import (
@@ -511,3 +513,113 @@ def recompute_population_statistics(model: Layer, x, batch_size: int = 32,
     finally:
         for layer in layers:
             layer._recorded = None
+
+
+@registry.register("LayerNormalization")
+class LayerNormalization(Layer):
+    """Layer normalization (Ba, Kiros and Hinton, 2016): normalize each sample over its
+    feature axes, then scale and shift. No batch statistics, so training and inference agree
+    and any batch size works::
+
+        mu = mean(x),  var = mean((x - mu)^2)     over ``axis``, per sample (biased)
+        y = gamma * (x - mu) / sqrt(var + epsilon) + beta
+        rms_scaling:  y = gamma * x / sqrt(mean(x^2) + epsilon)
+
+    Equal to ``torch.nn.LayerNorm(normalized_shape, eps=epsilon)`` when ``axis`` lists the
+    last axes. Composed of differentiable primitives, so second derivatives are exact.
+
+    Args:
+        axis: the axis or list of axes normalized over (default -1); not the batch axis.
+        epsilon: added to the variance (default 1e-3, Keras's; torch's is 1e-5).
+        center: learn the shift ``beta`` (default ``True``).
+        scale: learn the scale ``gamma`` (default ``True``).
+        rms_scaling: divide by the root mean square instead of the standard deviation, with
+            no centring and no ``beta`` (RMSNorm; default ``False``).
+        beta_initializer, gamma_initializer: default ``"zeros"`` and ``"ones"``.
+        beta_regularizer, gamma_regularizer, beta_constraint, gamma_constraint: default
+            ``None``.
+
+    Shape:
+        (N, ...) -> the same shape. Weights: gamma, beta (trainable; the sizes of ``axis``).
+
+    Example:
+        >>> layer = LayerNormalization(epsilon=0.0)
+        >>> layer(np.array([[1.0, 3.0], [0.0, 10.0]])).data
+        array([[-1.,  1.],
+               [-1.,  1.]], dtype=float32)
+    """
+
+    def __init__(self, axis=-1, epsilon: float = 1e-3, center: bool = True, scale: bool = True,
+                 rms_scaling: bool = False, beta_initializer="zeros", gamma_initializer="ones",
+                 beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
+                 gamma_constraint=None, **kwargs):
+        super().__init__(**kwargs)
+        axes = list(axis) if isinstance(axis, (list, tuple)) else [axis]
+        if not axes or any(isinstance(a, bool) or not isinstance(a, (int, np.integer))
+                           for a in axes):
+            raise ValueError(f"LayerNormalization: axis must be an int or a list of ints, got "
+                             f"{axis!r}")
+        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) \
+                or not epsilon >= 0.0:
+            raise ValueError(f"LayerNormalization: epsilon must be a number >= 0, got "
+                             f"{epsilon!r}")
+        self.axis = [int(a) for a in axes] if isinstance(axis, (list, tuple)) else int(axis)
+        self.epsilon = float(epsilon)
+        self.center, self.scale = bool(center), bool(scale)
+        self.rms_scaling = bool(rms_scaling)
+        self.beta_initializer = initializers.get(beta_initializer)
+        self.gamma_initializer = initializers.get(gamma_initializer)
+        self.beta_regularizer = regularizers.get(beta_regularizer)
+        self.gamma_regularizer = regularizers.get(gamma_regularizer)
+        self.beta_constraint = constraints.get(beta_constraint)
+        self.gamma_constraint = constraints.get(gamma_constraint)
+        self.input_spec = InputSpec(min_ndim=2)
+
+    def build(self, input_shape):
+        ndim = len(input_shape)
+        axes = self.axis if isinstance(self.axis, list) else [self.axis]
+        if any(not -ndim <= a < ndim or a % ndim == 0 for a in axes):
+            raise ValueError(f"LayerNormalization layer {self.name!r}: axis {self.axis} must "
+                             f"name feature axes of inputs of shape {input_shape}, not the "
+                             "batch axis 0")
+        self._axes = tuple(sorted({a % ndim for a in axes}))
+        if any(input_shape[a] is None for a in self._axes):
+            raise ValueError(f"LayerNormalization layer {self.name!r}: the normalized axes "
+                             f"{self._axes} must have known sizes, got {input_shape}")
+        shape = tuple(input_shape[a] for a in self._axes)
+        self._broadcast = tuple(input_shape[a] if a in self._axes else 1 for a in range(ndim))
+        self.gamma = self.beta = None
+        if self.scale:
+            self.gamma = self.add_weight("gamma", shape, self.gamma_initializer,
+                                         regularizer=self.gamma_regularizer,
+                                         constraint=self.gamma_constraint)
+        if self.center and not self.rms_scaling:
+            self.beta = self.add_weight("beta", shape, self.beta_initializer,
+                                        regularizer=self.beta_regularizer,
+                                        constraint=self.beta_constraint)
+        self.input_spec = InputSpec(ndim=ndim, axes={a: input_shape[a] for a in self._axes})
+        super().build(input_shape)
+
+    def call(self, inputs):
+        if self.rms_scaling:
+            y = inputs / sqrt((inputs * inputs).mean(axis=self._axes, keepdims=True)
+                              + self.epsilon)
+        else:
+            centred = inputs - inputs.mean(axis=self._axes, keepdims=True)
+            variance = (centred * centred).mean(axis=self._axes, keepdims=True)
+            y = centred / sqrt(variance + self.epsilon)
+        if self.gamma is not None:
+            y = y * self.gamma.reshape(self._broadcast)
+        if self.beta is not None:
+            y = y + self.beta.reshape(self._broadcast)
+        return y
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis, "epsilon": self.epsilon,
+                "center": self.center, "scale": self.scale, "rms_scaling": self.rms_scaling,
+                "beta_initializer": initializers.serialize(self.beta_initializer),
+                "gamma_initializer": initializers.serialize(self.gamma_initializer),
+                "beta_regularizer": serialize_optional(regularizers, self.beta_regularizer),
+                "gamma_regularizer": serialize_optional(regularizers, self.gamma_regularizer),
+                "beta_constraint": serialize_optional(constraints, self.beta_constraint),
+                "gamma_constraint": serialize_optional(constraints, self.gamma_constraint)}

@@ -1,4 +1,4 @@
-"""Noise layers that regularize: Dropout, GaussianNoise, GaussianDropout.
+"""Noise layers that regularize: Dropout, AlphaDropout, GaussianNoise, GaussianDropout.
 
 Each is active only when called with ``training=True`` (``fit`` does; ``predict`` and
 ``evaluate`` do not) and is the identity otherwise. Each layer draws from its own
@@ -120,6 +120,56 @@ class Dropout(_NoiseLayer):
     def get_config(self):
         noise_shape = None if self.noise_shape is None else list(self.noise_shape)
         return {**super().get_config(), "rate": self.rate, "noise_shape": noise_shape}
+
+
+#: SELU's constants (Klambauer et al., 2017): selu(x) = SCALE * (x if x > 0 else ALPHA (e^x - 1))
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+
+@registry.register("AlphaDropout")
+class AlphaDropout(Dropout):
+    """Dropout that keeps SELU's self-normalization (Klambauer et al., 2017), as Keras's.
+
+    A dropped value is set to SELU's negative saturation ``alpha' = -SCALE * ALPHA`` instead of
+    0, then an affine map restores the mean and variance the input had (0 and 1 for
+    SELU-normalized activations)::
+
+        training:   y = a * (x * keep + alpha' * (1 - keep)) + b,   keep ~ Bernoulli(1 - rate)
+                    a = ((1 - rate) * (1 + rate * alpha'^2))^(-1/2),  b = -a * alpha' * rate
+        inference:  y = x
+
+    Args:
+        rate: the probability of dropping a value, in [0, 1).
+        noise_shape: the shape of the mask, as ``Dropout``'s (default ``None``).
+        seed: seed of the layer's generator (default ``None``).
+
+    Shape:
+        Any shape -> the same shape.
+
+    Example:
+        >>> layer = AlphaDropout(0.2, seed=0)
+        >>> y = layer(np.random.default_rng(0).standard_normal((4000, 50)), training=True)
+        >>> round(float(y.data.mean()), 1), round(float(y.data.std()), 1)
+        (0.0, 1.0)
+    """
+
+    def __init__(self, rate: float, noise_shape=None, seed: int | None = None, **kwargs):
+        super().__init__(rate, noise_shape=noise_shape, seed=seed, **kwargs)
+
+    def call(self, inputs, training: bool = False):
+        if not training or self.rate == 0.0:
+            return inputs
+        self._noise_input(inputs)
+        shape = inputs.shape if self.noise_shape is None else self._mask_shape(inputs.shape)
+        keep = self._rng.random(shape) >= self.rate
+        alpha_p = -SELU_SCALE * SELU_ALPHA
+        a = ((1.0 - self.rate) * (1.0 + self.rate * alpha_p ** 2)) ** -0.5
+        b = -a * alpha_p * self.rate
+        dtype = inputs.dtype.type
+        scale = np.where(keep, dtype(a), dtype(0))                  # dy/dx: a where kept
+        shift = np.where(keep, dtype(b), dtype(a * alpha_p + b))
+        return inputs * Tensor.from_array(scale) + Tensor.from_array(shift)
 
 
 @registry.register("GaussianNoise")
