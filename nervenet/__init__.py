@@ -23,7 +23,7 @@ from nervenet.autograd import (
 from nervenet import functional
 from nervenet import activations, constraints, initializers, losses, metrics, regularizers
 from nervenet import layers, optimizers, callbacks, models, saving, data, diagnostics, viz
-from nervenet import ensemble, linear, tuning, distributed, datasets
+from nervenet import ensemble, linear, tuning, distributed, datasets, summary
 from nervenet.layers import Input
 from nervenet.models import Model, Sequential
 
@@ -58,5 +58,5 @@ __all__ = [
     "distributed", "enable_grad", "ensemble", "functional", "grad", "gradcheck",
     "gradgradcheck", "initializers", "is_grad_enabled", "layers", "linear", "losses", "metrics",
     "models", "no_grad", "onnx", "optimizers", "regularizers", "saving", "set_grad_enabled",
-    "sklearn", "tensor", "tuning", "utils", "viz", "__version__",
+    "sklearn", "summary", "tensor", "tuning", "utils", "viz", "__version__",
 ]

@@ -27,7 +27,7 @@ import warnings
 
 import numpy as np
 
-from nervenet import diagnostics
+from nervenet import diagnostics, summary
 from nervenet.saving import checkpoint
 
 
@@ -72,8 +72,16 @@ class Callback:
 
     def on_predict_batch_end(self, batch, logs=None): ...
 
+    def on_batch_begin(self, batch, logs=None):
+        """TF-Keras 2's name of ``on_train_batch_begin``: called at the same point."""
+
+    def on_batch_end(self, batch, logs=None):
+        """TF-Keras 2's name of ``on_train_batch_end``: called at the same point."""
+
 
 _HOOKS = [name for name in vars(Callback) if name.startswith("on_")]
+#: TF-Keras 2's hook names, run where the new ones are
+_KERAS2_HOOKS = {"on_batch_begin": "on_train_batch_begin", "on_batch_end": "on_train_batch_end"}
 
 
 class CallbackList:
@@ -95,6 +103,8 @@ class CallbackList:
                    if hook in vars(c) or getattr(type(c), hook) is not getattr(Callback, hook)]
             for hook in _HOOKS
         }
+        for old, new in _KERAS2_HOOKS.items():
+            self._active[new] += self._active.pop(old)
 
     def call(self, hook: str, *args) -> None:
         for method in self._active[hook]:
@@ -126,7 +136,14 @@ class History(Callback):
 
 
 def _format_logs(logs: dict) -> str:
-    return " - ".join(f"{key}: {value:.4f}" for key, value in logs.items())
+    return " - ".join(f"{key}: {_format_value(value)}" for key, value in logs.items())
+
+
+def _format_value(value) -> str:
+    """A log value: a number with 4 decimals, an array (per-class F1 scores) element-wise."""
+    if np.ndim(value) == 0:
+        return f"{value:.4f}"
+    return np.array2string(np.asarray(value, dtype=float), precision=4, separator=", ")
 
 
 def _format_time(seconds: float) -> str:
@@ -464,11 +481,16 @@ class ReduceLROnPlateau(MonitorCallback):
         min_delta: the smallest change that counts as an improvement (default 1e-4).
         cooldown: epochs to wait after a reduction before watching again (default 0).
         min_lr: the learning rate never goes below this (default 0).
+        epsilon: TF-Keras 2's name of ``min_delta``, accepted with a DeprecationWarning.
     """
 
     def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10,
                  verbose: int = 0, mode: str = "auto", min_delta: float = 1e-4,
-                 cooldown: int = 0, min_lr: float = 0.0):
+                 cooldown: int = 0, min_lr: float = 0.0, *, epsilon: float | None = None):
+        if epsilon is not None:
+            warnings.warn("ReduceLROnPlateau: the argument epsilon is deprecated, use "
+                          "min_delta", DeprecationWarning, stacklevel=2)
+            min_delta = epsilon
         super().__init__(monitor, mode, min_delta)
         if not 0.0 < factor < 1.0:
             raise ValueError(f"ReduceLROnPlateau: factor must be in (0, 1), got {factor!r}")
@@ -521,16 +543,42 @@ class ModelCheckpoint(MonitorCallback):
         save_weights_only: ``model.save_weights`` instead of ``model.save`` (default
             ``False``).
         mode: ``"auto"``, ``"min"`` or ``"max"`` (default ``"auto"``).
+        save_freq: ``"epoch"`` (default: at the end of every epoch) or an int N: every N
+            training batches (counted over the whole run; the logs are then the running
+            values of the epoch so far, as Keras's).
         initial_value_threshold: the value to beat first with ``save_best_only`` (default
             ``None``).
+        options: TensorFlow's ``tf.train.CheckpointOptions``; accepted, warns when set.
+        period: TF-Keras 2's epochs between saves, accepted with a DeprecationWarning
+            (``save_freq`` counts batches instead).
 
     Every save is atomic: an interrupted run leaves the previous checkpoint intact.
     """
 
     def __init__(self, filepath, monitor: str = "val_loss", verbose: int = 0,
                  save_best_only: bool = False, save_weights_only: bool = False,
-                 mode: str = "auto", initial_value_threshold: float | None = None):
+                 mode: str = "auto", save_freq="epoch",
+                 initial_value_threshold: float | None = None, options=None, *,
+                 period: int | None = None):
         super().__init__(monitor, mode, 0.0)
+        if save_freq != "epoch" and (isinstance(save_freq, bool) or not isinstance(
+                save_freq, int) or save_freq < 1):
+            raise ValueError(f"ModelCheckpoint: save_freq must be 'epoch' or a positive int "
+                             f"(batches), got {save_freq!r}")
+        if period is not None:
+            if isinstance(period, bool) or not isinstance(period, int) or period < 1:
+                raise ValueError(f"ModelCheckpoint: period must be a positive int, got "
+                                 f"{period!r}")
+            warnings.warn("ModelCheckpoint: the argument period is deprecated, use save_freq",
+                          DeprecationWarning, stacklevel=2)
+        if options is not None:
+            _no_effect("ModelCheckpoint", "options", options,
+                       "tf.train.CheckpointOptions configure TensorFlow's checkpoint writer")
+        self.save_freq = save_freq
+        self.period = 1 if period is None else period
+        self.options = options
+        self._batches_seen = 0
+        self._epoch = 0
         self.filepath = os.fspath(filepath)
         if save_weights_only and not self.filepath.endswith(".weights.safetensors"):
             raise ValueError(f"ModelCheckpoint: with save_weights_only=True the filepath must "
@@ -541,7 +589,24 @@ class ModelCheckpoint(MonitorCallback):
         self.best = self.worst if initial_value_threshold is None else float(
             initial_value_threshold)
 
+    def on_train_begin(self, logs=None):
+        self._batches_seen = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.save_freq == "epoch":
+            return
+        self._batches_seen += 1
+        if self._batches_seen % self.save_freq == 0:
+            self._save(self._epoch, logs)
+
     def on_epoch_end(self, epoch, logs=None):
+        if self.save_freq == "epoch" and (epoch + 1) % self.period == 0:
+            self._save(epoch, logs)
+
+    def _save(self, epoch: int, logs) -> None:
         logs = logs or {}
         try:
             path = self.filepath.format(epoch=epoch + 1, **logs)
@@ -578,7 +643,11 @@ class BackupAndRestore(Callback):
     Args:
         backup_dir: the directory for the backup (created if needed).
         save_freq: ``"epoch"`` (the only choice here; default).
+        double_checkpoint: keep the previous backup too (``checkpoint_previous.nervenet``) and
+            restore it when the latest cannot be read (default ``False``), as Keras 3's.
         delete_checkpoint: delete the backup when ``fit`` ends normally (default ``True``).
+        save_before_preemption: TensorFlow's preemption handling of managed clusters;
+            accepted, warns when set (no effect here).
 
     Example:
         >>> import numpy as np, nervenet, tempfile
@@ -593,9 +662,16 @@ class BackupAndRestore(Callback):
     """
 
     FILENAME = "checkpoint.nervenet"
+    PREVIOUS = "checkpoint_previous.nervenet"
 
-    def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint: bool = True):
+    def __init__(self, backup_dir, save_freq="epoch", double_checkpoint: bool = False,
+                 delete_checkpoint: bool = True, save_before_preemption: bool = False):
         super().__init__()
+        if save_before_preemption:
+            _no_effect("BackupAndRestore", "save_before_preemption", save_before_preemption,
+                       "it reacts to TensorFlow's cluster preemption notices")
+        self.double_checkpoint = bool(double_checkpoint)
+        self.save_before_preemption = bool(save_before_preemption)
         if not isinstance(backup_dir, (str, os.PathLike)) or not os.fspath(backup_dir):
             raise ValueError(f"BackupAndRestore: backup_dir must be a directory path, got "
                              f"{backup_dir!r}")
@@ -611,58 +687,117 @@ class BackupAndRestore(Callback):
         """The backup file."""
         return os.path.join(self.backup_dir, self.FILENAME)
 
+    @property
+    def previous_path(self) -> str:
+        """The backup before the latest (``double_checkpoint``)."""
+        return os.path.join(self.backup_dir, self.PREVIOUS)
+
     def on_train_begin(self, logs=None):
         if os.path.exists(self.path):
-            state = checkpoint.restore_checkpoint(self.model, self.path)
+            try:
+                state = checkpoint.restore_checkpoint(self.model, self.path)
+            except (OSError, ValueError) as error:
+                if not (self.double_checkpoint and os.path.exists(self.previous_path)):
+                    raise
+                warnings.warn(f"BackupAndRestore: the latest backup {self.path} cannot be "
+                              f"read ({error}); restoring the previous one", stacklevel=2)
+                state = checkpoint.restore_checkpoint(self.model, self.previous_path)
             self.model._initial_epoch = state["epoch"]
 
     def on_epoch_end(self, epoch, logs=None):
         os.makedirs(self.backup_dir, exist_ok=True)
+        if self.double_checkpoint and os.path.exists(self.path):
+            os.replace(self.path, self.previous_path)
         checkpoint.save_checkpoint(self.model, self.path, epoch + 1)
 
     def on_train_end(self, logs=None):
-        if self.delete_checkpoint and os.path.exists(self.path):
-            os.remove(self.path)
+        if self.delete_checkpoint:
+            for path in (self.path, self.previous_path):
+                if os.path.exists(path):
+                    os.remove(path)
+
+
+def _no_effect(owner: str, argument: str, value, why: str) -> None:
+    """Warn that a Keras argument given a non-default value does nothing here, and why."""
+    warnings.warn(f"{owner}: {argument}={value!r} has no effect in nervenet ({why})",
+                  UserWarning, stacklevel=3)
 
 
 class TensorBoard(Callback):
-    """Writes TensorBoard event files with tensorboardX (``pip install nervenet[tensorboard]``),
-    in Keras's layout: ``log_dir/train`` and ``log_dir/validation``.
+    """Writes TensorBoard event files through ``nervenet.summary`` (tensorboardX: ``pip install
+    nervenet[tensorboard]``), in Keras's layout: ``log_dir/train`` and ``log_dir/validation``.
 
     Per epoch: every log value as the scalar ``epoch_<name>`` (``val_`` values in the
-    validation run). Every ``histogram_freq`` epochs: a histogram of every weight (by path,
-    ``dense/kernel``). At the start, with ``write_graph``: the model's summary table and its
+    validation run). With ``update_freq="batch"`` or an int N, also every (N-th) training batch
+    the running values as ``batch_<name>``, the step counting batches over the whole run.
+    Every ``histogram_freq`` epochs: a histogram of every weight (by path, ``dense/kernel``),
+    and with ``write_images`` each weight as a grey image (``<path>/image``, scaled to [0, 1],
+    reshaped to 2-D). At the start, with ``write_graph``: the model's summary table and its
     JSON config as text (the "graph").
 
     Args:
         log_dir: the directory (default ``"logs"``).
         histogram_freq: epochs between weight histograms; 0 for none (default 0).
         write_graph: write the model description (default ``True``).
+        write_images: write the weights as images with the histograms (default ``False``).
+        write_steps_per_second: log ``steps_per_second`` of each epoch (default ``False``).
+        update_freq: ``"epoch"`` (default), ``"batch"`` or an int (every N batches).
+        profile_batch: TensorFlow's profiler; accepted, warns when set (no effect here).
+        embeddings_freq, embeddings_metadata: the embedding projector of TensorFlow's
+            Embedding layers; accepted, warn when set (no effect here).
+        **kwargs: TF-Keras 2's removed ``write_grads``, ``batch_size``,
+            ``embeddings_layer_names`` and ``embeddings_data``: accepted with a warning.
     """
 
-    def __init__(self, log_dir="logs", histogram_freq: int = 0, write_graph: bool = True):
+    _LEGACY = ("write_grads", "batch_size", "embeddings_layer_names", "embeddings_data")
+
+    def __init__(self, log_dir="logs", histogram_freq: int = 0, write_graph: bool = True,
+                 write_images: bool = False, write_steps_per_second: bool = False,
+                 update_freq="epoch", profile_batch=0, embeddings_freq: int = 0,
+                 embeddings_metadata=None, **kwargs):
         super().__init__()
-        try:
-            from tensorboardX import SummaryWriter  # noqa: PLC0415  (an optional extra)
-        except ImportError:
-            raise ImportError("TensorBoard needs tensorboardX: pip install "
-                              "'nervenet[tensorboard]'") from None
-        if isinstance(histogram_freq, bool) or not isinstance(histogram_freq, int) or (
-                histogram_freq < 0):
-            raise ValueError(f"TensorBoard: histogram_freq must be a non-negative int, got "
-                             f"{histogram_freq!r}")
-        self._summary_writer = SummaryWriter
+        summary._tensorboardx()               # the clear ImportError now, not at the first epoch
+        for name, value in (("histogram_freq", histogram_freq),
+                            ("embeddings_freq", embeddings_freq)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"TensorBoard: {name} must be a non-negative int, got "
+                                 f"{value!r}")
+        if update_freq not in ("epoch", "batch") and (
+                isinstance(update_freq, bool) or not isinstance(update_freq, int)
+                or update_freq < 1):
+            raise ValueError(f"TensorBoard: update_freq must be 'epoch', 'batch' or a positive "
+                             f"int, got {update_freq!r}")
+        unknown = sorted(set(kwargs) - set(self._LEGACY))
+        if unknown:
+            raise TypeError(f"TensorBoard: unexpected arguments {unknown}")
+        for name, value in kwargs.items():
+            _no_effect("TensorBoard", name, value, "a TF-Keras 2 argument Keras removed")
+        if profile_batch not in (0, None, (0, 0), [0, 0]):
+            _no_effect("TensorBoard", "profile_batch", profile_batch,
+                       "it starts TensorFlow's profiler")
+        if embeddings_freq or embeddings_metadata is not None:
+            _no_effect("TensorBoard", "embeddings_freq/embeddings_metadata",
+                       (embeddings_freq, embeddings_metadata),
+                       "the projector shows TensorFlow Embedding layers, which nervenet has not")
         self.log_dir = os.fspath(log_dir)
         self.histogram_freq = histogram_freq
         self.write_graph = write_graph
+        self.write_images = bool(write_images)
+        self.write_steps_per_second = bool(write_steps_per_second)
+        self.update_freq = 1 if update_freq == "batch" else update_freq
+        self.profile_batch = profile_batch
+        self.embeddings_freq = embeddings_freq
+        self.embeddings_metadata = embeddings_metadata
         self._writers: dict = {}
+        self._global_train_batch = 0
 
-    def _writer(self, run: str):
+    def _writer(self, run: str) -> summary.FileWriter:
         if run not in self._writers:
-            self._writers[run] = self._summary_writer(os.path.join(self.log_dir, run))
+            self._writers[run] = summary.create_file_writer(os.path.join(self.log_dir, run))
         return self._writers[run]
 
     def on_train_begin(self, logs=None):
+        self._global_train_batch = 0
         if self.write_graph:
             lines: list[str] = []
             if self.model.built:
@@ -673,17 +808,40 @@ class TensorBoard(Callback):
                 text += "\n\n" + "\n".join("    " + line for line in config.splitlines())
             except (NotImplementedError, ValueError, TypeError):
                 pass  # a subclassed model: the summary only
-            self._writer("train").add_text("model", text, 0)
+            self._writer("train").text("model", text, 0)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = time.perf_counter()
+        self._epoch_steps = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._global_train_batch += 1
+        self._epoch_steps = batch + 1
+        if self.update_freq == "epoch" or self._global_train_batch % self.update_freq:
+            return
+        for key, value in (logs or {}).items():
+            if np.ndim(value) == 0:
+                self._writer("train").scalar(f"batch_{key}", value, self._global_train_batch)
 
     def on_epoch_end(self, epoch, logs=None):
-        for key, value in (logs or {}).items():
+        logs = dict(logs or {})
+        if self.write_steps_per_second:
+            elapsed = time.perf_counter() - getattr(self, "_epoch_start", time.perf_counter())
+            steps = self._epoch_steps or self.params.get("steps") or 1
+            logs["steps_per_second"] = steps / elapsed if elapsed > 0 else 0.0
+        for key, value in logs.items():
+            if np.ndim(value) != 0:
+                continue                        # per-class arrays (F1Score(average=None))
             if key.startswith("val_"):
-                self._writer("validation").add_scalar(f"epoch_{key[4:]}", float(value), epoch)
+                self._writer("validation").scalar(f"epoch_{key[4:]}", value, epoch)
             else:
-                self._writer("train").add_scalar(f"epoch_{key}", float(value), epoch)
+                self._writer("train").scalar(f"epoch_{key}", value, epoch)
         if self.histogram_freq and epoch % self.histogram_freq == 0:
             for path, weight in self.model.named_weights().items():
-                self._writer("train").add_histogram(path, weight.data, epoch)
+                self._writer("train").histogram(path, weight.data, epoch)
+                if self.write_images:
+                    self._writer("train").image(f"{path}/image", _weight_image(weight.data),
+                                                epoch)
         for writer in self._writers.values():
             writer.flush()
 
@@ -691,6 +849,16 @@ class TensorBoard(Callback):
         for writer in self._writers.values():
             writer.close()
         self._writers = {}
+
+
+def _weight_image(weight: np.ndarray) -> np.ndarray:
+    """A weight as one grey image (1, h, w, 1) with values in [0, 1]: a vector is one row, a
+    matrix itself, a convolution kernel (kh, kw, in, out) the (kh * kw * in, out) matrix."""
+    matrix = weight.reshape(1, -1) if weight.ndim < 2 else weight.reshape(-1, weight.shape[-1])
+    matrix = np.asarray(matrix, dtype=np.float64)
+    low, high = matrix.min(), matrix.max()
+    scaled = (matrix - low) / (high - low) if high > low else np.zeros_like(matrix)
+    return scaled[None, :, :, None]
 
 
 class GradientMonitor(Callback):
