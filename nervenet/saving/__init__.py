@@ -278,16 +278,21 @@ def _tensor_file(readinto, size: int, where: str) -> safetensors.TensorFile:
 
 @contextlib.contextmanager
 def _weights_file(where: str):
-    """The tensors of a ``.weights.safetensors`` file (a ``TensorFile``), after its checks and
-    its checksum (computed in chunks: the file is never held in memory whole)."""
+    """The tensors of a safetensors weights file (a ``TensorFile``), after the format's checks.
+
+    A nervenet file (``save_weights``: metadata ``format`` ``"nervenet.weights"``) must also
+    carry the SHA-256 of its tensor data, and match it (computed in chunks: the file is never
+    held in memory whole). Any other safetensors file (written by the ``safetensors`` library
+    or another framework, which store no checksum) is read as the standard format: its
+    structure is checked, its names are matched like ours.
+    """
     handle, size = open_regular_file(where, MEMBER_LIMITS["weights.safetensors"])
     with handle:
         tensors = _tensor_file(region_reader(handle, 0, size, where), size, where)
         metadata = tensors.metadata
         if metadata.get("format") != "nervenet.weights":
-            raise ModelFormatError(f"{where}: not a nervenet weights file (its metadata says "
-                                   f"format {metadata.get('format')!r}, expected "
-                                   "'nervenet.weights')")
+            yield tensors                   # a standard safetensors file: no checksum to check
+            return
         if "sha256" not in metadata:
             raise ModelFormatError(f"{where}: the weights file has no sha256 checksum")
         digest, chunk = hashlib.sha256(), bytearray(2**20)
@@ -358,10 +363,11 @@ def _value(tensors, name: str, dtype) -> np.ndarray:
 
 
 def load_weights(model, filepath) -> None:
-    """Load weights written by ``save_weights`` (or the weights of a model file) into
-    ``model``, by name, with shape checks, all or nothing."""
+    """Load weights written by ``save_weights`` (or the weights of a model file, or any
+    standard ``.safetensors`` file with the model's weight paths as names) into ``model``, by
+    name, with shape checks, all or nothing."""
     where = os.fspath(filepath)
-    if where.endswith(".weights.safetensors"):
+    if where.endswith(".safetensors"):
         with _weights_file(where) as tensors:
             _assign(model, tensors, where)
         return
