@@ -8,8 +8,14 @@ anything:
 * ``model__units=32`` goes to the building function (``build_fn(units=32)``); a parameter
   named ``meta`` of the function receives ``{"n_features_in_", "n_outputs_", "classes_",
   "n_classes_"}``, which lets it size its input and output layers;
-* ``optimizer__learning_rate=0.01`` goes to the optimizer named by ``optimizer``;
-* ``fit__sample_weight`` style arguments are given to ``fit`` directly instead.
+* an argument without a prefix that names a parameter of the building function goes to it
+  too (``NeuralNetRegressor(build_model, n_hidden=2)``, and a search may tune ``n_hidden``
+  without a prefix), as scikeras and the old Keras wrappers do;
+* ``optimizer__learning_rate=0.01`` goes to the optimizer named by ``optimizer``; ``lr`` or
+  ``learning_rate`` without a prefix, when the building function takes neither, too;
+* ``fit__validation_split=0.1`` goes to ``Model.fit`` and ``predict__batch_size=256`` to
+  ``Model.predict``; arguments given to ``fit`` itself (``net.fit(X, y, epochs=100,
+  callbacks=[...], validation_data=...)``) go to ``Model.fit`` and override the others.
 
 Example:
     >>> from sklearn.model_selection import GridSearchCV
@@ -28,6 +34,7 @@ Example:
 from __future__ import annotations
 
 import inspect
+import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
@@ -38,7 +45,19 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from nervenet import backend, optimizers, utils
 from nervenet.models.model import Model
 
-ROUTES = ("model__", "optimizer__")
+ROUTES = ("model__", "optimizer__", "fit__", "predict__")
+#: unprefixed names that set the optimizer's learning rate when the model function takes none
+LEARNING_RATE_NAMES = ("lr", "learning_rate")
+
+
+def _function_parameters(model) -> set[str]:
+    """The parameter names of a model-building function (none for a Model or other value)."""
+    if isinstance(model, Model) or not callable(model):
+        return set()
+    try:
+        return set(inspect.signature(model).parameters) - {"meta"}
+    except (TypeError, ValueError):
+        return set()
 
 
 class _NeuralNet(BaseEstimator):
@@ -47,7 +66,7 @@ class _NeuralNet(BaseEstimator):
 
     def __init__(self, model=None, *, optimizer="rmsprop", loss=None, metrics=None, epochs=1,
                  batch_size=32, validation_split=0.0, shuffle=True, callbacks=None, verbose=0,
-                 random_state=None, **kwargs):
+                 random_state=None, build_fn=None, **kwargs):
         self.model = model
         self.optimizer = optimizer
         self.loss = loss
@@ -59,23 +78,45 @@ class _NeuralNet(BaseEstimator):
         self.callbacks = callbacks
         self.verbose = verbose
         self.random_state = random_state
+        self.build_fn = build_fn
+        if build_fn is not None:
+            warnings.warn(f"{type(self).__name__}: build_fn is the old Keras wrappers' name, "
+                          "use model", DeprecationWarning, stacklevel=2)
         for key, value in kwargs.items():
-            if not key.startswith(ROUTES):
-                raise TypeError(f"{type(self).__name__}: unexpected argument {key!r}; routed "
-                                f"arguments start with one of {list(ROUTES)}")
+            self._check_extra(key)
             setattr(self, key, value)
 
-    # scikit-learn's clone() and set_params() see the routed arguments through these two.
+    def _model_function(self):
+        return self.model if self.model is not None else self.build_fn
+
+    def _check_extra(self, key: str) -> None:
+        if key.startswith(ROUTES) or key in LEARNING_RATE_NAMES or key in _function_parameters(
+                self._model_function()):
+            return
+        raise TypeError(f"{type(self).__name__}: unexpected argument {key!r}; routed "
+                        f"arguments start with one of {list(ROUTES)}, and an argument "
+                        "without a prefix must name a parameter of the model function")
+
+    def _extras(self) -> dict:
+        """The arguments beyond the constructor's own: routed ones, the model function's, lr."""
+        names = _function_parameters(self._model_function())
+        return {k: v for k, v in vars(self).items() if k.startswith(ROUTES)
+                or k in LEARNING_RATE_NAMES or (k in names and not k.endswith("_"))}
+
+    # scikit-learn's clone() and set_params() see the extra arguments through these two.
     def get_params(self, deep: bool = True) -> dict:
         params = super().get_params(deep=deep)
-        params.update({k: v for k, v in vars(self).items() if k.startswith(ROUTES)})
+        params.update({k: v for k, v in self._extras().items() if k not in params})
         return params
 
     def set_params(self, **params):
-        routed = {k: v for k, v in params.items() if k.startswith(ROUTES)}
-        for key, value in routed.items():
+        own = set(super().get_params(deep=False))
+        extra = {k: v for k, v in params.items() if k not in own and "__" not in k.strip("_")
+                 or k.startswith(ROUTES)}
+        for key, value in extra.items():
+            self._check_extra(key)
             setattr(self, key, value)
-        return super().set_params(**{k: v for k, v in params.items() if k not in routed})
+        return super().set_params(**{k: v for k, v in params.items() if k not in extra})
 
     def _routed(self, prefix: str) -> dict:
         return {k[len(prefix):]: v for k, v in vars(self).items() if k.startswith(prefix)}
@@ -83,22 +124,28 @@ class _NeuralNet(BaseEstimator):
     # ------------------------------------------------------------------ fit
     def _build(self, meta: dict, X: np.ndarray) -> Model:
         owner = type(self).__name__
-        if isinstance(self.model, Model):
-            model = self.model
-        elif callable(self.model):
-            kwargs = self._routed("model__")
-            if "meta" in inspect.signature(self.model).parameters:
+        function = self._model_function()
+        names = _function_parameters(function)
+        if isinstance(function, Model):
+            model = function
+        elif callable(function):
+            kwargs = {k: v for k, v in self._extras().items() if k in names}
+            kwargs.update(self._routed("model__"))
+            if "meta" in inspect.signature(function).parameters:
                 kwargs["meta"] = meta
-            model = self.model(**kwargs)
+            model = function(**kwargs)
         else:
             raise TypeError(f"{owner}: model must be a nervenet Model or a function that builds "
-                            f"one, got {type(self.model).__name__}")
+                            f"one, got {type(function).__name__}")
         if not isinstance(model, Model):
             raise TypeError(f"{owner}: the model function must return a nervenet Model, got "
                             f"{type(model).__name__}")
         if not model.compiled:
             optimizer = self.optimizer
             options = self._routed("optimizer__")
+            for name in LEARNING_RATE_NAMES:           # lr= for the optimizer, as Keras 2
+                if name not in names and name in vars(self):
+                    options.setdefault(name, getattr(self, name))
             if isinstance(optimizer, str):
                 optimizer = type(optimizers.get(optimizer))(**options)
             elif options:
@@ -117,7 +164,9 @@ class _NeuralNet(BaseEstimator):
             X: the inputs, shape (n_samples, n_features).
             y: labels (classifier) or targets (regressor).
             sample_weight: per-sample weights (default ``None``).
-            **fit_kwargs: more arguments of ``Model.fit`` (e.g. ``validation_data``).
+            **fit_kwargs: arguments of ``Model.fit`` (``epochs``, ``callbacks``,
+                ``validation_data``, ...); they override the estimator's own and its
+                ``fit__`` ones for this fit, as scikeras.
 
         Returns:
             self.
@@ -130,17 +179,30 @@ class _NeuralNet(BaseEstimator):
         target, meta = self._encode_targets(y)
         meta["n_features_in_"] = X.shape[1]
         self.model_ = self._build(meta, X)
-        self.history_ = self.model_.fit(
-            X, target, epochs=self.epochs, batch_size=self.batch_size,
-            validation_split=self.validation_split, shuffle=self.shuffle,
-            callbacks=self.callbacks, verbose=self.verbose, sample_weight=sample_weight,
-            **fit_kwargs).history
+        arguments = {"epochs": self.epochs, "batch_size": self.batch_size,
+                     "validation_split": self.validation_split, "shuffle": self.shuffle,
+                     "callbacks": self.callbacks, "verbose": self.verbose,
+                     "sample_weight": sample_weight}
+        arguments.update(self._routed("fit__"))
+        arguments.update(fit_kwargs)
+        if "validation_data" in arguments:
+            arguments["validation_data"] = self._validation(arguments["validation_data"])
+        self.history_ = self.model_.fit(X, target, **arguments).history
         return self
+
+    def _validation(self, data):
+        """``validation_data`` given to ``fit``: its targets encoded as the training ones."""
+        if not isinstance(data, (list, tuple)) or len(data) not in (2, 3):
+            return data
+        x_val = np.asarray(data[0], dtype=backend.floatx())
+        y_val = self._encode_validation(data[1])
+        return (x_val, y_val, *data[2:])
 
     def _outputs(self, X) -> np.ndarray:
         check_is_fitted(self, "model_")
         X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
-        return self.model_.predict(X.astype(backend.floatx(), copy=False), batch_size=None)
+        options = {"batch_size": None, **self._routed("predict__")}
+        return self.model_.predict(X.astype(backend.floatx(), copy=False), **options)
 
 
 class NeuralNetRegressor(RegressorMixin, _NeuralNet):
@@ -175,6 +237,10 @@ class NeuralNetRegressor(RegressorMixin, _NeuralNet):
 
     def _default_loss(self, output_units: int) -> str:
         return "mse"
+
+    def _encode_validation(self, y) -> np.ndarray:
+        y = np.asarray(y, dtype=backend.floatx())
+        return y.reshape(len(y), -1)
 
     def predict(self, X) -> np.ndarray:
         """The model's outputs, shape (n,) for one output."""
@@ -211,6 +277,14 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
 
     def _default_loss(self, output_units: int) -> str:
         return "binary_crossentropy" if output_units == 1 else "sparse_categorical_crossentropy"
+
+    def _encode_validation(self, y) -> np.ndarray:
+        y = np.asarray(y)
+        unknown = sorted(set(np.unique(y).tolist()) - set(self.classes_.tolist()))
+        if unknown:
+            raise ValueError(f"{type(self).__name__}: validation_data has labels {unknown} "
+                             f"not seen in y (classes {self.classes_.tolist()})")
+        return self._encoder.transform(y)
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, shape (n, n_classes)."""

@@ -22,6 +22,8 @@ that trial as failed ("surplus") without running it, so the study ends with exac
 
 from __future__ import annotations
 
+import warnings
+
 from nervenet import distributed
 from nervenet.tuning.hyperparameters import Boolean, Choice, Fixed, Float, Int
 from nervenet.tuning.tuners import Trial, Tuner
@@ -100,11 +102,32 @@ class BayesianOptimization(Tuner):
             ``None`` (in memory; an SQLite file in ``directory`` when ``n_jobs > 1``).
         study_name: the study's name in the storage (default: ``project_name``).
         n_jobs: worker processes that run trials at once on the shared study (default 1).
+        num_initial_points: random trials before the sampler models the scores (KerasTuner's
+            name; Optuna's ``n_startup_trials``; default ``None``: the sampler's, 10).
+        alpha, beta: KerasTuner's Gaussian-process noise (default 1e-4) and upper-confidence
+            bound factor (default 2.6). Accepted so KerasTuner code runs; Optuna's samplers
+            have no such knobs, so other values warn that they have no effect.
     """
 
     def __init__(self, hypermodel=None, objective="val_loss", max_trials=10, sampler="tpe",
-                 storage=None, study_name=None, seed=None, n_jobs=1, **kwargs):
+                 storage=None, study_name=None, seed=None, n_jobs=1,
+                 num_initial_points: int | None = None, alpha: float = 1e-4,
+                 beta: float = 2.6, **kwargs):
         optuna = _optuna()
+        if num_initial_points is not None and (isinstance(num_initial_points, bool) or not
+                                               isinstance(num_initial_points, int)
+                                               or num_initial_points < 0):
+            raise ValueError(f"BayesianOptimization: num_initial_points must be a non-negative "
+                             f"int or None, got {num_initial_points!r}")
+        for name, value, default in (("alpha", alpha, 1e-4), ("beta", beta, 2.6)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ValueError(f"BayesianOptimization: {name} must be a number >= 0, got "
+                                 f"{value!r}")
+            if value != default:
+                warnings.warn(f"BayesianOptimization: {name}={value!r} has no effect in "
+                              "nervenet (Optuna's samplers have no KerasTuner GP noise or UCB "
+                              "factor)", UserWarning, stacklevel=2)
+        self.num_initial_points, self.alpha, self.beta = num_initial_points, alpha, beta
         super().__init__(hypermodel, objective, max_trials, seed=seed, n_jobs=n_jobs, **kwargs)
         if max_trials is None:
             raise ValueError("BayesianOptimization: max_trials must be a positive int, got None")
@@ -130,9 +153,11 @@ class BayesianOptimization(Tuner):
         optuna = _optuna()
         if not isinstance(self.sampler, str):
             return self.sampler
+        startup = {} if self.num_initial_points is None else {
+            "n_startup_trials": self.num_initial_points}
         if self.sampler == "gp":
-            return optuna.samplers.GPSampler(seed=self.seed)
-        return optuna.samplers.TPESampler(seed=self.seed)
+            return optuna.samplers.GPSampler(seed=self.seed, **startup)
+        return optuna.samplers.TPESampler(seed=self.seed, **startup)
 
     def study(self):
         """The Optuna study (created, or loaded from ``storage``)."""

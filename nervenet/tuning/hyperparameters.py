@@ -245,6 +245,16 @@ class HyperParameters:
         self.space: list[HyperParameter] = []
         self.values: dict = {}
         self._scopes: list[tuple[str, list]] = []
+        #: names whose definition here overrides the hypermodel's (KerasTuner's predefined
+        #: hyperparameters: ``Tuner(hyperparameters=...)``, e.g. narrowed by coarse_to_fine)
+        self.predefined: set[str] = set()
+
+    def override(self) -> HyperParameters:
+        """A copy whose every hyperparameter overrides a definition of the same name by the
+        hypermodel (how a tuner's ``hyperparameters=`` argument is used, as KerasTuner)."""
+        copy = self.with_values(self.values)
+        copy.predefined = {hp.name for hp in self.space}
+        return copy
 
     # ------------------------------------------------------------------ registration
     def _register(self, hp: HyperParameter):
@@ -252,7 +262,7 @@ class HyperParameters:
         if existing is None:
             self.space.append(hp)
             existing = hp
-        elif existing.get_config() != hp.get_config():
+        elif existing.get_config() != hp.get_config() and hp.name not in self.predefined:
             raise ValueError(f"HyperParameters: {hp.name!r} is defined twice differently: "
                              f"{existing!r} and {hp!r}")
         if not existing.is_active(self.values):
@@ -339,6 +349,7 @@ class HyperParameters:
         copy = HyperParameters()
         copy.space = list(self.space)
         copy.values = dict(values)
+        copy.predefined = set(self.predefined)
         return copy
 
     def grid_size(self, q: int = 5) -> int:
@@ -348,7 +359,10 @@ class HyperParameters:
 
     # ------------------------------------------------------------------ JSON
     def get_config(self) -> dict:
-        return {"space": [hp.get_config() for hp in self.space], "values": dict(self.values)}
+        config = {"space": [hp.get_config() for hp in self.space], "values": dict(self.values)}
+        if self.predefined:
+            config["predefined"] = sorted(self.predefined)
+        return config
 
     @classmethod
     def from_config(cls, config: dict) -> HyperParameters:
@@ -361,6 +375,7 @@ class HyperParameters:
             item["conditions"] = [tuple(c) for c in item.get("conditions", [])]
             hps.space.append(kind(**item))
         hps.values = dict(config.get("values", {}))
+        hps.predefined = set(config.get("predefined", []))
         return hps
 
     def __repr__(self) -> str:

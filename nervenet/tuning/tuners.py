@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from nervenet.saving.archive import atomic_write
-from nervenet.tuning.hyperparameters import HyperParameters, grid_points
+from nervenet.tuning.hyperparameters import Fixed, HyperParameters, grid_points
 
 _MAXIMIZED = ("acc", "accuracy", "auc", "precision", "recall", "r2", "f1")
 
@@ -60,8 +60,26 @@ class Objective:
         return f"Objective(name={self.name!r}, direction={self.direction!r})"
 
 
+class TrialMetrics(dict):
+    """A trial's metrics, ``{name: value}`` at the best epoch, read as KerasTuner's
+    ``MetricsTracker``: ``trial.metrics.get_last_value("val_accuracy")``."""
+
+    def exists(self, name: str) -> bool:
+        return name in self
+
+    def get_last_value(self, name: str) -> float | None:
+        """The recorded value of ``name`` (the best epoch's), ``None`` if absent."""
+        return self.get(name)
+
+    get_best_value = get_last_value
+
+    def get_history(self, name: str) -> list[float]:
+        return [self[name]] if name in self else []
+
+
 class Trial:
-    """One evaluated point: its id, its hyperparameters, its score and status."""
+    """One evaluated point: its id, its hyperparameters, its score and status (``"RUNNING"``,
+    ``"COMPLETED"`` or ``"FAILED"``, with the reason in ``message``)."""
 
     def __init__(self, trial_id: str, hyperparameters: HyperParameters, score=None,
                  status: str = "RUNNING", metrics=None, message: str = ""):
@@ -72,9 +90,30 @@ class Trial:
         self.metrics = metrics or {}
         self.message = message
 
+    @property
+    def metrics(self) -> TrialMetrics:
+        """``{name: value}`` at the best epoch (``get_last_value(name)`` as KerasTuner's)."""
+        return self._metrics
+
+    @metrics.setter
+    def metrics(self, value) -> None:
+        self._metrics = TrialMetrics(value)
+
+    def summary(self) -> str:
+        """Print (and return) the trial as KerasTuner does: id, hyperparameters, score, and
+        the reason of a failure."""
+        lines = [f"Trial {self.trial_id} summary", "Hyperparameters:"]
+        lines += [f"{k}: {v}" for k, v in self.hyperparameters.values.items()]
+        lines.append(f"Score: {self.score}")
+        if self.status == "FAILED" and self.message:
+            lines.append(f"Failed: {self.message}")
+        text = "\n".join(lines)
+        print(text)
+        return text
+
     def get_config(self) -> dict:
         return {"trial_id": self.trial_id, "values": self.hyperparameters.values,
-                "score": self.score, "status": self.status, "metrics": self.metrics,
+                "score": self.score, "status": self.status, "metrics": dict(self.metrics),
                 "message": self.message}
 
     @classmethod
@@ -108,11 +147,20 @@ class Tuner:
         executions_per_trial: models trained per trial, their scores averaged (default 1).
         n_jobs: trials run at once in worker processes (joblib) (default 1).
         verbose: 0 silent, 1 one line per trial (default 1).
+        tune_new_entries: with ``hyperparameters``, also tune the hyperparameters the
+            hypermodel defines that it does not hold (default ``True``; ``False``: they keep
+            their defaults), as KerasTuner.
+        allow_new_entries: with ``hyperparameters``, let the hypermodel define others at all
+            (default ``True``; ``False``: a ValueError names them), as KerasTuner.
+
+    A hyperparameter given in ``hyperparameters`` overrides the hypermodel's definition of
+    the same name (its range, its default), as KerasTuner's predefined hyperparameters.
     """
 
     def __init__(self, hypermodel=None, objective="val_loss", max_trials: int | None = 10,
                  seed=None, hyperparameters=None, directory=None, project_name="tuning",
-                 overwrite=False, executions_per_trial=1, n_jobs=1, verbose=1):
+                 overwrite=False, executions_per_trial=1, n_jobs=1, verbose=1,
+                 tune_new_entries: bool = True, allow_new_entries: bool = True):
         owner = type(self).__name__
         if hypermodel is not None and not callable(hypermodel):
             raise TypeError(f"{owner}: hypermodel must be a function hp -> Model, got "
@@ -133,8 +181,9 @@ class Tuner:
         self.executions_per_trial = executions_per_trial
         self.n_jobs = n_jobs
         self.verbose = verbose
-        self.hyperparameters = hyperparameters if hyperparameters is not None else (
-            self._discover_space())
+        self.tune_new_entries = bool(tune_new_entries)
+        self.allow_new_entries = bool(allow_new_entries)
+        self.hyperparameters = self._discover_space(hyperparameters)
         self.trials: list[Trial] = []
         self.project_dir = None if directory is None else Path(directory) / project_name
         if self.project_dir is not None:
@@ -143,11 +192,25 @@ class Tuner:
                 self._reload()
 
     # ------------------------------------------------------------------ the space
-    def _discover_space(self) -> HyperParameters:
-        """Call the hypermodel once with the defaults to learn its hyperparameters."""
-        hps = HyperParameters()
+    def _discover_space(self, given: HyperParameters | None) -> HyperParameters:
+        """Call the hypermodel once with the defaults to learn its hyperparameters; those of
+        ``given`` (the ``hyperparameters`` argument) override the hypermodel's."""
+        if given is not None and not isinstance(given, HyperParameters):
+            raise TypeError(f"{type(self).__name__}: hyperparameters must be a "
+                            f"HyperParameters, got {type(given).__name__}")
+        hps = HyperParameters() if given is None else given.override()
+        known = {hp.name for hp in hps.space}
         if self.hypermodel is not None:
             self.hypermodel(hps)
+        new = [hp for hp in hps.space if hp.name not in known]
+        if given is not None and new:
+            if not self.allow_new_entries:
+                raise ValueError(f"{type(self).__name__}: the hypermodel defines "
+                                 f"{[hp.name for hp in new]}, which hyperparameters does not "
+                                 "hold, and allow_new_entries is False")
+            if not self.tune_new_entries:
+                hps.space = [hp if hp.name in known else
+                             Fixed(hp.name, hp.default, hp.conditions) for hp in hps.space]
         return hps
 
     def search_space_summary(self, q: int = 5) -> str:
@@ -188,9 +251,12 @@ class Tuner:
                              f"not in the fit's history {sorted(history)}; pass "
                              "validation_data for val_ metrics")
         values = np.asarray(history[self.objective.name], dtype=float)
-        best = np.nanmin(values) if self.objective.direction == "min" else np.nanmax(values)
+        epoch = int(np.nanargmin(values) if self.objective.direction == "min"
+                    else np.nanargmax(values))
         self._last_model = model
-        return {self.objective.name: float(best)}
+        # every metric at the best epoch, as KerasTuner records them
+        return {name: float(series[epoch]) for name, series in history.items()
+                if epoch < len(series) and np.ndim(series[epoch]) == 0}
 
     def _execute(self, trial: Trial, args, kwargs):
         """Run a trial ``executions_per_trial`` times: (mean score, metrics, weights)."""
@@ -238,8 +304,9 @@ class Tuner:
         if self.verbose:
             best = self.get_best_trials(1)
             best_text = f"; best so far {best[0].score:.6g}" if best else ""
+            why = f" ({trial.message})" if trial.status == "FAILED" and trial.message else ""
             print(f"Trial {trial.trial_id} {trial.status}: {trial.hyperparameters.values} -> "
-                  f"{self.objective.name} = {trial.score}{best_text}")
+                  f"{self.objective.name} = {trial.score}{why}{best_text}")
 
     def search(self, *fit_args, **fit_kwargs) -> None:
         """Run trials until ``max_trials`` (or the space) is exhausted.
@@ -273,6 +340,12 @@ class Tuner:
                     self._record(trial, outcome)
 
     # ------------------------------------------------------------------ results
+    @property
+    def oracle(self) -> Oracle:
+        """The trials and the space as KerasTuner's ``tuner.oracle`` shows them:
+        ``tuner.oracle.get_best_trials(num_trials=1)[0].summary()``."""
+        return Oracle(self)
+
     def get_best_trials(self, num_trials: int = 1) -> list[Trial]:
         done = self._completed()
         done.sort(key=lambda t: t.score if self.objective.direction == "min" else -t.score)
@@ -307,9 +380,14 @@ class Tuner:
                  f"Results in {self.project_dir}" if self.project_dir else "Results in memory",
                  f"Showing {num_trials} best trials", repr(self.objective)]
         for trial in self.get_best_trials(num_trials):
-            lines.append(f"\nTrial {trial.trial_id} summary\nHyperparameters:")
+            lines.append("")
+            lines += [f"Trial {trial.trial_id} summary", "Hyperparameters:"]
             lines += [f"{k}: {v}" for k, v in trial.hyperparameters.values.items()]
             lines.append(f"Score: {trial.score}")
+        failed = [t for t in self.trials if t.status == "FAILED"]
+        if failed:
+            lines.append(f"\n{len(failed)} failed trial(s), the first: Trial "
+                         f"{failed[0].trial_id}: {failed[0].message}")
         text = "\n".join(lines)
         if self.verbose:
             print(text)
@@ -350,6 +428,44 @@ class Tuner:
             return None
         with np.load(path, allow_pickle=False) as saved:
             return [saved[str(i)] for i in range(len(saved.files))]
+
+
+class Oracle:
+    """KerasTuner's view of a search (``tuner.oracle``): the objective, the space and the
+    trials. Reads the tuner; the tuner keeps the state."""
+
+    def __init__(self, tuner: Tuner):
+        self._tuner = tuner
+
+    @property
+    def objective(self) -> Objective:
+        return self._tuner.objective
+
+    @property
+    def max_trials(self) -> int | None:
+        return self._tuner.max_trials
+
+    @property
+    def hyperparameters(self) -> HyperParameters:
+        return self._tuner.hyperparameters
+
+    @property
+    def trials(self) -> dict[str, Trial]:
+        """``{trial_id: Trial}`` in the order they ran."""
+        return {t.trial_id: t for t in self._tuner.trials}
+
+    def get_trial(self, trial_id: str) -> Trial:
+        trials = self.trials
+        if trial_id not in trials:
+            raise KeyError(f"oracle: no trial {trial_id!r}; the trials are {sorted(trials)}")
+        return trials[trial_id]
+
+    def get_best_trials(self, num_trials: int = 1) -> list[Trial]:
+        """The best completed trials, best first."""
+        return self._tuner.get_best_trials(num_trials)
+
+    def get_space(self) -> HyperParameters:
+        return self._tuner.hyperparameters
 
 
 class RandomSearch(Tuner):
