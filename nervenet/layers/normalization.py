@@ -549,6 +549,8 @@ class LayerNormalization(Layer):
                [-1.,  1.]], dtype=float32)
     """
 
+    compute_output_shape = unchanged_shape
+
     def __init__(self, axis=-1, epsilon: float = 1e-3, center: bool = True, scale: bool = True,
                  rms_scaling: bool = False, beta_initializer="zeros", gamma_initializer="ones",
                  beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,

@@ -20,6 +20,14 @@ def _functional():
 # registered name -> (factory, input shape or list of shapes with the batch axis)
 CASES = {
     "Activation": (lambda: layers.Activation("relu"), (2, 3)),
+    "Add": (lambda: layers.Add(), [(2, 3, 4), (2, 1, 4), (2, 3, 4)]),
+    "AlphaDropout": (lambda: layers.AlphaDropout(0.3), (2, 3)),
+    "Average": (lambda: layers.Average(), [(2, 3), (2, 3)]),
+    "LayerNormalization": (lambda: layers.LayerNormalization(axis=[1, 2]), (2, 3, 4)),
+    "Maximum": (lambda: layers.Maximum(), [(2, 3), (2, 3), (2, 3)]),
+    "Minimum": (lambda: layers.Minimum(), [(2, 1), (2, 3)]),
+    "Multiply": (lambda: layers.Multiply(), [(2, 3), (2, 3)]),
+    "Subtract": (lambda: layers.Subtract(), [(2, 3), (2, 3)]),
     "AveragePooling2D": (lambda: layers.AveragePooling2D(2, padding="same"), (2, 5, 5, 2)),
     "BatchNormalization": (lambda: layers.BatchNormalization(), (2, 4, 4, 3)),
     "SyncBatchNormalization": (lambda: layers.SyncBatchNormalization(), (2, 4, 4, 3)),
