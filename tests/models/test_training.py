@@ -79,6 +79,8 @@ def test_fit_learns_and_history_matches_evaluate():
     val_loss, val_accuracy = model.evaluate(x_val, y_val)
     assert history.history["val_loss"][-1] == pytest.approx(val_loss, rel=1e-6)
     assert history.history["val_accuracy"][-1] == pytest.approx(val_accuracy)
+    # measured, seeds 0-4 of small_classifier, OpenBLAS Haswell and SkylakeX alike: 0.95, 1.0,
+    # 1.0, 0.975, 1.0 (the lowest is this seed's)
     assert val_accuracy > 0.9
     assert model.evaluate(x_val, y_val, return_dict=True)["accuracy"] == val_accuracy
 

@@ -11,7 +11,8 @@ import pytest
 import nervenet
 from nervenet import optimizers
 from nervenet.optimizers import schedules
-from tests.optimizers.problems import make_problem, nervenet_gradients
+from tests.optimizers.problems import make_problem
+from tests.optimizers.test_torch_trajectories import _run_nervenet
 
 CLASSES = [optimizers.SGD, optimizers.Adagrad, optimizers.RMSprop, optimizers.Adam,
            optimizers.AdamW, optimizers.Adamax, optimizers.Nadam]
@@ -20,15 +21,9 @@ EXTRA = {optimizers.SGD: {"momentum": 0.9, "nesterov": True},
 
 
 def _trajectory(optimizer, steps=6):
-    problem = make_problem(3)
-    w = nervenet.Tensor(problem["w"].copy(), requires_grad=True)
-    b = nervenet.Tensor(problem["b"].copy(), requires_grad=True)
-    path = []
-    for _ in range(steps):
-        gw, gb = nervenet_gradients(problem, w, b)
-        optimizer.apply_gradients([(gw, w), (gb, b)])
-        path.append(np.concatenate([w.data.ravel(), b.data.ravel()]))
-    return np.array(path)
+    """The weights after each of ``steps`` steps on the shared problem, one row per step."""
+    path = _run_nervenet(make_problem(3), optimizer, steps)
+    return np.array([np.concatenate([w.ravel(), b.ravel()]) for w, b in path])
 
 
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
