@@ -152,15 +152,21 @@ def test_bad_arguments_are_named():
 
 @pytest.mark.slow
 def test_overfitting_example_regularized_runs_have_a_smaller_gap():
-    """examples/overfitting.py on a small budget: every regularized run ends with a smaller
+    """examples/overfitting.py on a small budget: the regularized runs end with a smaller
     validation-minus-training loss gap than the unregularized one, from the same seed."""
     example = load_example("overfitting")
-    # measured: gaps none 0.610, l2 0.563, dropout 0.481, batchnorm 0.557, early_stopping 0.485
-    # (stopped after 15 epochs), augmentation 0.172
+    # measured gaps (OpenBLAS Haswell and SkylakeX kernels give the same to 4 digits):
+    #   seed   none   l2     dropout batchnorm early_stopping augmentation
+    #   0      0.610  0.563  0.481   0.557     0.485 (15 ep.) 0.172
+    #   1      0.643  0.591  0.493   0.574     0.468 (13 ep.) 0.201
+    #   2      0.576  0.533  0.480   0.602     0.508 (18 ep.) 0.237
+    # every run but batchnorm beats none on every seed (by 0.043 at least); batchnorm's gap is
+    # larger on seed 2, so only its training is checked here
     results = example.compare(n_train=300, epochs=30, hidden=64, seed=0, n_validation=500)
     gaps = {run: result["gap"] for run, result in results.items()}
-    assert results["none"]["train_loss"] < 0.1, gaps  # it does overfit
-    for run in example.RUNS[1:]:
+    assert results["none"]["train_loss"] < 0.1, gaps  # it does overfit (0.012-0.013 measured)
+    for run in ("l2", "dropout", "early_stopping", "augmentation"):
         assert gaps[run] < gaps["none"], gaps
+    assert results["batchnorm"]["train_loss"] < 0.1, gaps
     assert results["early_stopping"]["epochs"] < 30
     assert "accuracy" in results["none"]["history"]

@@ -46,7 +46,12 @@ def test_perceptron_one_vs_rest_and_options():
     x = StandardScaler().fit_transform(iris.data)
     model = Perceptron(random_state=0).fit(x, iris.target)
     assert model.coef_.shape == (3, 4)
-    assert model.score(x, iris.target) > 0.8
+    # measured, random_state 0-4 (OpenBLAS Haswell and SkylakeX alike): 0.88, 0.84, 0.847,
+    # 0.753, 0.933; versicolor is not linearly separable, so one seed may end under 0.8
+    scores = [model.score(x, iris.target)] + [
+        Perceptron(random_state=seed).fit(x, iris.target).score(x, iris.target)
+        for seed in range(1, 5)]
+    assert np.median(scores) > 0.8 and min(scores) > 0.7, scores
     for options in ({"penalty": "l2", "alpha": 1e-3}, {"penalty": "l1", "alpha": 1e-3},
                     {"penalty": "elasticnet"}, {"class_weight": "balanced"},
                     {"early_stopping": True}):
@@ -74,7 +79,7 @@ def test_wrapper_in_grid_search_and_pipeline():
     pipeline = make_pipeline(StandardScaler(), net)
     search = GridSearchCV(pipeline, {"neuralnetclassifier__model__units": [2, 16]}, cv=3)
     search.fit(iris.data, iris.target)
-    assert search.best_score_ > 0.85
+    assert search.best_score_ > 0.85      # measured, random_state 0-2: 0.967, 0.973, 0.973
     assert search.best_estimator_[-1].model_.layers[0].units in (2, 16)
     names = np.array(["setosa", "versicolor", "virginica"])[iris.target]
     fitted = make_pipeline(StandardScaler(), net).fit(iris.data, names)
