@@ -146,12 +146,10 @@ class FileWriter:
             self._live("image").add_image(tag, picture, step, dataformats="HWC")
 
     def text(self, name: str, data, step: int) -> None:
-        """A string (Markdown, as TensorBoard renders it)."""
-        if isinstance(data, bytes):
-            data = data.decode("utf-8")
-        if not isinstance(data, str):
-            raise ValueError(f"summary.text: data must be a string, got {type(data).__name__}")
-        self._live("text").add_text(_check_name("text", name), data, _check_step("text", step))
+        """A string (Markdown, as TensorBoard renders it), or a list of strings (the notes log
+        ``["The step is 1", "Its square is 1"]``): one paragraph each."""
+        self._live("text").add_text(_check_name("text", name), _as_text(data),
+                                    _check_step("text", step))
 
     def flush(self) -> None:
         if not self.closed:
@@ -163,6 +161,24 @@ class FileWriter:
             self._writer.close()
             self.closed = True
             _DEFAULT.stack = [entry for entry in _stack() if entry[0] is not self]
+
+
+def _as_text(data) -> str:
+    """A string, bytes, or a sequence (or array) of them as one Markdown string."""
+    def one(item) -> str:
+        if isinstance(item, (bytes, np.bytes_)):
+            return bytes(item).decode("utf-8")
+        if isinstance(item, (str, np.str_)):
+            return str(item)
+        raise ValueError(f"summary.text: data must be a string or a list of strings, got "
+                         f"{type(item).__name__}")
+
+    if isinstance(data, (list, tuple, np.ndarray)):
+        items = np.asarray(data, dtype=object).reshape(-1).tolist()
+        if not items:
+            raise ValueError("summary.text: data is an empty list")
+        return "\n\n".join(one(item) for item in items)
+    return one(data)
 
 
 def create_file_writer(logdir, max_queue: int = 10, flush_millis: int = 120_000,

@@ -88,6 +88,7 @@ def test_summary_writes_scalars_histograms_images_and_text(tmp_path, events):
             summary.text("my_text", f"The step is {step}", step=step)
     with writer.as_default(step=7):
         summary.scalar("defaulted", 2.5)
+        summary.text("listed", ["The step is 7", b"Its square is 49"])
     writer.close()
     reader = events(tmp_path / "run_1")
     scalars = reader.Scalars("my_scalar")
@@ -103,6 +104,8 @@ def test_summary_writes_scalars_histograms_images_and_text(tmp_path, events):
     texts = reader.Tensors("my_text/text_summary")
     assert [t.tensor_proto.string_val[0].decode() for t in texts] == [
         f"The step is {s}" for s in (1, 2, 3)]
+    listed = reader.Tensors("listed/text_summary")[0].tensor_proto.string_val[0].decode()
+    assert listed == "The step is 7\n\nIts square is 49"
 
 
 def test_summary_histogram_values_are_the_data(tmp_path, events):
