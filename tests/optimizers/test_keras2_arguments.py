@@ -83,7 +83,9 @@ def test_lr_and_decay_round_trip_through_get_config():
     again = optimizers.get(json.loads(json.dumps(config)))
     assert again.get_config() == opt.get_config()
     np.testing.assert_array_equal(_trajectory(again), _trajectory(opt))
-    scheduled = optimizers.SGD(schedules.InverseTimeDecay(0.1, 10, 0.5), decay=0.1)
+    with pytest.warns(DeprecationWarning):
+        scheduled = optimizers.SGD(lr=schedules.InverseTimeDecay(0.1, 10, 0.5), decay=0.1)
+    assert scheduled.learning_rate_schedule is not None
     assert optimizers.get(optimizers.serialize(scheduled)).get_config() == \
         scheduled.get_config()
     # a TF-Keras 2 config (``lr`` key) is read too
