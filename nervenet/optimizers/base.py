@@ -16,7 +16,9 @@ From finite gradients, weights and state, an update can only become NaN or infin
 overflow, an invalid operation (0/0, sqrt of a negative) or a division by zero. Steps 3-5 run
 under ``numpy.errstate(over="raise", invalid="raise", divide="raise")``, so such an update
 raises FloatingPointError where it happens, before any weight is written, for the price of one
-context manager per step instead of another pass over every update.
+context manager per step instead of another pass over every update; the variables seen for the
+first time in a refused step get no state. The slots of the variables whose rule ran before the
+failing one have advanced, though (the rules update them in place; see docs/reliability.md).
 
 Optimizer state (moments, accumulators, momentum buffers) is created lazily the first time a
 variable is seen and is keyed by the variable's index: the order in which variables are first
@@ -273,6 +275,15 @@ class Optimizer:
         self._deltas.append(None)
         return index
 
+    def _untrack_from(self, count: int, restored: dict) -> None:
+        """Forget the variables tracked from index ``count`` on (a step refused before any
+        write: its new variables get no state), giving back the restored slots they adopted."""
+        for var in self._tracked[count:]:
+            del self._index_of[id(var)]
+        for table in (self._tracked, self._slots, self._deltas):
+            del table[count:]
+        self._restored = restored
+
     def _adopt(self, restored, fresh, var, index):
         """Check restored slots against what this variable needs, and cast them to its dtype."""
         if set(restored) != set(fresh):
@@ -346,6 +357,7 @@ class Optimizer:
         owner = type(self).__name__
         grads, variables, indices, squares = [], [], [], []
         seen = set()
+        tracked, restored = len(self._tracked), dict(self._restored)
         pairs = self._pairs(grads_and_vars)
         for grad, var in pairs:
             index = self._index_of[id(var)]
@@ -378,6 +390,8 @@ class Optimizer:
         self._cycled_momentum = (schedule.momentum(self.iterations)
                                  if getattr(schedule, "cycle_momentum", False) else None)
         coupled = self.weight_decay and not self.decoupled_weight_decay
+        decoupled = self.decoupled_weight_decay and self.weight_decay
+        factor = 1.0 - lr * self.weight_decay if decoupled else 1.0
         deltas = []
         with np.errstate(over="raise", invalid="raise", divide="raise"):
             for grad, var, index in zip(grads, variables, indices):
@@ -385,16 +399,17 @@ class Optimizer:
                     if coupled:
                         grad = grad + self.weight_decay * var.data
                     deltas.append(self.update_step(grad, var, lr))
+                    _check_decay(var.data, factor)
                 except FloatingPointError as error:
+                    self._untrack_from(tracked, restored)
                     raise FloatingPointError(
                         f"{owner}: the update of {_describe(var, index)} is not finite "
                         f"({error}); the step was refused: no weight was written, but the "
                         "state of the variables up to this one may have advanced") from None
-            decay = self.decoupled_weight_decay and self.weight_decay
             for delta, var in zip(deltas, variables):
                 weights = var.data
-                if decay:
-                    weights *= 1.0 - lr * self.weight_decay
+                if decoupled:
+                    weights *= factor
                 np.subtract(weights, delta, out=weights)
         self.iterations += 1
 
@@ -461,6 +476,14 @@ class Optimizer:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(learning_rate={self._learning_rate!r})"
+
+
+def _check_decay(weights: np.ndarray, factor: float) -> None:
+    """Decoupled weight decay ``w <- w * factor`` (``1 - lr * weight_decay``) grows the weights
+    when ``lr * weight_decay > 2``: raise, before any weight is written, if it would overflow."""
+    if abs(factor) > 1.0 and weights.size and (
+            float(np.abs(weights).max()) * abs(factor) > float(np.finfo(weights.dtype).max)):
+        raise FloatingPointError(f"the weight decay factor {factor:g} overflows")
 
 
 def _scale_to_norm(g: np.ndarray, norm: float, max_norm: float) -> np.ndarray:
