@@ -392,6 +392,7 @@ class Optimizer:
         coupled = self.weight_decay and not self.decoupled_weight_decay
         decoupled = self.decoupled_weight_decay and self.weight_decay
         factor = 1.0 - lr * self.weight_decay if decoupled else 1.0
+        grows = factor < -1.0  # lr * weight_decay > 2: the decay can overflow
         deltas = []
         with np.errstate(over="raise", invalid="raise", divide="raise"):
             for grad, var, index in zip(grads, variables, indices):
@@ -399,7 +400,8 @@ class Optimizer:
                     if coupled:
                         grad = grad + self.weight_decay * var.data
                     deltas.append(self.update_step(grad, var, lr))
-                    _check_decay(var.data, factor)
+                    if grows:
+                        _check_decay(var.data, factor)
                 except FloatingPointError as error:
                     self._untrack_from(tracked, restored)
                     raise FloatingPointError(
@@ -479,10 +481,10 @@ class Optimizer:
 
 
 def _check_decay(weights: np.ndarray, factor: float) -> None:
-    """Decoupled weight decay ``w <- w * factor`` (``1 - lr * weight_decay``) grows the weights
-    when ``lr * weight_decay > 2``: raise, before any weight is written, if it would overflow."""
-    if abs(factor) > 1.0 and weights.size and (
-            float(np.abs(weights).max()) * abs(factor) > float(np.finfo(weights.dtype).max)):
+    """Decoupled weight decay ``w <- w * factor`` (``1 - lr * weight_decay`` below -1) grows
+    the weights: raise, before any weight is written, if it would overflow."""
+    if weights.size and (
+            float(np.abs(weights).max()) * -factor > float(np.finfo(weights.dtype).max)):
         raise FloatingPointError(f"the weight decay factor {factor:g} overflows")
 
 
