@@ -301,6 +301,74 @@ def _concatenate(b, call, inputs):
     return [b.node("Concat", inputs, f"{call.layer.name}/Concat", axis=call.layer.axis)]
 
 
+def _chain(b: GraphBuilder, op: str, inputs: list[str], name: str) -> str:
+    """``op`` applied left to right over ``inputs`` (as the layer computes, pair by pair)."""
+    result = inputs[0]
+    for index, other in enumerate(inputs[1:]):
+        result = b.node(op, [result, other], f"{name}/{op}_{index}" if len(inputs) > 2
+                        else f"{name}/{op}")
+    return result
+
+
+@converter("Add")
+def _add(b, call, inputs):
+    return [_chain(b, "Add", inputs, call.layer.name)]
+
+
+@converter("Subtract")
+def _subtract(b, call, inputs):
+    return [b.node("Sub", inputs, f"{call.layer.name}/Sub")]
+
+
+@converter("Multiply")
+def _multiply(b, call, inputs):
+    return [_chain(b, "Mul", inputs, call.layer.name)]
+
+
+@converter("Average")
+def _average(b, call, inputs):
+    name = call.layer.name
+    total = _chain(b, "Add", inputs, name)
+    return [b.node("Mul", [total, b.scalar(1.0 / len(inputs), f"{name}/one_over_n")],
+                   f"{name}/Mul")]
+
+
+@converter("Maximum")
+def _maximum(b, call, inputs):
+    return [_chain(b, "Max", inputs, call.layer.name)]
+
+
+@converter("Minimum")
+def _minimum(b, call, inputs):
+    return [_chain(b, "Min", inputs, call.layer.name)]
+
+
+@converter("LayerNormalization")
+def _layer_norm(b, call, inputs):
+    """(x - mean) / sqrt(var + epsilon) * gamma + beta over the layer's axes, per sample
+    (RMS scaling: x / sqrt(mean(x^2) + epsilon) * gamma), written out as the layer computes
+    it, so that any axes and every opset work."""
+    layer, (x,) = call.layer, inputs
+    name, axes = layer.name, list(layer._axes)
+    if layer.rms_scaling:
+        centred = x
+    else:
+        centred = b.node("Sub", [x, b.reduce("ReduceMean", x, axes, True, f"{name}/mean")],
+                         f"{name}/centred")
+    square = b.node("Mul", [centred, centred], f"{name}/square")
+    variance = b.reduce("ReduceMean", square, axes, True, f"{name}/variance")
+    std = b.node("Sqrt", [b.node("Add", [variance, b.scalar(layer.epsilon, f"{name}/epsilon")],
+                                 f"{name}/plus_epsilon")], f"{name}/std")
+    y = b.node("Div", [centred, std], f"{name}/normalized")
+    if layer.gamma is not None:
+        gamma = b.constant(layer.gamma.data.reshape(layer._broadcast[1:]), f"{name}/gamma")
+        y = b.node("Mul", [y, gamma], f"{name}/Mul")
+    if layer.beta is not None:
+        beta = b.constant(layer.beta.data.reshape(layer._broadcast[1:]), f"{name}/beta")
+        y = b.node("Add", [y, beta], f"{name}/Add")
+    return [y]
+
+
 def _channel_constant(b: GraphBuilder, values, rank: int, axis: int | None, name: str) -> str:
     """``values`` (one per channel of ``axis``, or a scalar) shaped to broadcast against
     inputs of ``rank`` dimensions."""

@@ -269,3 +269,21 @@ def test_import_nervenet_imports_neither_onnx_nor_onnxruntime():
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("merge", ["Add", "Subtract", "Multiply", "Average", "Maximum",
+                                   "Minimum"])
+def test_merge_layers(merge, tmp_path):
+    inputs = [layers.Input(shape=(4,)) for _ in range(2 if merge == "Subtract" else 3)]
+    hidden = [layers.Dense(4)(x) for x in inputs]
+    output = getattr(layers, merge)()(hidden)
+    model = _randomize(models.Model(inputs=inputs, outputs=output))
+    check_export(model, [_images((4,)) for _ in inputs], tmp_path / "m.onnx")
+
+
+@pytest.mark.parametrize("options", [{}, {"axis": [1, 2]}, {"rms_scaling": True},
+                                     {"center": False, "scale": False, "epsilon": 1e-5}])
+@pytest.mark.parametrize("opset", [13, 18])
+def test_layer_normalization(options, opset, tmp_path):
+    model = _seq((3, 4, 5), layers.LayerNormalization(**options))
+    check_export(model, _images((3, 4, 5)) * 3 + 1, tmp_path / "m.onnx", opset=opset)
