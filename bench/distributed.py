@@ -132,8 +132,8 @@ def main() -> None:
         base = _common.median([r["samples_per_s"] for r in results[SETUPS[0][0]]])
         print(f"\n{kind.upper()}, global batch {BATCH}, {SAMPLES[kind]} samples, "
               f"median of {args.rounds} rounds")
-        print(f"| set-up | samples/s | vs 1 thread | scaling efficiency | allreduce share "
-              f"of a step | final loss |\n|---|---:|---:|---:|---:|---:|")
+        print("| set-up | samples/s | vs 1 thread | scaling efficiency | allreduce share "
+              "of a step | final loss |\n|---|---:|---:|---:|---:|---:|")
         for name, ranks, threads in SETUPS:
             speed = _common.median([r["samples_per_s"] for r in results[name]])
             share = _common.median([r["allreduce_share"] for r in results[name]])
