@@ -38,10 +38,10 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	@touch $@
 
 # The main job on the embedded MNIST subset (no download): a small CNN, its test accuracy, and
-# the model, history CSV, learning curves and TensorBoard logs in runs/demo.
+# the model, history CSV, plots and TensorBoard logs in a new runs/demo/version_N per run.
 demo: $(VENV)/.installed-demo
 	$(BIN)/python -m nervenet train --dataset mnist5k --model cnn --epochs 8 --verbose 2 \
-		--out runs/demo
+		--out runs --name demo
 
 LINT := $(BIN)/ruff check nervenet tests examples
 

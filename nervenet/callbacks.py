@@ -28,6 +28,7 @@ import warnings
 import numpy as np
 
 from nervenet import diagnostics, summary
+from nervenet.progbar import Progbar
 from nervenet.saving import checkpoint
 
 
@@ -135,36 +136,19 @@ class History(Callback):
             self.history.setdefault(key, []).append(value)
 
 
-def _format_logs(logs: dict) -> str:
-    return " - ".join(f"{key}: {_format_value(value)}" for key, value in logs.items())
-
-
-def _format_value(value) -> str:
-    """A log value: a number with 4 decimals, an array (per-class F1 scores) element-wise."""
-    if np.ndim(value) == 0:
-        return f"{value:.4f}"
-    return np.array2string(np.asarray(value, dtype=float), precision=4, separator=", ")
-
-
-def _format_time(seconds: float) -> str:
-    if seconds >= 3600:
-        return f"{int(seconds // 3600)}:{int(seconds % 3600 // 60):02d}:{int(seconds % 60):02d}"
-    if seconds >= 60:
-        return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
-    return f"{seconds:.0f}s"
-
-
 class ProgbarLogger(Callback):
-    """Prints progress as Keras does.
+    """Prints progress as Keras does, for ``fit``, ``evaluate`` and ``predict``.
 
-    ``verbose=1``: a bar per epoch, redrawn at most every ``interval`` seconds, with the step
-    count, ETA, the running loss and metrics, and the time per step; ``verbose=2``: one line per
-    epoch.
+    ``verbose=1``: on a terminal, a bar redrawn in place (at most every ``interval`` seconds)
+    with the step count, ETA, time per step and the running loss and metrics, fitted to the
+    terminal's width (see ``nervenet.progbar``); elsewhere (a file, a pipe) one line per epoch.
+    ``verbose=2``: one line per epoch. ``evaluate`` and ``predict`` get their own bar when they
+    run outside ``fit``.
 
     Args:
         verbose: 1 or 2 (default 1).
         stream: where to write (default ``sys.stdout``).
-        interval: minimum seconds between redraws of the bar (default 0.05).
+        interval: minimum seconds between two redraws of the bar (default 0.05).
     """
 
     def __init__(self, verbose: int = 1, stream=None, interval: float = 0.05):
@@ -174,51 +158,52 @@ class ProgbarLogger(Callback):
         self.verbose = verbose
         self.stream = stream
         self.interval = interval
+        self._bar: Progbar | None = None
+        self._in_fit = False
 
-    def _write(self, text: str) -> None:
+    def _new_bar(self, prefix: str = "") -> Progbar:
         stream = self.stream or sys.stdout
-        stream.write(text)
-        stream.flush()
+        columns = None if self.verbose == 2 else -1  # -1: ask the stream
+        return Progbar(self.params.get("steps"), stream=stream, interval=self.interval,
+                       prefix=prefix, columns=columns)
+
+    def on_train_begin(self, logs=None):
+        self._in_fit = True
+
+    def on_train_end(self, logs=None):
+        self._in_fit = False
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.epoch_start = self.last_draw = time.perf_counter()
-        self.steps = self.params.get("steps")
-        if self.verbose == 1:
-            self._write(f"Epoch {epoch + 1}/{self.params.get('epochs')}\n")
+        self._bar = self._new_bar(f"Epoch {epoch + 1}/{self.params.get('epochs')}")
+        if self._bar.columns is not None:
+            self._bar._write(self._bar.prefix + "\n")
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.verbose != 1:
-            return
-        now = time.perf_counter()
-        done = batch + 1
-        if now - self.last_draw < self.interval and done != self.steps:
-            return
-        self.last_draw = now
-        self._write("\r" + self._bar(done, now, logs or {}))
-
-    def _bar(self, done: int, now: float, logs: dict) -> str:
-        elapsed = now - self.epoch_start
-        per_step = elapsed / done
-        if self.steps:
-            width = 30
-            filled = int(width * done / self.steps)
-            bar = "=" * max(filled - 1, 0) + (">" if filled < width else "=") + "." * (
-                width - filled)
-            eta = per_step * (self.steps - done)
-            head = f"{done}/{self.steps} [{bar}] - ETA: {_format_time(eta)}"
-        else:
-            head = f"{done}"
-        return f"{head} - {_format_logs(logs)} - {per_step * 1e3:.0f}ms/step"
+        if self._bar is not None:
+            self._bar.update(batch + 1, logs)
 
     def on_epoch_end(self, epoch, logs=None):
-        elapsed = time.perf_counter() - self.epoch_start
-        steps = self.steps or 1
-        line = (f"{_format_time(elapsed)} {elapsed / steps * 1e3:.0f}ms/step - "
-                f"{_format_logs(logs or {})}")
-        if self.verbose == 1:
-            self._write(f"\r{self.steps}/{self.steps} - {line}\n")
-        else:
-            self._write(f"Epoch {epoch + 1}/{self.params.get('epochs')} - {line}\n")
+        if self._bar is not None:
+            self._bar.finish(logs)
+            self._bar = None
+
+    def _begin(self, logs=None):
+        if not self._in_fit:
+            self._bar = self._new_bar()
+
+    def _batch_end(self, batch, logs=None):
+        if not self._in_fit and self._bar is not None:
+            self._bar.update(batch + 1, {k: v for k, v in (logs or {}).items()
+                                         if k != "outputs"})
+
+    def _end(self, logs=None):
+        if not self._in_fit and self._bar is not None:
+            self._bar.finish({k: v for k, v in (logs or {}).items() if k != "outputs"})
+            self._bar = None
+
+    on_test_begin = on_predict_begin = _begin
+    on_test_batch_end = on_predict_batch_end = _batch_end
+    on_test_end = on_predict_end = _end
 
 
 class TerminateOnNaN(Callback):

@@ -28,6 +28,17 @@ def _figure(width: float, height: float):
     return Figure(figsize=(width, height), layout="constrained")
 
 
+#: Okabe & Ito's colour-blind-safe palette (every colour readable on white)
+PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000",
+           "#F0E442"]
+
+
+def _integer_locator():
+    from matplotlib.ticker import MaxNLocator
+
+    return MaxNLocator(integer=True)
+
+
 def _finish(figure, path):
     if path is not None:
         figure.savefig(os.fspath(path), dpi=100)
@@ -71,6 +82,64 @@ def plot_history(history, path=None, metrics=None):
         axis.set_xlabel("epoch")
         axis.grid(True, alpha=0.3)
         axis.legend()
+    return _finish(figure, path)
+
+
+def _series(source, prefix: str) -> dict[str, list[float]]:
+    """``{layer: per-epoch values}`` of the ``prefix/<layer>`` keys of a GradientMonitor's
+    history (or of that dict), in layer order."""
+    logs = getattr(source, "history", source)
+    return {key[len(prefix) + 1:]: list(values) for key, values in logs.items()
+            if key.startswith(prefix + "/")}
+
+
+def plot_gradient_flow(monitor, path=None):
+    """How the gradient reaches each layer, from ``callbacks.GradientMonitor``'s numbers.
+
+    Left: the gradient norm ``||dL/dW||`` of every layer (input side first), one line per
+    epoch coloured by epoch (colour bar): a line falling towards the input is a vanishing
+    gradient. Right: each layer's update ratio ``||dW|| / ||W||`` per epoch, with the healthy
+    1e-3 marked.
+
+    Args:
+        monitor: a ``GradientMonitor`` after ``fit``, or its ``history`` dict (keys
+            ``grad_norm/<layer>`` and ``update_ratio/<layer>``).
+        path: write a PNG here (default ``None``).
+    """
+    norms, ratios = _series(monitor, "grad_norm"), _series(monitor, "update_ratio")
+    if not norms:
+        raise ValueError("plot_gradient_flow: monitor must be a GradientMonitor (after fit) or "
+                         "its history, with grad_norm/<layer> values")
+    from matplotlib import cm, colors
+
+    names = list(norms)
+    epochs = len(next(iter(norms.values())))
+    figure = _figure(10, 4)
+    left, right = figure.subplots(1, 2)
+    scale = colors.Normalize(vmin=1, vmax=max(epochs, 2))
+    for epoch in range(epochs):
+        values = [max(norms[name][epoch], 1e-30) for name in names]
+        left.plot(range(len(names)), values, "-o", markersize=3,
+                  color=cm.viridis(scale(epoch + 1)))
+    left.set_yscale("log")
+    left.set_xticks(range(len(names)), names, rotation=30, ha="right")
+    left.set_title("gradient norm per layer")
+    left.set_ylabel("||dL/dW||")
+    bar = figure.colorbar(cm.ScalarMappable(norm=scale, cmap="viridis"), ax=left)
+    bar.set_label("epoch")
+    bar.locator = _integer_locator()
+    bar.update_ticks()
+    for index, (name, values) in enumerate(ratios.items()):
+        right.plot(range(1, len(values) + 1), np.maximum(values, 1e-30), "-o", markersize=3,
+                   label=name, color=PALETTE[index % len(PALETTE)])
+    right.axhline(1e-3, color="grey", linestyle="--", linewidth=1, label="1e-3")
+    right.set_yscale("log")
+    right.set_title("update ratio per epoch")
+    right.set_xlabel("epoch")
+    right.xaxis.set_major_locator(_integer_locator())
+    right.legend(fontsize=8)
+    for axis in (left, right):
+        axis.grid(True, alpha=0.3)
     return _finish(figure, path)
 
 

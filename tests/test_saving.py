@@ -493,3 +493,15 @@ def test_threads_saving_the_same_file_each_write_their_own_temporary(tmp_path):
         list(pool.map(save_often, payloads))
     assert target.read_bytes() in payloads
     assert os.listdir(tmp_path) == ["shared.bin"]
+
+
+def test_model_metadata_travels_in_the_file(tmp_path):
+    from nervenet import layers, models
+
+    model = models.Sequential([layers.Input(shape=(2,)), layers.Dense(1)])
+    model.metadata = {"class_names": ["no", "yes"], "task": "binary"}
+    model.save(tmp_path / "m.nervenet")
+    assert models.load_model(tmp_path / "m.nervenet").metadata == model.metadata
+    plain = models.Sequential([layers.Input(shape=(2,)), layers.Dense(1)])
+    plain.save(tmp_path / "p.nervenet")
+    assert models.load_model(tmp_path / "p.nervenet").metadata == {}

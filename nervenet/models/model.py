@@ -85,6 +85,9 @@ class Model(Layer):
         self.compile_arguments: dict | None = None
         self.stop_training = False
         self.history: History | None = None
+        # JSON-able facts the model file carries with it (the CLI's class names, feature names
+        # and task); Model.save writes them to metadata.json and load_model restores them
+        self.metadata: dict = {}
         self.compiled = False
         self._output_losses: OutputLosses | None = None
         self._output_metrics: OutputMetrics | None = None

@@ -7,7 +7,8 @@ A model file (``model.save("m.nervenet")``) is a zip of three members:
 * ``weights.safetensors``: every weight by path (``dense/kernel``, ``block/dense/bias``) and the
   optimizer state (``optimizer/iterations``, ``optimizer/0/m``, ...);
 * ``metadata.json``: the format and its version, library versions and date (and, in a
-  training checkpoint, the training state: epoch, step, random generator states).
+  training checkpoint, the training state: epoch, step, random generator states; and
+  ``model_metadata``, the model's own ``metadata`` dict, e.g. the class names the CLI stores).
 
 The zip's comment holds the SHA-256 of the rest of the file, checked before anything else is
 read: a truncated file and a corrupted one are rejected with different messages.
@@ -196,7 +197,8 @@ def _optimizer_state(model, paths: dict) -> tuple[dict, list[str]]:
     return state, order
 
 
-def _metadata(training_state: dict | None = None) -> bytes:
+def _metadata(training_state: dict | None = None, model_metadata: dict | None = None
+              ) -> bytes:
     metadata = {
         "format": FORMAT, "format_version": FORMAT_VERSION,
         "nervenet_version": nervenet.__version__,
@@ -205,6 +207,8 @@ def _metadata(training_state: dict | None = None) -> bytes:
     }
     if training_state is not None:
         metadata["training_state"] = training_state
+    if model_metadata:
+        metadata["model_metadata"] = model_metadata
     return json.dumps(metadata, indent=1).encode("utf-8")
 
 
@@ -241,7 +245,7 @@ def save_model(model, filepath, overwrite: bool = True, training_state: dict | N
               "build_input_shape": _json_shape(model.input_shape), "compile": compile_settings}
     members = {"config.json": json.dumps(config, indent=1).encode("utf-8"),
                "weights.safetensors": safetensors.dumps(tensors),
-               "metadata.json": _metadata(training_state)}
+               "metadata.json": _metadata(training_state, getattr(model, "metadata", None))}
     atomic_write(filepath, lambda handle: write_zip(handle, members), overwrite=overwrite)
 
 
@@ -468,10 +472,15 @@ def load_model(filepath, compile: bool = True):  # noqa: A002  (Keras's argument
             is not registered (nothing from the file is imported or called).
     """
     where = os.fspath(filepath)
-    with open_model_file(where) as (config, _, tensors):
+    with open_model_file(where) as (config, metadata, tensors):
         model = _rebuild(config, tensors, where)
         weights, state = split_tensors(tensors, model.named_weights())
         _assign(model, weights, where, staged=False)  # a new model: read into its weights
+        model_metadata = metadata.get("model_metadata", {})
+        if not isinstance(model_metadata, dict):
+            raise ModelFormatError(f"{where}: metadata.json's model_metadata must be an object, "
+                                   f"got {type(model_metadata).__name__}")
+        model.metadata = model_metadata
         settings = config.get("compile")
         if compile and settings is not None:
             try:

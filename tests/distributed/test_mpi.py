@@ -114,7 +114,7 @@ def test_ranks_with_different_data_or_models_fail_at_the_first_step(case, messag
 
 def test_nervenet_train_under_mpiexec_writes_one_run(tmp_path, capsys):
     arguments = ["train", "--dataset", "iris", "--model", "mlp", "--epochs", "2",
-                 "--verbose", "2", "--out"]
+                 "--verbose", "2", "--overwrite", "--out"]  # the run in --out itself
     done, _ = run(2, ["-m", "nervenet", *arguments, str(tmp_path / "two")])
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("saved the model") == 1  # rank 0 alone reports and writes
