@@ -1,5 +1,9 @@
-"""Pictures of what a network does: learning curves, decision boundaries, activations and their
-derivatives, hidden feature spaces, loss surfaces, convolution filters and feature maps.
+"""Pictures of what a network does: learning curves, gradient flow, decision boundaries,
+activations and their derivatives, hidden feature spaces, loss surfaces, convolution filters and
+feature maps. Figures are made for a lecture: integer epoch ticks, every label inside the
+figure, classes in Okabe & Ito's colour-blind-safe ``PALETTE``, weights on one symmetric
+colour scale with a colour bar, ``feature_names``/``class_names`` where axes and legends show
+them.
 
 Needs matplotlib (the ``plot`` extra: ``pip install nervenet[plot]``), imported only when a
 function is called, so ``import nervenet`` never loads it. Figures are built with
@@ -28,9 +32,15 @@ def _figure(width: float, height: float):
     return Figure(figsize=(width, height), layout="constrained")
 
 
-#: Okabe & Ito's colour-blind-safe palette (every colour readable on white)
-PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000",
-           "#F0E442"]
+#: Okabe & Ito's colour-blind-safe palette, without its yellow (too pale on white)
+PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"]
+
+
+def _class_colors(count: int):
+    """A ListedColormap of ``count`` palette colours (one per class)."""
+    from matplotlib.colors import ListedColormap
+
+    return ListedColormap([PALETTE[k % len(PALETTE)] for k in range(max(count, 1))])
 
 
 def _integer_locator():
@@ -73,13 +83,14 @@ def plot_history(history, path=None, metrics=None):
     figure = _figure(4.5 * len(names), 3.6)
     axes = figure.subplots(1, len(names), squeeze=False)[0]
     for axis, name in zip(axes, names):
-        for key, style in ((name, "-o"), (f"val_{name}", "--s")):
+        for key, style, color in ((name, "-o", PALETTE[0]), (f"val_{name}", "--s", PALETTE[1])):
             if key in logs:
                 values = logs[key]
-                axis.plot(range(1, len(values) + 1), values, style, markersize=3,
+                axis.plot(range(1, len(values) + 1), values, style, markersize=3, color=color,
                           label="validation" if key.startswith("val_") else "training")
         axis.set_title(name)
         axis.set_xlabel("epoch")
+        axis.xaxis.set_major_locator(_integer_locator())  # epochs are whole numbers
         axis.grid(True, alpha=0.3)
         axis.legend()
     return _finish(figure, path)
@@ -150,49 +161,95 @@ def _grid(x: np.ndarray, resolution: int, margin: float = 0.5):
     return g0, g1, np.column_stack([g0.ravel(), g1.ravel()])
 
 
-def _classes(scores: np.ndarray) -> np.ndarray:
-    scores = scores.reshape(len(scores), -1)
+def _class_index(estimator, y: np.ndarray) -> tuple[np.ndarray, list | None]:
+    """``(y as class indices 0..k-1, the class labels)`` using the estimator's ``classes_``
+    (scikit-learn's convention) when it has them."""
+    classes = getattr(estimator, "classes_", None)
+    if classes is None:
+        return y.astype(int), None
+    classes = np.asarray(classes)
+    index = {value: k for k, value in enumerate(classes.tolist())}
+    return np.array([index.get(v, -1) for v in y.tolist()]), classes.tolist()
+
+
+def _regions(model, points: np.ndarray):
+    """``(class index of every point, probability of class 1 or None)`` from a nervenet
+    model (``predict`` scores: one sigmoid or one column per class), an estimator with
+    ``predict_proba`` or one with ``predict`` (labels), or a callable returning scores."""
+    if hasattr(model, "predict_proba"):
+        proba = np.asarray(model.predict_proba(points))
+        proba = proba.reshape(len(points), -1)
+        if proba.shape[1] == 1:
+            proba = np.column_stack([1 - proba[:, 0], proba[:, 0]])
+        return proba.argmax(axis=1), proba[:, 1] if proba.shape[1] == 2 else None
+    if hasattr(model, "predict") and not hasattr(model, "compile"):  # labels (scikit-learn)
+        labels = np.asarray(model.predict(points)).reshape(-1)
+        return _class_index(model, labels)[0], None
+    scores = _predict(model, points.astype(np.float32)).reshape(len(points), -1)
     if scores.shape[1] == 1:
-        return (scores[:, 0] > 0.5).astype(int)
-    return scores.argmax(axis=1)
+        return (scores[:, 0] > 0.5).astype(int), scores[:, 0]
+    return scores.argmax(axis=1), None
 
 
-def plot_decision_boundary(model, x, y, path=None, resolution: int = 200, title=None):
+def plot_decision_boundary(model, x, y, path=None, resolution: int = 200, title=None,
+                           feature_names=None, class_names=None):
     """The regions a 2-D classifier assigns to each class, with the data on top.
 
-    A one-output model is read as a probability (class 1 where the output > 0.5), a
-    several-output model by argmax. For one output the 0.5 contour is drawn as a line.
+    ``model`` may be a nervenet model (one sigmoid output read as P(class 1), several outputs
+    by argmax), any estimator with ``predict_proba`` or ``predict`` (nervenet.sklearn's,
+    scikit-learn's; labels are matched through its ``classes_``), or a callable from an (n, 2)
+    array to scores. Where there is a probability of class 1, its 0.5 contour is drawn.
+    Classes get the colour-blind-safe ``PALETTE``.
 
     Args:
-        model: a model (``predict``) or any callable from an (n, 2) array to scores.
+        model: the classifier.
         x: the points, shape (n, 2).
         y: their labels, shape (n,).
         path: write a PNG here (default ``None``).
         resolution: grid points per axis (default 200).
         title: the axes title (default ``None``).
+        feature_names: the two axis labels (default ``x_1``, ``x_2``).
+        class_names: legend names of the classes (default: the labels).
     """
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y).reshape(-1)
     if x.ndim != 2 or x.shape[1] != 2:
         raise ValueError(f"plot_decision_boundary: x must have shape (n, 2), got {x.shape}")
     g0, g1, points = _grid(x, resolution)
-    scores = _predict(model, points.astype(np.float32))
+    labels, probability = _regions(model, points)
+    y_index, known = _class_index(model, y) if hasattr(model, "classes_") else (
+        _label_index(y))
+    n_classes = int(max(labels.max(), y_index.max())) + 1
+    colors = _class_colors(n_classes)
     figure = _figure(5.5, 4.5)
     axis = figure.subplots()
-    regions = _classes(scores).reshape(g0.shape)
-    n_classes = int(max(regions.max(), y.max())) + 1
-    axis.contourf(g0, g1, regions, levels=np.arange(n_classes + 1) - 0.5, cmap="coolwarm",
-                  alpha=0.3)
-    if scores.reshape(len(points), -1).shape[1] == 1:
-        axis.contour(g0, g1, scores.reshape(g0.shape), levels=[0.5], colors="k",
+    axis.contourf(g0, g1, labels.reshape(g0.shape), levels=np.arange(n_classes + 1) - 0.5,
+                  cmap=colors, alpha=0.25)
+    if probability is not None:
+        axis.contour(g0, g1, probability.reshape(g0.shape), levels=[0.5], colors="k",
                      linewidths=1.5)
-    axis.scatter(x[:, 0], x[:, 1], c=y, cmap="coolwarm", edgecolors="k", s=25,
-                 vmin=0, vmax=max(n_classes - 1, 1))
-    axis.set_xlabel("$x_1$")
-    axis.set_ylabel("$x_2$")
+    names = list(class_names) if class_names is not None else [
+        str(v) for v in (known if known is not None else range(n_classes))]
+    for k in range(n_classes):
+        mine = y_index == k
+        if mine.any():
+            axis.scatter(x[mine, 0], x[mine, 1], color=colors(k), edgecolors="k", s=25,
+                         label=names[k] if k < len(names) else str(k))
+    axis.legend(loc="best", fontsize=8)
+    first, second = feature_names if feature_names is not None else ("$x_1$", "$x_2$")
+    axis.set_xlabel(first)
+    axis.set_ylabel(second)
     if title:
         axis.set_title(title)
     return _finish(figure, path)
+
+
+def _label_index(y: np.ndarray) -> tuple[np.ndarray, list | None]:
+    """Integer labels stay as they are; other labels index their sorted distinct values."""
+    if y.dtype.kind in "biu" or (y.dtype.kind == "f" and np.all(y == np.round(y))):
+        return y.astype(int), None
+    values = sorted(set(y.tolist()))
+    return np.array([values.index(v) for v in y.tolist()]), values
 
 
 def plot_activations(names=("step", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu",
@@ -268,7 +325,8 @@ def _project_2d(h: np.ndarray, *others: np.ndarray):
     return tuple((a - mean) @ basis for a in (h, *others)), ("PC 1", "PC 2"), (mean, basis)
 
 
-def plot_feature_space(model, x, y, layer, path=None, grid_lines: int = 11):
+def plot_feature_space(model, x, y, layer, path=None, grid_lines: int = 11,
+                       feature_names=None, class_names=None):
     """How a hidden layer bends the input space: the inputs (left) and their images in the
     layer's output space (right), with a grid carried along.
 
@@ -284,6 +342,8 @@ def plot_feature_space(model, x, y, layer, path=None, grid_lines: int = 11):
         layer: the hidden layer (name, index into ``model.layers`` or the layer).
         path: write a PNG here (default ``None``).
         grid_lines: grid lines per axis (default 11).
+        feature_names: the input axes' labels (default ``x_1``, ``x_2``).
+        class_names: legend names of the classes 0, 1, ... (default: the labels).
     """
     x = np.asarray(x, dtype=np.float32)
     y = np.asarray(y).reshape(-1)
@@ -306,15 +366,24 @@ def plot_feature_space(model, x, y, layer, path=None, grid_lines: int = 11):
 
     figure = _figure(10, 4.5)
     left, right = figure.subplots(1, 2)
+    y_index, known = _label_index(y)
+    names = list(class_names) if class_names is not None else [
+        str(v) for v in (known if known is not None else range(int(y_index.max()) + 1))]
     for axis, points, curves in ((left, x, lines), (right, h2, mapped2)):
         for curve in curves:
             axis.plot(curve[:, 0], curve[:, 1], color="grey", linewidth=0.5, alpha=0.6)
-        axis.scatter(points[:, 0], points[:, 1], c=y, cmap="coolwarm", edgecolors="k", s=40,
-                     zorder=3)
+        for k in range(int(y_index.max()) + 1):
+            mine = y_index == k
+            if mine.any():
+                axis.scatter(points[mine, 0], points[mine, 1], color=PALETTE[k % len(PALETTE)],
+                             edgecolors="k", s=40, zorder=3,
+                             label=names[k] if k < len(names) else str(k))
         axis.grid(True, alpha=0.2)
+    left.legend(loc="best", fontsize=8)
     left.set_title("input space")
-    left.set_xlabel("$x_1$")
-    left.set_ylabel("$x_2$")
+    first, second = feature_names if feature_names is not None else ("$x_1$", "$x_2$")
+    left.set_xlabel(first)
+    left.set_ylabel(second)
     name = model.layers[index].name
     right.set_title(f"output space of layer {name!r}")
     right.set_xlabel(labels[0])
@@ -404,29 +473,40 @@ def plot_loss_surface(model, x, y, path=None, span: float = 1.0, resolution: int
     right.set_xlabel("direction 1")
     right.set_ylabel("direction 2")
     right.set_zlabel("loss")
+    right.set_box_aspect(None, zoom=0.8)  # leaves room for the z label inside the figure
     return _finish(figure, path)
 
 
-def _tiles(figure, images: np.ndarray, titles, cmap="gray"):
+def _tiles(figure, images: np.ndarray, titles, cmap="gray", limits=None):
+    """One tile per image; with ``limits`` (vmin, vmax) all share that colour scale and one
+    colour bar. Returns the tiles' axes."""
     count = len(images)
     columns = min(8, count)
     rows = math.ceil(count / columns)
     axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    shown = None
     for axis, image, title in zip(axes, images, titles):
-        axis.imshow(image, cmap=cmap, interpolation="nearest")
+        options = {} if limits is None or image.ndim == 3 else {"vmin": limits[0],
+                                                                  "vmax": limits[1]}
+        shown = axis.imshow(image, cmap=cmap, interpolation="nearest", **options)
         axis.set_title(title, fontsize=8)
     for axis in axes:
         axis.set_xticks([])
         axis.set_yticks([])
     for axis in axes[count:]:
         axis.set_visible(False)
+    if limits is not None and shown is not None and images.ndim == 3:
+        figure.colorbar(shown, ax=list(axes), shrink=0.8, label="weight")
+    return axes
 
 
 def plot_filters(layer, path=None, max_filters: int = 64):
     """The kernels of a 2-D convolution layer, one tile per output channel.
 
-    One input channel is shown in grey, three as RGB (each filter rescaled to [0, 1]); with
-    other counts, the mean over the input channels is shown.
+    All tiles share one colour scale, symmetric about 0 (``[-m, m]`` with m the largest
+    ``|weight|``), in a diverging map with a colour bar, so that the sign and size of a weight
+    read the same in every tile. Three input channels are shown as RGB (0 is mid-grey, on the
+    same shared scale); with other counts than one or three, the mean over the input channels.
 
     Args:
         layer: a layer whose ``kernel`` has shape (kh, kw, in_channels, out_channels)
@@ -440,15 +520,12 @@ def plot_filters(layer, path=None, max_filters: int = 64):
                          f"Conv2D (built); got {type(layer).__name__}")
     k = np.asarray(getattr(kernel, "data", kernel), dtype=np.float64)
     filters = np.moveaxis(k, 3, 0)[:max_filters]  # (out, kh, kw, in)
-    if filters.shape[-1] == 3:
-        lo = filters.min(axis=(1, 2, 3), keepdims=True)
-        span = filters.max(axis=(1, 2, 3), keepdims=True) - lo
-        images = (filters - lo) / np.where(span == 0, 1, span)
-    else:
-        images = filters.mean(axis=-1)
+    m = float(np.max(np.abs(filters))) or 1.0
+    # three channels: RGB on the shared symmetric scale mapped to [0, 1]; else the mean
+    images = (filters + m) / (2 * m) if filters.shape[-1] == 3 else filters.mean(axis=-1)
     count = len(images)
-    figure = _figure(1.3 * min(8, count), 1.4 * math.ceil(count / 8) + 0.4)
-    _tiles(figure, images, [f"{i}" for i in range(count)])
+    figure = _figure(1.3 * min(8, count) + 1.2, 1.4 * math.ceil(count / 8) + 0.5)
+    _tiles(figure, images, [f"{i}" for i in range(count)], cmap="RdBu_r", limits=(-m, m))
     figure.suptitle(f"filters of {getattr(layer, 'name', 'layer')!r} "
                     f"({k.shape[0]}x{k.shape[1]}, {k.shape[2]} in)")
     return _finish(figure, path)

@@ -176,3 +176,11 @@ def test_examples_in_document_run(path):
         attempted, failed = attempted + result.attempted, failed + result.failed
     assert attempted > 0
     assert failed == 0, report.getvalue()
+
+
+def test_the_index_lists_every_guide():
+    index = (ROOT / "docs" / "index.md").read_text()
+    listed = set(re.findall(r"\]\(([\w.-]+\.md)\)", index))
+    guides = {path.name for path in (ROOT / "docs").glob("*.md")} - {"index.md"}
+    assert guides <= listed, f"docs/index.md does not list {sorted(guides - listed)}"
+    assert listed <= guides, f"docs/index.md links missing guides {sorted(listed - guides)}"

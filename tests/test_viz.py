@@ -133,7 +133,7 @@ def test_plot_filters_and_feature_maps(tmp_path):
     conv = model.get_layer("conv")
     figure = viz.plot_filters(conv, tmp_path / "filters.png")
     _png(tmp_path / "filters.png")
-    shown = [a for a in figure.axes if a.get_visible()]
+    shown = [a for a in figure.axes if a.get_visible() and a.get_label() != "<colorbar>"]
     assert len(shown) == 6
     np.testing.assert_allclose(shown[2].get_images()[0].get_array(),
                                conv.kernel.data[:, :, 0, 2])
@@ -144,3 +144,109 @@ def test_plot_filters_and_feature_maps(tmp_path):
     np.testing.assert_allclose(shown[0].get_images()[0].get_array(), maps[0, :, :, 0])
     with pytest.raises(ValueError, match="4-D kernel"):
         viz.plot_filters(model.layers[-1])
+
+
+def _texts_inside(figure) -> list[str]:
+    """What is drawn outside the figure: every visible axes (its tick labels, axis labels,
+    title, legend) and figure-level text, by the renderer's bounding boxes. ``[]`` is good."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    box = figure.bbox
+    outside = []
+    for artist in [a for a in figure.axes if a.get_visible()] + figure.texts + figure.legends:
+        extent = artist.get_tightbbox(renderer) if hasattr(artist, "get_tightbbox") else (
+            artist.get_window_extent(renderer))
+        if extent is None:
+            continue
+        if (extent.x0 < box.x0 - 1 or extent.y0 < box.y0 - 1 or extent.x1 > box.x1 + 1
+                or extent.y1 > box.y1 + 1):
+            outside.append(getattr(artist, "get_title", artist.get_label)() or
+                           artist.get_label())
+    return outside
+
+
+def test_no_plot_puts_text_outside_its_figure(xor_model):
+    model, x, y, history = xor_model
+    short = {key: values[:3] for key, values in history.history.items()}
+    figures = [viz.plot_history(short),
+               viz.plot_decision_boundary(model, x, y, resolution=20,
+                                          feature_names=["input A", "input B"],
+                                          class_names=["off", "on"]),
+               viz.plot_feature_space(model, x, y, "hidden", class_names=["off", "on"]),
+               viz.plot_loss_surface(model, x, y[:, None], resolution=5),
+               viz.plot_activations(["relu", "tanh"])]
+    for figure in figures:
+        assert _texts_inside(figure) == []
+
+
+def test_epoch_ticks_are_integers_on_short_runs(xor_model):
+    short = {key: values[:3] for key, values in xor_model[3].history.items()}
+    figure = viz.plot_history(short)
+    _texts_inside(figure)  # draws it
+    for axis in figure.axes:
+        ticks = [t for t in axis.get_xticks() if axis.get_xlim()[0] <= t <= axis.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks), ticks
+        labels = [label.get_text() for label in axis.get_xticklabels() if label.get_text()]
+        assert all(label.lstrip("−-").isdigit() for label in labels), labels
+
+
+def test_filters_share_one_symmetric_scale_with_a_colour_bar():
+    nervenet.utils.set_random_seed(2)
+    conv = _conv_layer(4)
+    models.Sequential([layers.Input(shape=(8, 8, 1)), conv])(np.zeros((1, 8, 8, 1)))
+    figure = viz.plot_filters(conv)
+    images = [image for axis in figure.axes for image in axis.get_images()]
+    m = float(np.abs(conv.kernel.data).max())
+    assert len(images) == 4 and all(image.get_clim() == (-m, m) for image in images)
+    bars = [axis for axis in figure.axes if axis.get_label() == "<colorbar>"]
+    assert len(bars) == 1 and _texts_inside(figure) == []
+
+
+def test_palette_is_distinct_and_readable_on_white():
+    from matplotlib.colors import to_rgb
+
+    def luminance(color):
+        channels = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+                    for c in to_rgb(color)]
+        return 0.2126 * channels[0] + 0.7152 * channels[1] + 0.0722 * channels[2]
+
+    assert len(set(viz.PALETTE)) == len(viz.PALETTE) >= 3
+    for color in viz.PALETTE:  # WCAG contrast ratio against white
+        assert 1.05 / (luminance(color) + 0.05) >= 2.0, color
+
+
+def test_decision_boundary_of_estimators_ours_and_scikit_learns(tmp_path):
+    pytest.importorskip("sklearn")
+    from sklearn.linear_model import LogisticRegression
+
+    from nervenet.sklearn import MLPClassifier
+
+    x, y = datasets.make_moons(80, noise=0.1, seed=0)
+    names = np.array(["left", "right"])[y]  # string labels: matched through classes_
+    for estimator in (LogisticRegression().fit(x, names),
+                      MLPClassifier(hidden_layer_sizes=(8,), max_iter=20,
+                                    random_state=0).fit(x, names)):
+        figure = viz.plot_decision_boundary(estimator, x, names, resolution=30)
+        legend = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
+        assert legend == ["left", "right"]
+        assert figure.axes[0].collections  # regions, contour and points were drawn
+
+
+def test_plot_gradient_flow_from_a_monitor(tmp_path, xor_model):
+    model, x, y, _ = xor_model
+    monitor = nervenet.callbacks.GradientMonitor(x, y[:, None])
+    model.fit(x, y[:, None], epochs=3, verbose=0, callbacks=[monitor])
+    figure = viz.plot_gradient_flow(monitor, tmp_path / "flow.png")
+    _png(tmp_path / "flow.png")
+    left, right = figure.axes[:2]
+    assert len(left.get_lines()) == 3  # one line per epoch
+    np.testing.assert_allclose(left.get_lines()[-1].get_ydata(),
+                               [monitor.history["grad_norm/hidden"][-1],
+                                monitor.history["grad_norm/out"][-1]])
+    assert any(axis.get_label() == "<colorbar>" for axis in figure.axes)
+    assert _texts_inside(figure) == []
+    with pytest.raises(ValueError, match="GradientMonitor"):
+        viz.plot_gradient_flow({})
