@@ -192,14 +192,15 @@ def _preprocessing(scaling: str, x_train: np.ndarray) -> list:
 def build_model(kind: str, input_shape: tuple, task: str, classes: int, hidden=None,
                 activation: str | None = None, preprocessing=()) -> models.Sequential:
     """The CLI's models, with their input preprocessing first: an MLP, a small CNN (images) or
-    a one-layer perceptron (step units)."""
+    a one-layer perceptron (step units). Every layer is named, so that the weights' paths (and
+    a checkpoint's) do not depend on how many layers the process made before."""
     input_shape = tuple(input_shape)
     stack = [layers.Input(shape=input_shape)] + list(preprocessing)
     if kind == "perceptron":
         if task == "regression":
             raise ValueError("--model perceptron classifies: it cannot fit a regression task")
         if len(input_shape) > 1:
-            stack.append(layers.Flatten())
+            stack.append(layers.Flatten(name="flatten"))
         stack.append(layers.Dense(1 if task == "binary" else classes, activation="step",
                                   kernel_initializer="zeros", name="output"))
         return models.Sequential(stack)
@@ -207,20 +208,23 @@ def build_model(kind: str, input_shape: tuple, task: str, classes: int, hidden=N
         if len(input_shape) != 2:
             raise ValueError(f"--model cnn needs images (samples of shape (height, width)), got "
                              f"samples of shape {input_shape}")
-        stack += [layers.Reshape(input_shape + (1,)),
-                  layers.Conv2D(32, 3, activation="relu", kernel_initializer="he_normal"),
-                  layers.MaxPooling2D(2),
-                  layers.Conv2D(64, 3, activation="relu", kernel_initializer="he_normal"),
-                  layers.MaxPooling2D(2),
-                  layers.Flatten(),
-                  layers.Dropout(0.3),
-                  layers.Dense(128, activation="relu", kernel_initializer="he_normal"),
+        stack += [layers.Reshape(input_shape + (1,), name="channels"),
+                  layers.Conv2D(32, 3, activation="relu", kernel_initializer="he_normal",
+                                name="conv_1"),
+                  layers.MaxPooling2D(2, name="pool_1"),
+                  layers.Conv2D(64, 3, activation="relu", kernel_initializer="he_normal",
+                                name="conv_2"),
+                  layers.MaxPooling2D(2, name="pool_2"),
+                  layers.Flatten(name="flatten"),
+                  layers.Dropout(0.3, name="dropout"),
+                  layers.Dense(128, activation="relu", kernel_initializer="he_normal",
+                               name="dense"),
                   _output_layer(task, classes)]
         return models.Sequential(stack)
     if len(input_shape) > 1:
-        stack.append(layers.Flatten())
-    for units in hidden:
-        stack.append(layers.Dense(int(units), activation=activation,
+        stack.append(layers.Flatten(name="flatten"))
+    for number, units in enumerate(hidden, start=1):
+        stack.append(layers.Dense(int(units), activation=activation, name=f"hidden_{number}",
                                   kernel_initializer="he_normal" if activation == "relu"
                                   else "glorot_uniform"))
     stack.append(_output_layer(task, classes))
@@ -297,7 +301,8 @@ def decide(model, x) -> tuple[np.ndarray, np.ndarray | None]:
         net = _perceptron_net(model, x)
         labels = (net[:, 0] > 0).astype(np.int64) if net.shape[1] == 1 else net.argmax(axis=1)
         return labels, None
-    scores = np.asarray(model.predict(np.asarray(x, dtype=np.float32), batch_size=256))
+    scores = np.asarray(model.predict(np.asarray(x, dtype=np.float32), batch_size=256,
+                                      verbose=0))  # stdout carries the predictions
     scores = scores.reshape(len(scores), -1)
     if task == "binary":
         return (scores[:, 0] > 0.5).astype(np.int64), scores
@@ -316,7 +321,7 @@ def test_metrics(model, x, y) -> dict:
     """The test metrics ``train`` prints at the end and ``evaluate`` reproduces."""
     if model.metadata.get("model") == "perceptron":
         return {"accuracy": accuracy(model, x, y)}
-    return model.evaluate(x, y, batch_size=256, return_dict=True)
+    return model.evaluate(x, y, batch_size=256, verbose=0, return_dict=True)
 
 
 def read_inputs(path: str, metadata: dict, with_target: bool = False):

@@ -301,3 +301,19 @@ def test_a_diverging_run_exits_1_and_saves_no_model(tmp_path, capsys):
     assert "training diverged" in capsys.readouterr().err
     assert not (out / "model.nervenet").exists()
     assert json.loads((out / "run.json").read_text())["status"] == "diverged"
+
+
+def test_sigterm_asks_to_stop_at_the_next_batch_end_and_a_second_signal_stops_at_once():
+    from nervenet import runs
+
+    before = signal.getsignal(signal.SIGTERM)
+    with runs.InterruptGuard() as guard:
+        stop = runs.StopOnSignal(guard)
+        stop.on_train_batch_end(0, {})  # nothing asked: goes on
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert guard.requested == "SIGTERM"
+        with pytest.raises(runs.Interrupted, match="SIGTERM"):
+            stop.on_train_batch_end(1, {})
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+    assert signal.getsignal(signal.SIGTERM) == before  # put back as it was
