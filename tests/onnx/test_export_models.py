@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nervenet import cli, layers, models, utils
+from nervenet import layers, models, recipes, utils
 from nervenet.data.datasets import load_mnist
 from tests.onnx.common import check_export, onnx
 
@@ -28,7 +28,7 @@ def _train(model, x, y, loss="sparse_categorical_crossentropy"):
 def test_mnist_mlp(mnist, tmp_path):
     utils.set_random_seed(0)
     x, y = mnist
-    model = cli.build_model("mlp", (28, 28), "multiclass", 10, hidden=[300, 100],
+    model = recipes.build_model("mlp", (28, 28), "multiclass", 10, hidden=[300, 100],
                             activation="relu")
     _train(model, x, y)
     check_export(model, x[:7], tmp_path / "mlp.onnx")
@@ -37,7 +37,7 @@ def test_mnist_mlp(mnist, tmp_path):
 def test_make_demo_cnn(mnist, tmp_path):
     utils.set_random_seed(0)
     x, y = mnist
-    model = cli.build_model("cnn", (28, 28), "multiclass", 10)
+    model = recipes.build_model("cnn", (28, 28), "multiclass", 10)
     _train(model, x[:128], y[:128])
     check_export(model, x[:7], tmp_path / "cnn.onnx")
     ops = [n.op_type for n in onnx.load(str(tmp_path / "cnn.onnx")).graph.node]
