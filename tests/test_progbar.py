@@ -120,7 +120,7 @@ def test_the_real_command_under_a_pty_80_columns_wide(tmp_path):
     env.pop("COLUMNS", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "nervenet", "train", "--dataset", "mnist5k", "--epochs", "2",
-         "--max-samples", "1500", "--hidden", "64", "--batch-size", "16", "--out", "r"],
+         "--max-samples", "2000", "--hidden", "64", "--batch-size", "4", "--out", "r"],
         stdin=follower, stdout=follower, stderr=subprocess.DEVNULL, cwd=tmp_path, env=env)
     os.close(follower)
     chunks = []
