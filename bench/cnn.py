@@ -12,6 +12,8 @@ interleaved round after round; the table shows medians over rounds.
 
     python bench/cnn.py                   # 3 rounds (about 20 s), adds its table to README.md
     python bench/cnn.py --rounds 5 --threads 1 --no-readme
+    python bench/cnn.py --threads 1 --clock cpu --baseline DIR --systems nervenet --no-readme
+                                          # nervenet against another checkout DIR (nervenet@base)
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import _common
 import numpy as np
@@ -54,26 +57,26 @@ def _batches(n: int, steps: int):
         yield order[step * BATCH:(step + 1) * BATCH]
 
 
-def _time_training(step, images, labels) -> tuple[float, float]:
-    """(samples/s over the timed steps, last loss)."""
+def _time_training(step, images, labels, clock=time.perf_counter) -> tuple[float, float]:
+    """(samples per second of ``clock`` over the timed steps, last loss)."""
     batches = list(_batches(len(images), WARMUP_STEPS + TIMED_STEPS))
     for index in batches[:WARMUP_STEPS]:
         step(images[index], labels[index])
-    start = time.perf_counter()
+    start = clock()
     for index in batches[WARMUP_STEPS:]:
         loss = step(images[index], labels[index])
-    return TIMED_STEPS * BATCH / (time.perf_counter() - start), float(loss)
+    return TIMED_STEPS * BATCH / (clock() - start), float(loss)
 
 
-def _time_predict(predict, images) -> float:
+def _time_predict(predict, images, clock=time.perf_counter) -> float:
     x = images[:PREDICT_SAMPLES]
     predict(x)  # warm-up
-    start = time.perf_counter()
+    start = clock()
     predict(x)
-    return PREDICT_SAMPLES / (time.perf_counter() - start)
+    return PREDICT_SAMPLES / (clock() - start)
 
 
-def worker_nervenet() -> dict:
+def worker_nervenet(clock=time.perf_counter) -> dict:
     from nervenet import layers, losses, models, optimizers
     from nervenet.layers.conv import Conv2D
     from nervenet.layers.pooling import MaxPooling2D
@@ -90,12 +93,12 @@ def worker_nervenet() -> dict:
                        weights["dense2"], np.zeros(10, np.float32)])
     model.compile(optimizer=optimizers.SGD(LEARNING_RATE),
                   loss=losses.SparseCategoricalCrossentropy(from_logits=True))
-    train, loss = _time_training(model.train_on_batch, images, labels)
-    predict = _time_predict(lambda x: model.predict(x, batch_size=PREDICT_BATCH), images)
+    train, loss = _time_training(model.train_on_batch, images, labels, clock)
+    predict = _time_predict(lambda x: model.predict(x, batch_size=PREDICT_BATCH), images, clock)
     return {"train": train, "predict": predict, "loss": loss}
 
 
-def worker_torch() -> dict:
+def worker_torch(clock=time.perf_counter) -> dict:
     import os
 
     import torch
@@ -127,7 +130,7 @@ def worker_torch() -> dict:
         optimizer.step()
         return loss.item()
 
-    train, loss = _time_training(step, x_all, y_all)  # torch tensors take index arrays too
+    train, loss = _time_training(step, x_all, y_all, clock)  # torch takes index arrays too
     model.eval()
 
     def predict(x):
@@ -135,7 +138,7 @@ def worker_torch() -> dict:
             return torch.cat([model(x[i:i + PREDICT_BATCH])
                               for i in range(0, len(x), PREDICT_BATCH)])
 
-    return {"train": train, "predict": _time_predict(predict, x_all), "loss": loss}
+    return {"train": train, "predict": _time_predict(predict, x_all, clock), "loss": loss}
 
 
 WORKERS = {"nervenet": worker_nervenet, "torch": worker_torch}
@@ -151,37 +154,63 @@ def main() -> None:
                         help=f"threads of every system (default {_common.THREADS})")
     parser.add_argument("--no-readme", action="store_true",
                         help="do not add the table to README.md")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="wall: samples per second (default); cpu: samples per CPU-second "
+                             "of the worker process (meaningful with --threads 1)")
+    parser.add_argument("--systems", nargs="+", choices=list(WORKERS), default=list(WORKERS))
+    parser.add_argument("--baseline", metavar="DIR",
+                        help="also run nervenet imported from another checkout DIR "
+                             "(as nervenet@base)")
     parser.add_argument("--worker", choices=list(WORKERS), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    clock = time.perf_counter if args.clock == "wall" else time.process_time
     if args.worker:
         before = _common.cpu_snapshot()
-        result = WORKERS[args.worker]()
+        result = WORKERS[args.worker](clock)
         result["foreign"] = _common.foreign_share(before, _common.cpu_snapshot())
         print(json.dumps(result))
         return
 
     def run(system):
-        result = _common.run_worker("cnn.py", [system], threads=args.threads)
+        worker, _, base = system.partition("@")
+        root = Path(args.baseline).resolve() if base else _common.ROOT
+        result = _common.run_worker("cnn.py", [worker, "--clock", args.clock],
+                                    threads=args.threads, root=root)
         print(f"  {system:9s} train {result['train']:7.0f} samples/s   predict "
               f"{result['predict']:7.0f} samples/s   last loss {result['loss']:.4f}   "
               f"others' CPU share {result['foreign']:.2f}", flush=True)
         return result
 
-    results, discarded = _common.measure_interleaved(list(WORKERS), run, args.rounds,
+    systems = args.systems + (["nervenet@base"] if args.baseline else [])
+    results, discarded = _common.measure_interleaved(systems, run, args.rounds,
                                                      args.max_foreign)
+    _report(args, results, discarded)
+
+
+def _report(args, results: dict, discarded: int) -> None:
+    """Print the table of medians and the ratios (each a median over rounds of the ratio within
+    a round); add them to README.md unless told not to."""
     med = {system: {key: _common.median([r[key] for r in rows])
                     for key in ("train", "predict", "foreign")}
            for system, rows in results.items()}
-    ratio_train = med["nervenet"]["train"] / med["torch"]["train"]
-    ratio_predict = med["nervenet"]["predict"] / med["torch"]["predict"]
+    unit = "samples/s" if args.clock == "wall" else "samples/CPU-s"
     rows = [f"| {system} | {m['train']:.0f} | {m['predict']:.0f} | {m['foreign']:.2f} |"
             for system, m in med.items()]
-    table = "\n".join(["| system | train samples/s | predict samples/s | others' CPU share |",
+    table = "\n".join([f"| system | train {unit} | predict {unit} | others' CPU share |",
                        "|---|---:|---:|---:|", *rows])
-    summary = (f"nervenet / PyTorch: training {ratio_train:.2f}x, inference "
-               f"{ratio_predict:.2f}x (medians of {args.rounds} rounds, {discarded} discarded)")
+    ratios = []
+    for other, label in (("torch", "PyTorch"), ("nervenet@base", "nervenet@base")):
+        if other in results and "nervenet" in results:
+            train = _common.median_ratio([r["train"] for r in results["nervenet"]],
+                                         [r["train"] for r in results[other]])
+            predict = _common.median_ratio([r["predict"] for r in results["nervenet"]],
+                                           [r["predict"] for r in results[other]])
+            ratios.append(f"nervenet / {label}: training {train:.3f}x, inference {predict:.3f}x")
+    summary = "; ".join(ratios) + f" (medians of {args.rounds} rounds, {discarded} discarded)"
     print(table)
     print(summary)
+    if args.baseline:
+        print(f"@base: nervenet imported from {Path(args.baseline).resolve()}")
     if not args.no_readme:
         _add_to_readme(f"{_common.today()}, {_common.machine_description()}, {args.threads} "
                        f"threads, batch {BATCH}:\n\n{table}\n\n{summary}\n")

@@ -33,8 +33,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from nervenet.autograd.ops import conv, pool  # noqa: E402
-from nervenet.autograd.ops.conv import ConvGeometry, im2col  # noqa: E402
+from nervenet import kernels  # noqa: E402
+from nervenet.kernels import ConvGeometry, im2col  # noqa: E402
+from nervenet.kernels.window import SMALL_KERNEL  # noqa: E402
 
 # ---------------------------------------------------------------- variants of each kernel
 
@@ -213,11 +214,11 @@ def bench_layer(index, c, o, size, args, dtype, rng):
     b = rng.standard_normal(o).astype(dtype)
     compare(f"{tag} -- whole forward with bias (im2col, GEMM, bias)", [
         ("[cols 1] @ [W; b]: ones column in im2col *",
-         lambda: conv.conv_forward(x, w, geo, b)[0].reshape(m, o)),
+         lambda: kernels.conv_forward(x, w, geo, b)[0].reshape(m, o)),
         ("im2col; y = cols @ W; y += b", lambda: forward_bias_after(x, w, b, geo)),
     ], args.rounds)
     cols_ones = im2col(xp, geo, bias_column=True)
-    small = k * o <= conv.SMALL_KERNEL  # nervenet sums per-sample products for small kernels
+    small = k * o <= SMALL_KERNEL  # nervenet sums per-sample products for small kernels
     compare(f"{tag} -- weight gradient ({k}, {m}) @ ({m}, {o})", [
         ("cols[:, :k].T @ g (cols with its ones column)", lambda: cols_ones[:, :k].T @ g2d),
         ("(g.T @ cols[:, :k]).T (cols with its ones column)" + ("" if small else " *"),
@@ -233,7 +234,7 @@ def bench_layer(index, c, o, size, args, dtype, rng):
     ], args.rounds)
     compare(f"{tag} -- bias gradient ({m}, {o}) -> ({o},)", [
         ("rows of Wo*O summed, then the Wo pieces *",
-         lambda: conv.channel_sum(g2d.reshape(-1, ho, wo, o))),
+         lambda: kernels.channel_sum(g2d.reshape(-1, ho, wo, o))),
         ("ones @ g", lambda: np.ones(m, dtype) @ g2d),
         ("g.sum(axis=0)", lambda: g2d.sum(axis=0)),
         ("np.einsum('ij->j', g)", lambda: np.einsum("ij->j", g2d)),
@@ -253,24 +254,24 @@ def bench_layer(index, c, o, size, args, dtype, rng):
 
     y = rng.standard_normal((args.batch, ho, wo, o)).astype(dtype)
     pgeo = ConvGeometry.build(y.shape, (2, 2), (2, 2), "valid", "bench")
-    pooled, argmax = pool.max_and_argmax(y, pgeo, with_argmax=True)
+    pooled, argmax = kernels.max_and_argmax(y, pgeo, with_argmax=True)
     gp = rng.standard_normal(pooled.shape).astype(dtype)
     ptag = f"max-pool 2x2 of {y.shape}"
     compare(f"{ptag} -- forward (values)", [
         ("np.maximum over window slices *",
-         lambda: pool.max_and_argmax(y, pgeo, with_argmax=False)[0]),
+         lambda: kernels.max_and_argmax(y, pgeo, with_argmax=False)[0]),
         ("reshape (N, Ho, 2, Wo, 2, C) + max", lambda: pool_forward_reshape(y, pgeo)),
     ], args.rounds)
     compare(f"{ptag} -- forward with first-argmax", [
         ("maximum(argmax, (cells > running max) * k) *",
-         lambda: pool.max_and_argmax(y, pgeo, with_argmax=True)[1]),
+         lambda: kernels.max_and_argmax(y, pgeo, with_argmax=True)[1]),
         ("copyto(argmax, k, where=cells > running max)", lambda: pool_argmax_copyto(y, pgeo)),
         ("np.argmax of a transposed window copy",
          lambda: im2col_strided(y, pgeo).reshape(-1, 4, o).argmax(axis=1).reshape(
              pooled.shape)),
     ], args.rounds)
     compare(f"{ptag} -- backward (scatter to the argmax)", [
-        ("multiply(gy, argmax == k, out=slice) *", lambda: pool.scatter(gp, argmax, pgeo)),
+        ("multiply(gy, argmax == k, out=slice) *", lambda: kernels.scatter(gp, argmax, pgeo)),
         ("copyto(slice, gy, where=argmax == k)", lambda: pool_scatter_copyto(gp, argmax, pgeo)),
         ("flat indices + np.put", lambda: pool_scatter_flat(gp, argmax, pgeo)),
     ], args.rounds)

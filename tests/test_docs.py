@@ -91,15 +91,19 @@ def _build_graph(rows):
             tensor = eval(row["expression"], {}, dict(namespace))  # the doc's own expression
             tensor.retain_grad()
             creator = tensor.creator
-            original = creator.backward
-
             label = f"{type(creator).__name__} ({creator.generation})"
+            # The engine calls backward_array where the op has one (a first-order pass), else
+            # backward: wrap both, as instance attributes.
+            for method in ("backward", "backward_array"):
+                original = getattr(creator, method)
+                if original is None:
+                    continue
 
-            def recording(*grads, _original=original, _label=label):
-                order.append(_label)
-                return _original(*grads)
+                def recording(*grads, _original=original, _label=label):
+                    order.append(_label)
+                    return _original(*grads)
 
-            creator.backward = recording  # instance attribute: the engine calls this one
+                setattr(creator, method, recording)
             namespace[row["name"]] = tensor
     return namespace, order
 

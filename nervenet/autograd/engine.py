@@ -12,8 +12,10 @@ larger shape, the gradient it returns has the larger shape, and ``sum_to(s)`` su
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
+import operator
 
 import numpy as np
 
@@ -23,6 +25,12 @@ from nervenet.autograd.tensor import Tensor, as_tensor
 
 
 def _initial_grad(output: Tensor, grad) -> Tensor:
+    """The gradient the pass starts from at ``output``: ``grad``, or 1 for one element."""
+    if not output.requires_grad:
+        raise RuntimeError(
+            "backward: this tensor does not require gradients and has no graph; create the "
+            "leaves with requires_grad=True and compute outside nervenet.no_grad()"
+        )
     if grad is None:
         if output.data.size != 1:
             raise RuntimeError(
@@ -39,125 +47,124 @@ def _initial_grad(output: Tensor, grad) -> Tensor:
     return grad
 
 
-def backward(outputs, grad_outputs, create_graph=False, retain_graph=None, inputs=None):
-    """Backpropagate from ``outputs``.
+class _Pass:
+    """The state of one backward pass: the gradients received so far and the Functions still
+    to visit.
 
-    With ``inputs=None`` the gradients are accumulated into ``.grad`` of the leaves that
-    require them (and of tensors that called ``retain_grad``). With a list of ``inputs``, nothing
-    is written to ``.grad``; the gradient of each input (a Tensor, or ``None`` where the outputs
-    do not depend on it) is returned instead.
+    A leaf's gradient goes straight to its ``.grad``; a computed tensor's waits in ``received``
+    until its creator reads it. With ``wanted`` (``grad(outputs, inputs)``) nothing is written
+    to ``.grad``: the wanted tensors' gradients stay in ``received`` to be returned.
     """
-    if retain_graph is None:
-        retain_graph = create_graph
-    wanted = None if inputs is None else set(inputs)
-    # The gradient each tensor has received so far, until its creator reads it. Tensors hash by
-    # identity, and holding the key keeps the tensor alive until then.
-    received: dict[Tensor, Tensor] = {}
-    heap: list = []  # (-generation, order, function): the deepest function comes out first
-    scheduled: set[int] = set()
-    order = itertools.count()  # tie-breaker: never compare Functions; keeps runs reproducible
 
-    def send(x: Tensor, gx: Tensor) -> None:
-        """Add ``gx`` to the gradient of ``x`` (+= over fan-out) and schedule its creator."""
-        previous = received.get(x)
-        received[x] = gx if previous is None else previous + gx
+    def __init__(self, wanted):
+        self.wanted = None if wanted is None else set(wanted)
+        # Tensors hash by identity; holding the key keeps the tensor alive until it is read.
+        self.received: dict[Tensor, Tensor] = {}
+        self.stored: set[int] = set()  # the arrays handed to a .grad during this pass
+        self.heap: list = []  # (-generation, order, Function): the deepest comes out first
+        self.scheduled: set = set()
+        self.order = itertools.count()  # breaks ties: Functions are never compared
+
+    def add(self, x: Tensor, gx: Tensor) -> None:
+        """Add ``gx`` to the gradient of ``x`` (``+=`` over fan-out) and schedule ``x``'s
+        creator, which will pass the gradient on."""
         creator = x.creator
-        if creator is not None and id(creator) not in scheduled:
-            scheduled.add(id(creator))
-            heapq.heappush(heap, (-creator.generation, next(order), creator))
+        if creator is None:
+            if self.wanted is None:
+                self.store(x, gx.data)
+                return
+            if x not in self.wanted:
+                return
+        previous = self.received.get(x)
+        self.received[x] = gx if previous is None else previous + gx
+        if creator is not None and creator not in self.scheduled:
+            self.scheduled.add(creator)
+            heapq.heappush(self.heap, (-creator.generation, next(self.order), creator))
 
-    stored: set[int] = set()  # the arrays handed to a .grad during this pass
+    def take(self, y: Tensor | None) -> Tensor | None:
+        """The gradient output ``y`` received (``None`` if none, or if nobody kept ``y``)."""
+        if y is None:
+            return None
+        if self.wanted is not None:
+            return self.received.get(y) if y in self.wanted else self.received.pop(y, None)
+        gy = self.received.pop(y, None)
+        if gy is not None and y.retains_grad:
+            self.store(y, gy.data)
+        return gy
 
-    def store(x: Tensor, g: np.ndarray) -> None:
+    def store(self, x: Tensor, g: np.ndarray) -> None:
         """Accumulate into ``x.grad``. A stored gradient is never a read-only view (a
         broadcast) nor shared with another tensor's ``.grad``, so updating ``.grad`` in place
         is safe, as in PyTorch."""
         if x.grad is not None:
             x.grad = x.grad + g
-        elif not g.flags.writeable or id(g) in stored:
+        elif not g.flags.writeable or id(g) in self.stored:
             x.grad = g.copy()
         else:
             x.grad = g
-        stored.add(id(x.grad))
+        self.stored.add(id(x.grad))
 
-    def take(y: Tensor | None) -> Tensor | None:
-        """The gradient output ``y`` received (``None`` if none, or if nobody kept ``y``)."""
-        if y is None:
-            return None
-        if wanted is not None:
-            return received.get(y) if y in wanted else received.pop(y, None)
-        gy = received.pop(y, None)
-        if gy is not None and y.retains_grad:
-            store(y, gy.data)
-        return gy
 
+def backward(outputs, grad_outputs, create_graph=False, retain_graph=None, inputs=None):
+    """Backpropagate from ``outputs``: visit every Function after all the Functions that use
+    its outputs (a max-heap on ``generation``), apply the chain rule there, and add each input's
+    gradient to what it has received (``+=`` over fan-out).
+
+    With ``inputs=None`` the gradients are accumulated into ``.grad`` of the leaves that require
+    them (and of tensors that called ``retain_grad``); with a list of ``inputs`` nothing is
+    written to ``.grad`` and the gradient of each input (``None`` where the outputs do not
+    depend on it) is returned.
+    """
+    retain_graph = create_graph if retain_graph is None else retain_graph
+    work = _Pass(inputs)
     for output, grad in zip(outputs, grad_outputs):
-        if not output.requires_grad:
-            raise RuntimeError(
-                "backward: this tensor does not require gradients and has no graph; create the "
-                "leaves with requires_grad=True and compute outside nervenet.no_grad()"
-            )
-        initial = _initial_grad(output, grad)
-        if output.creator is None and wanted is None:
-            store(output, initial.data)
-        send(output, initial)
-
+        work.add(output, _initial_grad(output, grad))
     with set_grad_enabled(create_graph):
-        while heap:
-            function = heapq.heappop(heap)[2]
+        while work.heap:
+            function = heapq.heappop(work.heap)[2]
             if function.released or (create_graph and not function.differentiable_backward):
                 _refuse(function)
-            if AnomalyMode.enabled:
-                AnomalyMode.backward_of = function
-            # Each output stays referenced here until backward returns: some ops (exp, sqrt)
-            # reuse their output in backward.
-            if len(function.outputs) == 1:  # the common case (``take`` written out)
-                y = function.outputs[0]()
-                if wanted is None and y is not None and not y.retains_grad:
-                    gy = received.pop(y, None)
-                else:
-                    gy = take(y)
-                if gy is None:
-                    continue
-                input_grads = function.backward(gy)
-            else:
-                ys = [ref() for ref in function.outputs]
-                gys = [take(y) for y in ys]
-                if all(g is None for g in gys):
-                    continue
-                # An output that received nothing (or no longer exists) has a zero gradient.
-                input_grads = function.backward(*[
-                    g if g is not None else Tensor.from_array(np.zeros(shape, dtype))
-                    for g, (shape, dtype) in zip(gys, function.output_specs)
-                ])
-            if not isinstance(input_grads, tuple):
-                input_grads = (input_grads,)
-            if AnomalyMode.enabled:
-                AnomalyMode.backward_of = None
-                check_backward(function, input_grads)
-            for x, gx in zip(function.inputs, input_grads):
-                if gx is None or not x.requires_grad:
-                    continue
-                if gx.data.shape != x.data.shape:
-                    gx = gx.sum_to(x.data.shape)
-                creator = x.creator
-                if creator is None:
-                    if wanted is None:
-                        store(x, gx.data)
-                    elif x in wanted:
-                        send(x, gx)
-                    continue
-                # ``send`` written out: the hot path of every backward pass
-                previous = received.get(x)
-                received[x] = gx if previous is None else previous + gx
-                if id(creator) not in scheduled:
-                    scheduled.add(id(creator))
-                    heapq.heappush(heap, (-creator.generation, next(order), creator))
+            ys = [ref() for ref in function.outputs]  # alive until backward returns (exp uses y)
+            gys = list(map(work.take, ys))
+            if all(map(_is_none, gys)):
+                continue
+            for x, gx in zip(function.inputs, _input_grads(function, gys, create_graph)):
+                if gx is not None and x.requires_grad:
+                    work.add(x, gx if gx.data.shape == x.data.shape else gx.sum_to(x.shape))
             if not retain_graph:
                 function.release()
-    if inputs is None:
-        return None
-    return tuple(received.get(x) for x in inputs)
+    return None if inputs is None else tuple(work.received.get(x) for x in inputs)
+
+
+# C-level helpers for map(): no Python frame per element
+_is_none = functools.partial(operator.is_, None)
+_data = operator.attrgetter("data")
+
+
+def _input_grads(function, gys: list, create_graph: bool) -> tuple:
+    """Apply ``function``'s chain rule: one gradient (or ``None``) per input.
+
+    The one place that chooses the backward: ``backward`` on Tensors when the gradient is
+    itself recorded (``create_graph=True``) or when the op has no array form, else the op's
+    ``backward_array`` on bare arrays. An output that received nothing (or that nobody kept)
+    has a zero gradient.
+    """
+    if len(gys) > 1:
+        gys = [g if g is not None else Tensor.from_array(np.zeros(shape, dtype))
+               for g, (shape, dtype) in zip(gys, function.output_specs)]
+    if AnomalyMode.enabled:
+        AnomalyMode.backward_of = function
+    if create_graph or function.backward_array is None:
+        result = function.backward(*gys)
+        result = result if type(result) is tuple else (result,)
+    else:
+        result = function.backward_array(*map(_data, gys))
+        result = [None if g is None else Tensor.from_array(g)
+                  for g in (result if type(result) is tuple else (result,))]
+    if AnomalyMode.enabled:
+        AnomalyMode.backward_of = None
+        check_backward(function, result)
+    return result
 
 
 def _refuse(function) -> None:

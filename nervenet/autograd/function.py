@@ -9,6 +9,12 @@ Every op is a subclass with two methods and nothing else:
   It is written with differentiable Tensor operations, so that running it while the graph is
   being recorded (``create_graph=True``) gives exact higher derivatives.
 
+An op on the hot path of training may also define ``backward_array(*grad_outputs)``: the same
+formula on bare ndarrays (arrays in, arrays or ``None`` out), which skips the bookkeeping of one
+Tensor op per arithmetic operation. The engine uses it for first-order passes and ``backward``
+when the gradient itself is recorded; that choice is made in one place
+(``engine._input_grads``), never inside an op. The op tests check that both agree.
+
 Calling a Function on Tensors runs ``forward``, wraps the outputs in Tensors and, when
 gradients are being recorded and some input requires them, links the outputs to the Function
 (``creator``) and the Function to its inputs: that is the computational graph.
@@ -17,6 +23,7 @@ gradients are being recorded and some input requires them, links the outputs to 
 from __future__ import annotations
 
 import contextlib
+import operator
 import threading
 import weakref
 
@@ -83,26 +90,28 @@ class enable_grad(set_grad_enabled):
         super().__init__(True)
 
 
-def _deepest(inputs: tuple[Tensor, ...], arity: int) -> int:
-    """The largest generation among the inputs (see the NOTE in ``Function.__call__``)."""
-    if arity == 1:
-        return inputs[0].generation
-    if arity == 2:
-        return max(inputs[0].generation, inputs[1].generation)
-    if arity == 3:
-        return max(inputs[0].generation, inputs[1].generation, inputs[2].generation)
-    return max([x.generation for x in inputs])
+# C-level attribute readers: map() with them runs no Python frame per input.
+_data = operator.attrgetter("data")
+_requires_grad = operator.attrgetter("requires_grad")
+_generation = operator.attrgetter("generation")
 
 
 def _as_tensors(inputs: tuple) -> tuple[Tensor, ...]:
-    """Wrap non-Tensor inputs; numbers take the dtype of a tensor operand (float32 stays
+    """The inputs as Tensors; numbers take the dtype of a tensor operand (float32 stays
     float32)."""
-    like = None
     for x in inputs:
-        if isinstance(x, Tensor):
-            like = x
-            break
-    return tuple([x if isinstance(x, Tensor) else as_tensor(x, like) for x in inputs])
+        if not isinstance(x, Tensor):
+            like = next((t for t in inputs if isinstance(t, Tensor)), None)
+            return tuple([as_tensor(value, like) for value in inputs])
+    return inputs
+
+
+def _with_shapes(function: Function, error: Exception, inputs: tuple[Tensor, ...]) -> Exception:
+    """The error of a failed forward, with the op's name and its inputs' shapes and dtypes."""
+    shapes = ", ".join(str(x.shape) for x in inputs)
+    dtypes = ", ".join(str(x.dtype) for x in inputs)
+    return type(error)(
+        f"{type(function).__name__}: {error} (got inputs of shapes {shapes}; dtypes {dtypes})")
 
 
 class Function:
@@ -127,74 +136,37 @@ class Function:
     #: whether ``backward`` is itself differentiable (second derivatives are exact)
     differentiable_backward: bool = True
     released: bool = False
+    #: optional ``backward_array(*grad_outputs: ndarray)``: ``backward``'s formula on arrays,
+    #: used by first-order passes (see the module docstring)
+    backward_array = None
 
     def __call__(self, *inputs):
-        for x in inputs:
-            if not isinstance(x, Tensor):
-                inputs = _as_tensors(inputs)
-                break
-        # NOTE: the loops over the inputs are written out for one, two and three inputs
-        # (nearly every op): in CPython 3.11 a comprehension runs as a function call, and the
-        # three of them took a fifth of the time it costs to record an op.
-        arity = len(inputs)
-        # Recording is decided once per call; the tuple doubles as ``needs_input_grad``.
-        if _grad_mode.enabled:
-            if arity == 1:
-                needs = (inputs[0].requires_grad,)
-            elif arity == 2:
-                needs = (inputs[0].requires_grad, inputs[1].requires_grad)
-            elif arity == 3:
-                needs = (inputs[0].requires_grad, inputs[1].requires_grad,
-                         inputs[2].requires_grad)
-            else:
-                needs = tuple([x.requires_grad for x in inputs])
-            self.needs_input_grad = needs
-            record = True in needs
-        else:
-            self.needs_input_grad = (False,) * arity
-            record = False
+        """Run ``forward`` on the inputs' arrays; while gradients are being recorded and some
+        input requires one, link the outputs into the graph."""
+        inputs = _as_tensors(inputs)
+        self.needs_input_grad = tuple(map(_requires_grad, inputs)) if _grad_mode.enabled \
+            else (False,) * len(inputs)
         try:
-            if arity == 1:
-                results = self.forward(inputs[0].data)
-            elif arity == 2:
-                results = self.forward(inputs[0].data, inputs[1].data)
-            elif arity == 3:
-                results = self.forward(inputs[0].data, inputs[1].data, inputs[2].data)
-            else:
-                results = self.forward(*[x.data for x in inputs])
+            results = self.forward(*map(_data, inputs))
         except (ValueError, TypeError, IndexError) as error:
-            shapes = ", ".join(str(x.shape) for x in inputs)
-            dtypes = ", ".join(str(x.dtype) for x in inputs)
-            raise type(error)(
-                f"{type(self).__name__}: {error} (got inputs of shapes {shapes}; dtypes {dtypes})"
-            ) from error
-        if type(results) is not tuple:  # one output: the common case, kept short
-            y = Tensor.from_array(results)
-            if AnomalyMode.enabled:
-                self.created_at = creation_site()
-                check_forward(self, (y,))
-            if record:
-                self.inputs = inputs
-                self.outputs = [weakref.ref(y)]
-                self.generation = generation = _deepest(inputs, arity)
-                y.creator = self
-                y.requires_grad = True
-                y.generation = generation + 1
-            return y
-        outputs = tuple([Tensor.from_array(y) for y in results])
+            raise _with_shapes(self, error, inputs) from error
+        several = type(results) is tuple
+        outputs = tuple(map(Tensor.from_array, results)) if several \
+            else (Tensor.from_array(results),)
         if AnomalyMode.enabled:
             self.created_at = creation_site()
             check_forward(self, outputs)
-        if record:
+        if True in self.needs_input_grad:
             self.inputs = inputs
-            self.outputs = [weakref.ref(y) for y in outputs]
-            self.generation = generation = _deepest(inputs, arity)
+            self.outputs = list(map(weakref.ref, outputs))
+            self.generation = generation = max(map(_generation, inputs))
             for y in outputs:
                 y.creator = self
                 y.requires_grad = True
                 y.generation = generation + 1
-            self.output_specs = [(y.data.shape, y.data.dtype) for y in outputs]
-        return outputs
+            if several:
+                self.output_specs = [(y.data.shape, y.data.dtype) for y in outputs]
+        return outputs if several else outputs[0]
 
     def forward(self, *xs: np.ndarray):
         raise NotImplementedError

@@ -98,14 +98,7 @@ def gradcheck(fn: Callable, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol:
     # Outputs that do not depend on any input (no graph) have zero gradient.
     linked = [(y, v) for y, v in zip(outputs, upstream) if y.requires_grad]
     if linked:
-        # A zero upstream gradient must give zero gradients (no constant terms in backward).
-        zero_grads = grad([y for y, _ in linked], targets, [np.zeros(y.shape) for y, _ in linked],
-                          retain_graph=True, allow_unused=True)
-        for position, g in zip(differentiable, zero_grads):
-            if g is not None and np.any(g.data != 0):
-                raise GradcheckError(
-                    f"gradcheck: input {position}: a zero upstream gradient gave a non-zero "
-                    f"gradient (max |g| = {np.abs(g.data).max():.3g})")
+        _check_zero_upstream([y for y, _ in linked], targets, differentiable)
         analytic = grad([y for y, _ in linked], targets, [Tensor(v) for _, v in linked],
                         allow_unused=True)
     else:
@@ -113,22 +106,39 @@ def gradcheck(fn: Callable, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol:
     for position, g in zip(differentiable, analytic):
         x = inputs[position]
         got = np.zeros_like(x.data) if g is None else g.data
-        if got.shape != x.shape:
-            raise GradcheckError(
-                f"gradcheck: input {position}: gradient has shape {got.shape}, input {x.shape}")
-        if got.dtype != x.dtype:
-            raise GradcheckError(
-                f"gradcheck: input {position}: gradient dtype {got.dtype}, input {x.dtype}")
-        numeric = _numerical_grad(fn, inputs, upstream, position, eps)
-        excess = np.abs(got - numeric) - (atol + rtol * np.abs(numeric))
-        if np.any(excess > 0) or not np.all(np.isfinite(got)):
-            worst = np.unravel_index(np.nanargmax(np.where(np.isfinite(got), excess, np.inf)),
-                                     x.shape) if x.ndim else ()
-            raise GradcheckError(
-                f"gradcheck: input {position} (shape {x.shape}): analytic and numerical gradients "
-                f"differ; worst element {tuple(int(i) for i in worst)}: analytic "
-                f"{got[worst]!r}, numerical {numeric[worst]!r} (atol={atol}, rtol={rtol})")
+        _compare(position, x, got, _numerical_grad(fn, inputs, upstream, position, eps),
+                 atol, rtol)
     return True
+
+
+def _check_zero_upstream(outputs: list, targets: list, positions: list[int]) -> None:
+    """A zero upstream gradient must give zero gradients (no constant terms in backward)."""
+    zero_grads = grad(outputs, targets, [np.zeros(y.shape) for y in outputs],
+                      retain_graph=True, allow_unused=True)
+    for position, g in zip(positions, zero_grads):
+        if g is not None and np.any(g.data != 0):
+            raise GradcheckError(
+                f"gradcheck: input {position}: a zero upstream gradient gave a non-zero "
+                f"gradient (max |g| = {np.abs(g.data).max():.3g})")
+
+
+def _compare(position: int, x: Tensor, got: np.ndarray, numeric: np.ndarray, atol: float,
+             rtol: float) -> None:
+    """Raise GradcheckError naming the worst element where ``got`` and ``numeric`` differ."""
+    if got.shape != x.shape:
+        raise GradcheckError(
+            f"gradcheck: input {position}: gradient has shape {got.shape}, input {x.shape}")
+    if got.dtype != x.dtype:
+        raise GradcheckError(
+            f"gradcheck: input {position}: gradient dtype {got.dtype}, input {x.dtype}")
+    excess = np.abs(got - numeric) - (atol + rtol * np.abs(numeric))
+    if np.any(excess > 0) or not np.all(np.isfinite(got)):
+        worst = np.unravel_index(np.nanargmax(np.where(np.isfinite(got), excess, np.inf)),
+                                 x.shape) if x.ndim else ()
+        raise GradcheckError(
+            f"gradcheck: input {position} (shape {x.shape}): analytic and numerical gradients "
+            f"differ; worst element {tuple(int(i) for i in worst)}: analytic "
+            f"{got[worst]!r}, numerical {numeric[worst]!r} (atol={atol}, rtol={rtol})")
 
 
 def gradgradcheck(fn: Callable, inputs, eps: float = 1e-6, atol: float = 1e-5,

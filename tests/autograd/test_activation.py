@@ -10,6 +10,7 @@ import pytest
 
 import nervenet
 from nervenet.autograd.ops import activation as A
+from tests.test_kernels import SPECIAL, bits
 
 # ------------------------------------------------------------------ step
 
@@ -140,46 +141,6 @@ def test_softmax_hessian_is_exact():
 # ------------------------------------------------------------------ erf and GELU
 
 
-def _reference_points():
-    return np.concatenate([
-        np.linspace(-6, 6, 24001), np.linspace(-27, 27, 5401), np.geomspace(1e-300, 1e-3, 200),
-        -np.geomspace(1e-300, 1e-3, 200),
-        [0.0, 0.46875, np.nextafter(0.46875, 1), 4.0, np.nextafter(4.0, 5), -4.0, 26.0],
-    ])
-
-
-def test_erf_matches_math_erf():
-    x = _reference_points()
-    got = A.erf_array(x)
-    expected = np.array([math.erf(v) for v in x])
-    nonzero = expected != 0
-    relative = np.abs(got - expected)[nonzero] / np.abs(expected[nonzero])
-    assert relative.max() < 2e-15, relative.max()
-    assert np.all(got[~nonzero] == 0)
-
-
-def test_erfc_matches_math_erfc_deep_in_the_tail():
-    x = _reference_points()
-    got = A.erfc_array(x)
-    expected = np.array([math.erfc(v) for v in x])
-    normal = expected > 1e-300  # below that math.erfc itself is subnormal
-    relative = np.abs(got - expected)[normal] / expected[normal]
-    assert relative.max() < 4e-15, relative.max()
-    assert A.erfc_array(27.5) == 0
-
-
-def test_erf_special_values_and_float32():
-    assert A.erf_array(np.array([np.inf, -np.inf])).tolist() == [1.0, -1.0]
-    assert A.erfc_array(np.array([np.inf, -np.inf])).tolist() == [0.0, 2.0]
-    assert np.isnan(A.erf_array(np.nan)) and np.isnan(A.erfc_array(np.nan))
-    x = np.linspace(-5, 5, 1001).astype(np.float32)
-    got = A.erf_array(x)
-    assert got.dtype == np.float32
-    expected = np.array([math.erf(v) for v in x.astype(np.float64)])
-    np.testing.assert_allclose(got, expected, rtol=5e-7, atol=1e-7)
-    assert A.erf_array(np.array([0, 1])).dtype == np.float64
-
-
 def test_gelu_tails_and_exact_derivative():
     x = np.array([-30.0, -10.0, -3.0, 0.0, 2.0, 10.0])
     expected = [v * 0.5 * math.erfc(-v / math.sqrt(2)) for v in x]
@@ -204,39 +165,16 @@ def test_gelu_approximate_spellings():
         A.gelu(x, approximate="fast")
 
 
-# ------------------------------------------------------------------ relu's array kernels
-
-_SPECIAL = [-0.0, 0.0, np.nan, -np.nan, np.inf, -np.inf, 1e-40, -1e-40, 2.5, -2.5]
-
-
-def _bits(a: np.ndarray) -> np.ndarray:
-    return a.view(np.uint32 if a.dtype == np.float32 else np.uint64)
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("size", [0, 10, A._ROW, 3 * A._ROW + 10])
-def test_relu_array_is_bitwise_numpy_maximum(dtype, size):
-    """The row-of-zeros path (contiguous, at least one row) and the scalar path give exactly
-    np.maximum(x, 0): signed zeros, NaN and subnormals included."""
-    x = np.random.default_rng(1).standard_normal(size).astype(dtype)
-    if size:
-        x[:10], x[-10:] = _SPECIAL, _SPECIAL
-    for array in (x, x[::2], x.reshape(1, -1, 1) if size else x):
-        got = A.relu_array(array)
-        assert got.dtype == dtype and got.shape == array.shape
-        np.testing.assert_array_equal(_bits(got), _bits(np.maximum(array, 0)))
-
-
 @pytest.mark.parametrize("create_graph", [False, True])
 def test_relu_gradient_is_exactly_gy_where_x_is_positive(create_graph):
     rng = np.random.default_rng(2)
     x = rng.standard_normal((3, 16, 16, 41)).astype(np.float32)  # 3 rows of zeros and a rest
-    x.reshape(-1)[:10] = _SPECIAL
+    x.reshape(-1)[:10] = SPECIAL
     gy = rng.standard_normal(x.shape).astype(np.float32)
     xt = nervenet.Tensor(x, requires_grad=True)
     (gx,) = nervenet.grad(A.relu(xt), [xt], gy, create_graph=create_graph)
     assert gx.dtype == np.float32
-    np.testing.assert_array_equal(_bits(gx.data), _bits(gy * (x > 0)))
+    np.testing.assert_array_equal(bits(gx.data), bits(gy * (x > 0)))
 
 
 def test_relu_keeps_no_mask_when_no_gradient_is_needed():

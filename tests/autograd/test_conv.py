@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import nervenet
-from nervenet.autograd.ops import conv as conv_ops
-from nervenet.autograd.ops.conv import ConvGeometry, conv2d, im2col, same_padding
+from nervenet.autograd.ops.conv import conv2d
+from nervenet.kernels import same_padding
 from tests.autograd.opinfo.conv import conv2d_reference, conv2d_torch
 
 
@@ -67,29 +67,6 @@ def test_bad_arguments(rng, kwargs, match):
 
 
 # ------------------------------------------------------------------------------ geometry
-
-
-@pytest.mark.parametrize("size, window, stride, expected", [
-    (28, 3, 1, (1, 1)), (28, 3, 2, (0, 1)), (7, 2, 2, (0, 1)), (7, 3, 2, (1, 1)),
-    (5, 1, 2, (0, 0)), (4, 5, 1, (2, 2)), (6, 2, 1, (0, 1)), (5, 4, 3, (1, 1)),
-])
-def test_same_padding_follows_tensorflow(size, window, stride, expected):
-    assert same_padding(size, window, stride) == expected
-    before, after = expected
-    assert (size + before + after - window) // stride + 1 == math.ceil(size / stride)
-
-
-def test_im2col_rows_are_receptive_fields(rng):
-    x = rng.normal(size=(2, 5, 6, 3))
-    geometry = ConvGeometry.build(x.shape, (2, 3), (2, 1), "valid", "test")
-    cols = im2col(x, geometry)
-    assert cols.shape == (2 * 2 * 4, 2 * 3 * 3)
-    # row of (n=1, i=1, j=2): rows 2..3, columns 2..4 of image 1, flattened as (p, q, c)
-    np.testing.assert_array_equal(cols[1 * 8 + 1 * 4 + 2], x[1, 2:4, 2:5, :].reshape(-1))
-    one_channel = x[..., :1]
-    geometry = ConvGeometry.build(one_channel.shape, (2, 3), (2, 1), "valid", "test")
-    np.testing.assert_array_equal(im2col(one_channel, geometry)[1 * 8 + 1 * 4 + 2],
-                                  one_channel[1, 2:4, 2:5, :].reshape(-1))
 
 
 def test_lenet_shapes_and_values_against_the_loop_reference(rng):
@@ -160,41 +137,6 @@ def test_images_without_gradient_get_none_and_weights_still_learn(rng):
     np.testing.assert_allclose(w.grad[:, :, 0, 0], [[x.data[:, p:p + 4, q:q + 4].sum()
                                                      for q in range(3)] for p in range(3)])
     np.testing.assert_allclose(b.grad, np.full(4, 2 * 4 * 4.0))
-
-
-# ------------------------------------------------------------------ gradient kernels
-
-
-@pytest.mark.parametrize("kernel", [(3, 3, 1, 32), (2, 1, 3, 2), (3, 3, 32, 64)])
-@pytest.mark.parametrize("with_forward_cols", [False, True])
-def test_weight_gradient_of_small_and_large_kernels_equals_the_sum(rng, kernel,
-                                                                   with_forward_cols):
-    """dW[p, q, c, o] = sum_{n, i, j} x[n, i + p, j + q, c] gy[n, i, j, o], whether computed
-    as per-sample products (kernels of at most SMALL_KERNEL weights) or as one product."""
-    kh, kw, c, o = kernel
-    x = rng.normal(size=(3, 9, 8, c))
-    geometry = ConvGeometry.build(x.shape, (kh, kw), (1, 1), "valid", "test")
-    ho, wo = geometry.output_hw
-    gy = rng.normal(size=(3, ho, wo, o))
-    cols = im2col(x, geometry, bias_column=True) if with_forward_cols else None
-    got = conv_ops.conv_weight_grad(x, gy, geometry, cols)
-    expected = np.zeros(kernel)
-    for p in range(kh):
-        for q in range(kw):
-            expected[p, q] = np.einsum("nijc,nijo->co", x[:, p:p + ho, q:q + wo], gy)
-    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
-    assert (kh * kw * c * o <= conv_ops.SMALL_KERNEL) == (kernel != (3, 3, 32, 64))
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("shape", [(4, 6, 5, 3), (2, 7, 3), (9, 4), (0, 3, 2, 5), (2, 1, 1, 1)])
-def test_channel_sum_is_the_sum_over_every_axis_but_the_last(dtype, shape):
-    g = np.random.default_rng(3).standard_normal(shape).astype(dtype)
-    got = conv_ops.channel_sum(g)
-    assert got.dtype == dtype and got.shape == shape[-1:]
-    expected = g.astype(np.float64).reshape(-1, shape[-1]).sum(axis=0)
-    tolerance = 1e-5 if dtype == np.float32 else 1e-12
-    np.testing.assert_allclose(got, expected, rtol=tolerance, atol=tolerance)
 
 
 # ------------------------------------------------------------------ second derivatives

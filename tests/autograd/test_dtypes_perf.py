@@ -18,7 +18,6 @@ import pytest
 import nervenet
 import nervenet.functional as F
 from nervenet import Tensor
-from nervenet.autograd.ops.reduce import sum_rows
 
 SIZES = (784, 300, 100, 10)
 
@@ -135,27 +134,6 @@ def test_the_first_layer_input_gradient_is_never_computed(produced):
     shapes = [shape for _, shape in produced[start:]]
     assert all(p.shape in shapes for p in params)
     assert x.shape not in shapes
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("shape", [(32, 300), (256, 10), (1, 5), (0, 4), (7, 1), (5000, 3)])
-def test_column_sums_by_product_equal_numpy(dtype, shape):
-    x = np.random.default_rng(5).standard_normal(shape).astype(dtype)
-    got = sum_rows(x)
-    assert got.dtype == dtype and got.shape == shape[1:]
-    np.testing.assert_allclose(got, x.sum(axis=0), rtol=1e-5 if dtype == np.float32 else 1e-12,
-                               atol=1e-5 if dtype == np.float32 else 1e-12)
-    for keepdims in (False, True):
-        y = F.sum(x, axis=0, keepdims=keepdims)
-        assert y.dtype == dtype and y.shape == x.sum(axis=0, keepdims=keepdims).shape
-
-
-def test_column_sums_of_integers_and_booleans_keep_numpy_semantics():
-    ints = np.arange(12, dtype=np.int32).reshape(4, 3)
-    np.testing.assert_array_equal(sum_rows(ints), ints.sum(axis=0))
-    assert sum_rows(ints).dtype == ints.sum(axis=0).dtype
-    flags = np.array([[True, False], [True, True]])
-    np.testing.assert_array_equal(sum_rows(flags), [2, 1])
 
 
 def test_freed_array_memory_is_reused_without_page_faults():

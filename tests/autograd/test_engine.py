@@ -322,3 +322,29 @@ def test_an_output_of_a_multi_output_op_that_nobody_kept_has_zero_gradient():
     double, triple = _TwoOutputs()(x)
     (double.sum() + triple.sum()).backward()
     np.testing.assert_array_equal(x.grad, [5.0, 5.0, 5.0])
+
+
+def test_the_engine_runs_backward_array_in_first_order_passes_and_backward_when_recording():
+    """The one place that chooses: an op's array form for a plain backward, its Tensor form
+    (differentiable) under create_graph=True; ops without an array form always use backward."""
+    calls = []
+
+    class Double(Function):
+        def forward(self, x):
+            return 2 * x
+
+        def backward(self, gy):
+            calls.append("backward")
+            return gy * 2.0
+
+        def backward_array(self, gy):
+            calls.append("backward_array")
+            return gy * 2.0
+
+    x = Tensor([1.0, 3.0], requires_grad=True)
+    (g,) = nervenet.grad(Double()(x).sum(), x)
+    assert calls == ["backward_array"] and g.creator is None
+    np.testing.assert_array_equal(g.data, [2.0, 2.0])
+    (g,) = nervenet.grad((Double()(x) * x).sum(), x, create_graph=True)
+    assert calls[1:] == ["backward"] and g.creator is not None
+    np.testing.assert_array_equal(g.data, 4.0 * x.data)

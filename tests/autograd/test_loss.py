@@ -10,6 +10,7 @@ import pytest
 
 import nervenet
 from nervenet.autograd.ops import loss as L
+from tests.scripts import ROOT, load_script
 
 EPS = 1e-7
 
@@ -270,3 +271,21 @@ def test_float32_predictions_give_float32_loss_and_gradient(fn, y, kwargs):
     assert loss.dtype == np.float32 and loss.shape == ()
     loss.backward()
     assert p.grad.dtype == np.float32
+
+
+@pytest.mark.parametrize("name", ["mse", "mae", "huber", "hinge"])
+def test_fused_regression_losses_equal_their_compositions(name):
+    """mse, mae, huber and hinge stay fused ops for speed (bench/losses.py); the compositions
+    of ops written out there give the same values and gradients."""
+    fused, composed = load_script(ROOT / "bench" / "losses.py", "bench_losses").LOSSES[name]
+    rng = np.random.default_rng(4)
+    y = np.sign(rng.standard_normal((6, 3))) if name == "hinge" else rng.standard_normal((6, 3))
+    p = rng.standard_normal((6, 3)) * 2
+    results = []
+    for fn in (fused, composed):
+        pt = nervenet.Tensor(p, requires_grad=True)
+        loss = fn(nervenet.Tensor(y), pt)
+        loss.backward()
+        results.append((loss.data, pt.grad))
+    np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-12)
+    np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-12, atol=1e-15)

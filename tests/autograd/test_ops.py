@@ -104,9 +104,10 @@ def test_matches_torch(info, sample):
 
 @pytest.mark.parametrize("info, sample", CASES)
 def test_recorded_backward_equals_fast_backward(info, sample):
-    """Hot ops compute their gradient on bare arrays unless ``create_graph=True``; gradcheck
-    tests that branch, gradgradcheck only the recorded one against its own derivative, so the
-    two branches are compared here (and no op may modify its inputs)."""
+    """Hot ops also state their gradient on bare arrays (``backward_array``), which the engine
+    runs unless ``create_graph=True``; gradcheck tests that form, gradgradcheck only the
+    recorded ``backward`` against its own derivative, so the two are compared here (and no op
+    may modify its inputs)."""
     if not info.second_order:
         pytest.skip(f"{info.name} has no recorded backward")
     fn, inputs = _bind(info, sample)

@@ -5,27 +5,20 @@ Every backward is written with differentiable Tensor ops, so second derivatives 
 (Newton's method and Hessian-vector products need them). Where an activation has a kink (ReLU
 at 0, the step, ...) the derivative used there is stated: it is the one PyTorch uses.
 
-NOTE: the hot activations (relu, sigmoid, tanh, softmax, log_softmax) evaluate the same
-gradient formula on bare arrays when the backward pass is not itself being recorded
-(``create_graph=False``, the normal training step): that skips the bookkeeping of one Tensor op
-per arithmetic operation. The two branches of each backward are one line each and must agree;
-the float64 gradcheck (fast branch) and gradgradcheck (recorded branch) test both.
-
-GELU needs the error function, which NumPy lacks; ``erf_array``/``erfc_array`` implement
-W. J. Cody's rational Chebyshev approximations (Math. Comp. 23, 1969; the CALERF routine of
-SPECFUN), accurate to about one unit in the last place of a double.
+The hot activations (sigmoid, tanh, relu, gelu, softmax, log-softmax) also state their
+gradient on bare arrays (``backward_array``), which the engine uses when the backward pass is
+not itself recorded. GELU's normal CDF uses Cody's erf from ``nervenet.kernels``.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 import numbers
 
 import numpy as np
 
-from nervenet import backend
-from nervenet.autograd.function import Function, is_grad_enabled
+from nervenet import backend, kernels
+from nervenet.autograd.function import Function
 from nervenet.autograd.ops.arith import exp, where
 from nervenet.autograd.tensor import Tensor, as_tensor
 
@@ -33,136 +26,9 @@ from nervenet.autograd.tensor import Tensor, as_tensor
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
 
-_SQRT1_2 = math.sqrt(0.5)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _GELU_TANH_K = math.sqrt(2.0 / math.pi)
 _GELU_TANH_C = 0.044715
-
-
-# ------------------------------------------------------------------ the error function
-# Cody's coefficients: erf(x) = x P(x^2)/Q(x^2) for |x| <= 0.46875; erfc(x) = e^(-x^2) P(x)/Q(x)
-# for 0.46875 < x <= 4; erfc(x) = e^(-x^2)/x (1/sqrt(pi) + R(1/x^2)/x^2) for x > 4.
-_ERF_A = (3.16112374387056560e00, 1.13864154151050156e02, 3.77485237685302021e02,
-          3.20937758913846947e03, 1.85777706184603153e-1)
-_ERF_B = (2.36012909523441209e01, 2.44024637934444173e02, 1.28261652607737228e03,
-          2.84423683343917062e03)
-_ERF_C = (5.64188496988670089e-1, 8.88314979438837594e00, 6.61191906371416295e01,
-          2.98635138197400131e02, 8.81952221241769090e02, 1.71204761263407058e03,
-          2.05107837782607147e03, 1.23033935479799725e03, 2.15311535474403846e-8)
-_ERF_D = (1.57449261107098347e01, 1.17693950891312499e02, 5.37181101862009858e02,
-          1.62138957456669019e03, 3.29079923573345963e03, 4.36261909014324716e03,
-          3.43936767414372164e03, 1.23033935480374942e03)
-_ERF_P = (3.05326634961232344e-1, 3.60344899949804439e-1, 1.25781726111229246e-1,
-          1.60837851487422766e-2, 6.58749161529837803e-4, 1.63153871373020978e-2)
-_ERF_Q = (2.56852019228982242e00, 1.87295284992346047e00, 5.27905102951428412e-1,
-          6.05183413124413191e-2, 2.33520497626869185e-3)
-_INV_SQRT_PI = 5.6418958354775628695e-1
-_ERF_SMALL = 0.46875
-
-
-def _erf_small(x):
-    """erf(x) for |x| <= 0.46875 (relative accuracy near 0 is kept: no 1 - erfc)."""
-    z = x * x
-    num = _ERF_A[4] * z
-    den = z
-    for a, b in zip(_ERF_A[:3], _ERF_B[:3]):
-        num = (num + a) * z
-        den = (den + b) * z
-    return x * (num + _ERF_A[3]) / (den + _ERF_B[3])
-
-
-def _erfc_positive(y):
-    """erfc(y) for y > 0.46875, relative accuracy kept deep into the tail."""
-    result = np.empty_like(y)
-    middle = y <= 4.0
-    if middle.any():
-        t = y[middle]
-        num = _ERF_C[8] * t
-        den = t
-        for c, d in zip(_ERF_C[:7], _ERF_D[:7]):
-            num = (num + c) * t
-            den = (den + d) * t
-        result[middle] = (num + _ERF_C[7]) / (den + _ERF_D[7])
-    tail = ~middle
-    if tail.any():
-        # erfc(40) is far below the smallest double: clamping keeps inf out of the arithmetic.
-        t = np.minimum(y[tail], 40.0)
-        z = 1.0 / (t * t)
-        num = _ERF_P[5] * z
-        den = z
-        for p, q in zip(_ERF_P[:4], _ERF_Q[:4]):
-            num = (num + p) * z
-            den = (den + q) * z
-        result[tail] = (_INV_SQRT_PI - z * (num + _ERF_P[4]) / (den + _ERF_Q[4])) / t
-    # exp(-y^2) with y^2 split as s^2 + (y - s)(y + s), s = y rounded down to 1/16: s^2 is
-    # exact, so the rounding error of y*y is not amplified by the exponential.
-    s = np.trunc(np.minimum(y, 40.0) * 16.0) / 16.0
-    with np.errstate(invalid="ignore"):  # NaN inputs stay NaN
-        return result * np.exp(-s * s) * np.exp(-(y - s) * (y + s))
-
-
-def erf_array(x) -> np.ndarray:
-    """The error function ``erf(x) = 2/sqrt(pi) * integral_0^x e^(-t^2) dt`` on an ndarray.
-
-    A NumPy helper (not an op: it records nothing), vectorized Cody rational approximations.
-    Floating arrays keep their dtype; anything else is computed in float64.
-
-    Example:
-        >>> float(erf_array(0.5))
-        0.5204998778130465
-    """
-    x = np.asarray(x)
-    if x.dtype.kind != "f":
-        x = x.astype(np.float64)
-    y = np.abs(x)
-    small = y <= _ERF_SMALL
-    result = np.empty_like(x)
-    result[small] = _erf_small(x[small])
-    large = ~small
-    if large.any():
-        xl = x[large]
-        result[large] = np.copysign((0.5 - _erfc_positive(np.abs(xl))) + 0.5, xl)
-    return result
-
-
-def erfc_array(x) -> np.ndarray:
-    """The complementary error function ``erfc(x) = 1 - erf(x)`` on an ndarray, with full
-    relative accuracy for large positive x (where ``1 - erf(x)`` would round to 0).
-
-    Example:
-        >>> float(erfc_array(10.0))
-        2.08848758376e-45
-    """
-    x = np.asarray(x)
-    if x.dtype.kind != "f":
-        x = x.astype(np.float64)
-    y = np.abs(x)
-    small = y <= _ERF_SMALL
-    result = np.empty_like(x)
-    result[small] = 1.0 - _erf_small(x[small])
-    large = ~small
-    if large.any():
-        xl = x[large]
-        tail = _erfc_positive(np.abs(xl))
-        result[large] = np.where(xl < 0, 2.0 - tail, tail)
-    return result
-
-
-def _normal_cdf_array(x: np.ndarray) -> np.ndarray:
-    """Phi(x) = P(N(0, 1) <= x) = erfc(-x / sqrt(2)) / 2, accurate in both tails."""
-    return 0.5 * erfc_array(x * -_SQRT1_2)
-
-
-def _sigmoid_array(z: np.ndarray) -> np.ndarray:
-    """1 / (1 + e^(-z)) on an array, into one new array."""
-    t = np.empty_like(z)  # (not np.negative(z): on a 0-d array that returns a scalar)
-    np.negative(z, out=t)
-    # For z < -88 (float32) or -709 (float64) e^(-z) overflows to inf and 1 / (1 + inf) = 0,
-    # the correctly rounded limit: the formula needs no branch to be stable.
-    with np.errstate(over="ignore"):
-        np.exp(t, out=t)
-    t += 1
-    return np.reciprocal(t, out=t)
 
 
 # ------------------------------------------------------------------ the Functions
@@ -192,18 +58,15 @@ class Sigmoid(Function):
         self.a = a
 
     def forward(self, x):
-        return _sigmoid_array(x if self.a == 1.0 else x * self.a)
+        return kernels.sigmoid(x if self.a == 1.0 else x * self.a)
 
     def backward(self, gy):
         y = self.outputs[0]()
-        if is_grad_enabled():
-            return gy * (y * (1 - y) * self.a)
-        g = 1 - y.data
-        g *= y.data
-        g *= gy.data
-        if self.a != 1.0:
-            g *= self.a
-        return Tensor.from_array(g)
+        return gy * (y * (1 - y) * self.a)
+
+    def backward_array(self, gy):
+        y = self.outputs[0]().data
+        return gy * (y * (1 - y) * self.a)
 
 
 class Tanh(Function):
@@ -214,72 +77,30 @@ class Tanh(Function):
 
     def backward(self, gy):
         y = self.outputs[0]()
-        if is_grad_enabled():
-            return gy * (1 - y * y)
-        g = np.empty_like(gy.data)  # one buffer, also for 0-d data
-        np.multiply(y.data, y.data, out=g)
-        np.subtract(1, g, out=g)
-        g *= gy.data
-        return Tensor.from_array(g)
+        return gy * (1 - y * y)
 
-
-_ROW = 8192
-
-
-@functools.lru_cache(maxsize=4)
-def _zero_row(dtype: np.dtype) -> np.ndarray:
-    zeros = np.zeros(_ROW, dtype)
-    zeros.flags.writeable = False  # shared between calls
-    return zeros
-
-
-def relu_array(x: np.ndarray) -> np.ndarray:
-    """max(x, 0) on an array, into a new array.
-
-    NOTE: NumPy's vectorized loop for ``maximum`` runs only when both operands are arrays;
-    against the scalar 0 it takes an element-by-element loop 3x slower. So a contiguous x is
-    viewed as rows of ``_ROW`` elements and compared with one cached row of zeros (the last,
-    incomplete row against the scalar).
-    """
-    y = np.empty_like(x)
-    if not x.flags.c_contiguous or x.size < _ROW:
-        return np.maximum(x, 0, out=y)
-    body = x.size // _ROW * _ROW
-    flat_x, flat_y = x.reshape(-1), y.reshape(-1)
-    np.maximum(flat_x[:body].reshape(-1, _ROW), _zero_row(x.dtype),
-               out=flat_y[:body].reshape(-1, _ROW))
-    np.maximum(flat_x[body:], 0, out=flat_y[body:])
-    return y
-
-
-def masked_grad_array(gy: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """``gy * mask`` for a boolean mask of gy's shape, into a new array of gy's dtype.
-
-    NOTE: the mask is copied into the output as 1.0 / 0.0 first, then multiplied in place:
-    NumPy's product of a float and a boolean array casts through a buffer, about 1.4x slower
-    than the contiguous bool -> float copy followed by a float product.
-    """
-    gx = np.empty(gy.shape, dtype=gy.dtype)
-    np.copyto(gx, mask)
-    return np.multiply(gx, gy, out=gx)
+    def backward_array(self, gy):
+        y = self.outputs[0]().data
+        return gy * (1 - y * y)
 
 
 class ReLU(Function):
     """y = max(x, 0);  dx = gy where x > 0, else 0 (0 at x = 0, as torch)."""
 
     def forward(self, x):
-        y = relu_array(x)
+        y = kernels.relu(x)
         if self.needs_input_grad[0]:
-            # y > 0 exactly where x > 0 (NaN: neither). One byte per element, computed while
-            # y is in cache: backward reads it instead of x, a quarter of the memory traffic.
-            self.positive = np.greater(y, 0)
+            # y > 0 exactly where x > 0 (NaN: neither): one byte per element, read by backward
+            # instead of x, computed while y is in cache.
+            self.positive = y > 0
         return y
 
     def backward(self, gy):
         # The mask is a constant: ReLU's second derivative is 0 wherever it exists.
-        if is_grad_enabled():
-            return gy * self.positive.astype(gy.dtype)
-        return Tensor.from_array(masked_grad_array(gy.data, self.positive))
+        return gy * self.positive.astype(gy.dtype)
+
+    def backward_array(self, gy):
+        return kernels.masked(gy, self.positive)
 
 
 class LeakyReLU(Function):
@@ -356,7 +177,7 @@ class NormalCDF(Function):
     """y = Phi(x) = (1 + erf(x / sqrt(2))) / 2;  dx = gy * e^(-x^2/2) / sqrt(2 pi)."""
 
     def forward(self, x):
-        return _normal_cdf_array(x)
+        return kernels.normal_cdf(x)
 
     def backward(self, gy):
         x = self.inputs[0]
@@ -377,23 +198,27 @@ class GELU(Function):
             t = np.tanh((x + x * x * x * _GELU_TANH_C) * _GELU_TANH_K)
             self.t = t if self.needs_input_grad[0] else None
             return x * (1 + t) * 0.5
-        cdf = _normal_cdf_array(x)
+        cdf = kernels.normal_cdf(x)
         self.cdf = cdf if self.needs_input_grad[0] else None
         return x * cdf
 
     def backward(self, gy):
-        # The same formulas on Tensors (recorded: exact higher derivatives) or on arrays.
-        recording = is_grad_enabled()
-        x = self.inputs[0] if recording else self.inputs[0].data
+        x = self.inputs[0]
         if self.approximate:
-            t = Tanh()((x + x * x * x * _GELU_TANH_C) * _GELU_TANH_K) if recording else self.t
-            slope = (1 + t) * 0.5 + x * (1 - t * t) * (1 + x * x * (3 * _GELU_TANH_C)) * (
-                0.5 * _GELU_TANH_K)
-        elif recording:
-            slope = NormalCDF()(x) + x * exp(x * x * -0.5) * _INV_SQRT_2PI
-        else:
-            slope = self.cdf + x * np.exp(x * x * -0.5) * _INV_SQRT_2PI
-        return gy * slope if recording else Tensor.from_array(gy.data * slope)
+            t = Tanh()((x + x * x * x * _GELU_TANH_C) * _GELU_TANH_K)
+            return gy * _gelu_tanh_slope(x, t)
+        return gy * (NormalCDF()(x) + x * exp(x * x * -0.5) * _INV_SQRT_2PI)
+
+    def backward_array(self, gy):
+        x = self.inputs[0].data
+        if self.approximate:
+            return gy * _gelu_tanh_slope(x, self.t)
+        return gy * (self.cdf + x * np.exp(x * x * -0.5) * _INV_SQRT_2PI)
+
+
+def _gelu_tanh_slope(x, t):
+    """d/dx of x (1 + t) / 2 with t = tanh(k (x + c x^3)), on Tensors or arrays."""
+    return (1 + t) * 0.5 + x * (1 - t * t) * (1 + x * x * (3 * _GELU_TANH_C)) * (0.5 * _GELU_TANH_K)
 
 
 class Softmax(Function):
@@ -411,11 +236,11 @@ class Softmax(Function):
 
     def backward(self, gy):
         y = self.outputs[0]()
-        if is_grad_enabled():
-            return y * (gy - (gy * y).sum(axis=self.axis, keepdims=True))
-        g = gy.data * y.data
-        g -= y.data * g.sum(axis=self.axis, keepdims=True)
-        return Tensor.from_array(g)
+        return y * (gy - (gy * y).sum(axis=self.axis, keepdims=True))
+
+    def backward_array(self, gy):
+        y = self.outputs[0]().data
+        return y * (gy - (gy * y).sum(axis=self.axis, keepdims=True))
 
 
 class LogSoftmax(Function):
@@ -432,12 +257,11 @@ class LogSoftmax(Function):
 
     def backward(self, gy):
         y = self.outputs[0]()
-        if is_grad_enabled():
-            return gy - exp(y) * gy.sum(axis=self.axis, keepdims=True)
-        g = np.exp(y.data)
-        g *= gy.data.sum(axis=self.axis, keepdims=True)
-        np.subtract(gy.data, g, out=g)
-        return Tensor.from_array(g)
+        return gy - exp(y) * gy.sum(axis=self.axis, keepdims=True)
+
+    def backward_array(self, gy):
+        y = self.outputs[0]().data
+        return gy - np.exp(y) * gy.sum(axis=self.axis, keepdims=True)
 
 
 # ------------------------------------------------------------------ argument checks
@@ -675,8 +499,8 @@ def gelu(x, approximate=False):
     """Gaussian error linear unit ``y = x * Phi(x)``, Phi the standard normal CDF.
 
     ``Phi(x) = (1 + erf(x / sqrt(2))) / 2`` uses Cody's double-precision erf (see
-    ``erf_array``). With ``approximate=True`` (or ``"tanh"``, torch's spelling) the tanh form
-    ``y = x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2`` is used, as
+    ``nervenet.kernels.erf``). With ``approximate=True`` (or ``"tanh"``, torch's spelling) the
+    tanh form ``y = x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2`` is used, as
     ``torch.nn.functional.gelu(x, approximate="tanh")``.
 
     Args:

@@ -12,10 +12,11 @@ is 100 with gradient -1, where clipping after a sigmoid (Keras's NumPy backend d
 -ln(1e-7) = 16.1 and gradient 0.
 
 Each backward is written with differentiable Tensor ops, so the Hessian of every loss is exact
-(Newton's method needs it). The cross-entropies from logits and the categorical ones, on the
-hot path of every classifier, also evaluate their gradient on bare arrays when the backward pass
-is not being recorded (``create_graph=False``), which skips the bookkeeping of one Tensor op per
-arithmetic operation; tests check that both branches agree.
+(Newton's method needs it). The regression losses and the hinge are fused too, though each is
+a short composition of ops: composed, they made a training step of a small regression network
+markedly slower (``bench/losses.py``).
+The cross-entropies, on the hot path of every classifier, also state their gradient on bare
+arrays (``backward_array``) for first-order passes.
 """
 
 from __future__ import annotations
@@ -24,24 +25,14 @@ import numbers
 
 import numpy as np
 
-from nervenet import backend
-from nervenet.autograd.function import Function, is_grad_enabled
-from nervenet.autograd.ops.activation import LogSoftmax, Sigmoid, Softmax, _sigmoid_array
+from nervenet import backend, kernels
+from nervenet.autograd.function import Function
+from nervenet.autograd.ops.activation import LogSoftmax, Sigmoid, Softmax
 from nervenet.autograd.ops.arith import clip, log, where
 from nervenet.autograd.tensor import Tensor, as_tensor
 
 #: Keras's ``backend.epsilon()``: probabilities are clipped to [EPSILON, 1 - EPSILON].
 EPSILON = 1e-7
-
-
-def _log_softmax_array(x: np.ndarray):
-    """(log_softmax(x), softmax(x)) over the last axis, via log-sum-exp (never overflows)."""
-    z = x - x.max(axis=-1, keepdims=True)
-    probs = np.exp(z)
-    total = probs.sum(axis=-1, keepdims=True)
-    z -= np.log(total)
-    probs /= total
-    return z, probs
 
 
 # ------------------------------------------------------------------ regression losses
@@ -145,18 +136,15 @@ class BinaryCrossEntropyWithLogits(Function):
 
     def backward(self, gy):
         y, x = self.inputs
-        scale = 1.0 / x.size
-        if is_grad_enabled():
-            gx = (Sigmoid()(x) - y) * (gy * scale) if self.needs_input_grad[1] else None
-        elif self.needs_input_grad[1]:
-            gx = _sigmoid_array(x.data)
-            gx -= y.data
-            gx *= gy.data * scale
-            gx = Tensor.from_array(gx)
-        else:
-            gx = None
-        gy_true = x * (gy * -scale) if self.needs_input_grad[0] else None
-        return gy_true, gx
+        scale = gy * (1.0 / x.size)
+        return (x * -scale if self.needs_input_grad[0] else None,
+                (Sigmoid()(x) - y) * scale if self.needs_input_grad[1] else None)
+
+    def backward_array(self, gy):
+        y, x = self.inputs[0].data, self.inputs[1].data
+        scale = gy * (1.0 / x.size)
+        return (x * -scale if self.needs_input_grad[0] else None,
+                (kernels.sigmoid(x) - y) * scale if self.needs_input_grad[1] else None)
 
 
 # ------------------------------------------------------------------ categorical cross-entropy
@@ -192,27 +180,24 @@ class CategoricalCrossEntropy(Function):
 
     def backward(self, gy):
         y, p = self.inputs
-        gp = gy_true = None
-        if is_grad_enabled():
-            scale = gy * (1.0 / self.rows)
-            if self.needs_input_grad[1]:
-                gp = _probability_ce_grad(y, p, scale, self.unclipped)
-            if self.needs_input_grad[0]:
-                total = clip(p.sum(axis=-1, keepdims=True), np.finfo(p.dtype).tiny)
-                q = clip(p / total, EPSILON, 1 - EPSILON)
-                gy_true = -log(q) * scale
-            return gy_true, gp
-        s = gy.data * (1.0 / self.rows)
-        if self.needs_input_grad[1]:
-            m, yd, pd = self.unclipped, y.data, p.data
-            w = yd * m if not m.all() else yd
-            g = np.divide(w, pd, out=np.zeros_like(pd), where=m)
-            np.subtract(w.sum(axis=-1, keepdims=True) / _row_totals(pd), g, out=g)
-            g *= s
-            gp = Tensor.from_array(g)
+        scale = gy * (1.0 / self.rows)
+        gp = _probability_ce_grad(y, p, scale, self.unclipped) if self.needs_input_grad[1] \
+            else None
+        gy_true = None
         if self.needs_input_grad[0]:
-            gy_true = Tensor.from_array(self.log_q * -s)
+            total = clip(p.sum(axis=-1, keepdims=True), np.finfo(p.dtype).tiny)  # as _row_totals
+            gy_true = -log(clip(p / total, EPSILON, 1 - EPSILON)) * scale
         return gy_true, gp
+
+    def backward_array(self, gy):
+        y, p = self.inputs[0].data, self.inputs[1].data
+        scale = gy * (1.0 / self.rows)
+        gp = None
+        if self.needs_input_grad[1]:
+            w = y * self.unclipped  # only unclipped entries have a gradient
+            gp = np.divide(w, p, out=np.zeros_like(p), where=self.unclipped)
+            gp = (w.sum(axis=-1, keepdims=True) / _row_totals(p) - gp) * scale
+        return (self.log_q * -scale if self.needs_input_grad[0] else None), gp
 
 
 class SoftmaxCrossEntropy(Function):
@@ -220,31 +205,25 @@ class SoftmaxCrossEntropy(Function):
     dx = gy (softmax(x) sum(y) - y) / M,  dy = -gy log_softmax(x) / M."""
 
     def forward(self, y, x):
-        log_probs, self.probs = _log_softmax_array(x)
+        log_probs, self.probs = kernels.log_softmax_and_softmax(x)
         self.rows = x.size // x.shape[-1]
         self.log_probs = log_probs if self.needs_input_grad[0] else None
         return np.asarray(-np.vdot(y, log_probs) / self.rows)
 
     def backward(self, gy):
         y, x = self.inputs
-        gx = gy_true = None
-        if is_grad_enabled():
-            scale = gy * (1.0 / self.rows)
-            if self.needs_input_grad[1]:
-                gx = (Softmax()(x) * y.sum(axis=-1, keepdims=True) - y) * scale
-            if self.needs_input_grad[0]:
-                gy_true = -LogSoftmax()(x) * scale
-            return gy_true, gx
-        s = gy.data * (1.0 / self.rows)
-        if self.needs_input_grad[1]:
-            # With one-hot (or any normalized) targets sum(y) = 1 and this is softmax(x) - y.
-            g = self.probs * y.data.sum(axis=-1, keepdims=True)
-            g -= y.data
-            g *= s
-            gx = Tensor.from_array(g)
-        if self.needs_input_grad[0]:
-            gy_true = Tensor.from_array(self.log_probs * -s)
-        return gy_true, gx
+        scale = gy * (1.0 / self.rows)
+        return (-LogSoftmax()(x) * scale if self.needs_input_grad[0] else None,
+                (Softmax()(x) * y.sum(axis=-1, keepdims=True) - y) * scale
+                if self.needs_input_grad[1] else None)
+
+    def backward_array(self, gy):
+        # With one-hot (or any normalized) targets sum(y) = 1 and dx is softmax(x) - y.
+        y = self.inputs[0].data
+        scale = gy * (1.0 / self.rows)
+        return (self.log_probs * -scale if self.needs_input_grad[0] else None,
+                (self.probs * y.sum(axis=-1, keepdims=True) - y) * scale
+                if self.needs_input_grad[1] else None)
 
 
 class SparseCategoricalCrossEntropy(Function):
@@ -265,17 +244,19 @@ class SparseCategoricalCrossEntropy(Function):
 
     def backward(self, gy):
         p = self.inputs[0]
-        if is_grad_enabled():
-            onehot = _one_hot(self.labels, p.shape, p.dtype)
-            unclipped = (onehot > 0) & self.unclipped.reshape(p.shape[:-1] + (1,))
-            return _probability_ce_grad(onehot, p, gy * (1.0 / len(self.rows)), unclipped)
-        p2 = p.data.reshape(-1, p.shape[-1])
-        coef = self.unclipped * (gy.data * (1.0 / len(self.rows)))  # 0 for clipped rows
+        onehot = _one_hot(self.labels, p.shape, p.dtype)
+        unclipped = (onehot > 0) & self.unclipped.reshape(p.shape[:-1] + (1,))
+        return _probability_ce_grad(onehot, p, gy * (1.0 / len(self.rows)), unclipped)
+
+    def backward_array(self, gy):
+        p = self.inputs[0].data
+        p2 = p.reshape(-1, p.shape[-1])
+        coef = self.unclipped * (gy * (1.0 / len(self.rows)))  # 0 for clipped rows
         g = np.empty_like(p2)
         g[...] = (coef / self.total)[:, None]
         picked = np.where(self.unclipped, p2[self.rows, self.labels], 1)
         g[self.rows, self.labels] -= coef / picked
-        return Tensor.from_array(g.reshape(p.shape))
+        return g.reshape(p.shape)
 
 
 class SparseSoftmaxCrossEntropy(Function):
@@ -299,13 +280,14 @@ class SparseSoftmaxCrossEntropy(Function):
 
     def backward(self, gy):
         x = self.inputs[0]
-        if is_grad_enabled():
-            return (Softmax()(x) - _one_hot(self.labels, x.shape, x.dtype)) * (
-                gy * (1.0 / len(self.rows)))
-        s = gy.data * (1.0 / len(self.rows))
-        g = self.probs * s
-        g[self.rows, self.labels] -= s
-        return Tensor.from_array(g.reshape(x.shape))
+        return (Softmax()(x) - _one_hot(self.labels, x.shape, x.dtype)) * (
+            gy * (1.0 / len(self.rows)))
+
+    def backward_array(self, gy):
+        scale = gy * (1.0 / len(self.rows))
+        g = self.probs * scale
+        g[self.rows, self.labels] -= scale
+        return g.reshape(self.inputs[0].shape)
 
 
 def _one_hot(labels: np.ndarray, shape: tuple[int, ...], dtype) -> np.ndarray:

@@ -9,33 +9,29 @@ again, with no separate transpose node:
     C = A^T B    ->  dA = B G^T,   dB = A G
     C = A^T B^T  ->  dA = B^T G^T, dB = G^T A^T
 
-A first-order backward (nothing recorded) computes these products on the bare arrays: the
-dense layer is on the hot path of every network, and wrapping each product in a Function would
-only cost time. With ``create_graph=True`` they are recorded MatMul ops, so second derivatives
-stay exact.
+``backward`` computes them as MatMul ops (recorded with ``create_graph=True``, so second
+derivatives are exact); ``backward_array`` computes the same products on bare arrays, for the
+first-order passes of training, where the dense layer is on the hot path.
 """
 
 from __future__ import annotations
 
-import numpy as np
-
-from nervenet.autograd.function import Function, is_grad_enabled
-from nervenet.autograd.ops.reduce import sum_rows
+from nervenet import kernels
+from nervenet.autograd.function import Function
 from nervenet.autograd.tensor import Tensor, as_tensor
 
+#: (transpose_a, transpose_b) -> the products giving dA and dB: (left, right, transpose flags),
+#: the operands named a, b and g (the upstream gradient), as in the module docstring
+_GRADIENT_RULES = {
+    (False, False): (("g", "b", False, True), ("a", "g", True, False)),
+    (False, True): (("g", "b", False, False), ("g", "a", True, False)),
+    (True, False): (("b", "g", False, True), ("a", "g", False, False)),
+    (True, True): (("b", "g", True, True), ("g", "a", True, True)),
+}
 
-def _t(array: np.ndarray) -> np.ndarray:
-    return array.swapaxes(-1, -2)
 
-
-def _product(a: Tensor, b: Tensor, transpose_a: bool, transpose_b: bool) -> Tensor:
-    """op(a) @ op(b) inside a backward: a recorded MatMul when the graph is being built
-    (create_graph=True), else one product on the bare arrays."""
-    if is_grad_enabled():
-        return MatMul(transpose_a, transpose_b)(a, b)
-    a_op = _t(a.data) if transpose_a else a.data
-    b_op = _t(b.data) if transpose_b else b.data
-    return Tensor.from_array(a_op @ b_op)
+def _recorded_product(a: Tensor, b: Tensor, transpose_a: bool, transpose_b: bool) -> Tensor:
+    return MatMul(transpose_a, transpose_b)(a, b)
 
 
 class MatMul(Function):
@@ -50,8 +46,8 @@ class MatMul(Function):
         if a.ndim < 2 or b.ndim < 2:
             raise ValueError("MatMul needs operands with at least 2 dimensions; "
                              "use nervenet.functional.matmul for vectors")
-        a_op = _t(a) if self.transpose_a else a
-        b_op = _t(b) if self.transpose_b else b
+        a_op = a.swapaxes(-1, -2) if self.transpose_a else a
+        b_op = b.swapaxes(-1, -2) if self.transpose_b else b
         if a_op.shape[-1] != b_op.shape[-2]:
             raise ValueError(
                 f"matmul: inner dimensions differ: {a_op.shape[-1]} (columns of the first "
@@ -61,23 +57,18 @@ class MatMul(Function):
         return a_op @ b_op
 
     def backward(self, g):
-        a, b = self.inputs
-        need_a, need_b = self.needs_input_grad
-        ta, tb = self.transpose_a, self.transpose_b
-        ga = gb = None
-        if not ta and not tb:
-            ga = _product(g, b, False, True) if need_a else None
-            gb = _product(a, g, True, False) if need_b else None
-        elif not ta and tb:
-            ga = _product(g, b, False, False) if need_a else None
-            gb = _product(g, a, True, False) if need_b else None
-        elif ta and not tb:
-            ga = _product(b, g, False, True) if need_a else None
-            gb = _product(a, g, False, False) if need_b else None
-        else:
-            ga = _product(b, g, True, True) if need_a else None
-            gb = _product(g, a, True, True) if need_b else None
-        return ga, gb
+        return self._gradients(g, *self.inputs, _recorded_product)
+
+    def backward_array(self, g):
+        return self._gradients(g, self.inputs[0].data, self.inputs[1].data, kernels.matmul)
+
+    def _gradients(self, g, a, b, product):
+        """dA and dB by the rule of this op's transpose flags, each one ``product``."""
+        operands = {"a": a, "b": b, "g": g}
+        return tuple(
+            product(operands[left], operands[right], ta, tb) if needed else None
+            for needed, (left, right, ta, tb) in zip(
+                self.needs_input_grad, _GRADIENT_RULES[self.transpose_a, self.transpose_b]))
 
 
 def matmul(a, b):
@@ -128,17 +119,21 @@ class Linear(Function):
 
     def backward(self, gy):
         x, w = self.inputs[0], self.inputs[1]
-        need_x, need_w = self.needs_input_grad[0], self.needs_input_grad[1]
-        gx = _product(gy, w, False, True) if need_x else None
-        gy_2d = gy if gy.ndim == 2 else gy.reshape(-1, gy.shape[-1])
-        gw = gb = None
-        if need_w:
-            x_2d = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
-            gw = _product(x_2d, gy_2d, True, False)
-        if len(self.inputs) == 3 and self.needs_input_grad[2]:
-            gb = gy_2d.sum(axis=0) if is_grad_enabled() else Tensor.from_array(
-                sum_rows(gy_2d.data))
-        return gx, gw, gb
+        gy_2d = gy.reshape(-1, gy.shape[-1])
+        return (MatMul(False, True)(gy, w) if self.needs_input_grad[0] else None,
+                MatMul(True, False)(x.reshape(-1, x.shape[-1]), gy_2d)
+                if self.needs_input_grad[1] else None,
+                gy_2d.sum(axis=0) if self._needs_bias_grad() else None)
+
+    def backward_array(self, gy):
+        x, w = self.inputs[0].data, self.inputs[1].data
+        gy_2d = gy.reshape(-1, gy.shape[-1])
+        return (gy @ w.T if self.needs_input_grad[0] else None,
+                x.reshape(-1, x.shape[-1]).T @ gy_2d if self.needs_input_grad[1] else None,
+                kernels.sum_rows(gy_2d) if self._needs_bias_grad() else None)
+
+    def _needs_bias_grad(self) -> bool:
+        return len(self.inputs) == 3 and self.needs_input_grad[2]
 
 
 def linear(x, w, b=None):

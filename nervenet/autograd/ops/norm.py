@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from nervenet.autograd.function import Function, is_grad_enabled
-from nervenet.autograd.ops.conv import channel_sum
+from nervenet import kernels
+from nervenet.autograd.function import Function
 from nervenet.autograd.tensor import Tensor, as_tensor
 
 
@@ -37,13 +37,13 @@ class _Layout:
 
     def mean(self, a: np.ndarray) -> np.ndarray:
         """Per-channel mean, shaped to broadcast against x (``param_shape``)."""
-        if self.channels_last:  # channel_sum: faster than a.mean(axis=0) here
-            return (channel_sum(a) / a.dtype.type(self.count)).reshape(self.param_shape)
+        if self.channels_last:
+            return (kernels.channel_sum(a) / a.dtype.type(self.count)).reshape(self.param_shape)
         return a.mean(axis=self.axes, keepdims=True)
 
     def sum(self, a: np.ndarray) -> np.ndarray:
         if self.channels_last:
-            return channel_sum(a).reshape(self.param_shape)
+            return kernels.channel_sum(a).reshape(self.param_shape)
         return a.sum(axis=self.axes, keepdims=True)
 
 
@@ -90,25 +90,8 @@ class BatchNorm(Function):
         return xhat * gamma + beta
 
     def backward(self, gy):
-        if is_grad_enabled():  # create_graph=True: recompute with differentiable ops
-            return self._differentiable_backward(gy)
-        layout, xhat, g = self.layout, self.xhat, gy.data
-        gamma = self.inputs[1].data
-        gbeta = layout.sum(g)
-        ggamma = layout.sum(g * xhat)
-        gx = None
-        if self.needs_input_grad[0]:
-            m = g.dtype.type(layout.count)
-            gx = g - gbeta / m
-            gx -= xhat * (ggamma / m)
-            gx *= gamma * self.inv_std
-        return (None if gx is None else Tensor.from_array(gx),
-                Tensor.from_array(ggamma.reshape(gamma.shape)),
-                Tensor.from_array(gbeta.reshape(gamma.shape)))
-
-    def _differentiable_backward(self, gy):
-        """The same formula with Tensor ops, from x itself, so that second derivatives see how
-        mu, var and xhat depend on x."""
+        """The formula with Tensor ops, from x itself, so that second derivatives see how mu,
+        var and xhat depend on x."""
         x, gamma, _ = self.inputs
         layout = self.layout
         centred = x - x.data[layout.first]  # the same shift as forward, for precision
@@ -122,6 +105,20 @@ class BatchNorm(Function):
             gx = gamma * inv_std * (gy - gy.mean(layout.axes, keepdims=True)
                                     - xhat * gy_xhat.mean(layout.axes, keepdims=True))
         return gx, gy_xhat, gy
+
+    def backward_array(self, gy):
+        """The same formula from the xhat and 1 / sigma that forward kept."""
+        layout, xhat = self.layout, self.xhat
+        gamma = self.inputs[1].data
+        gbeta = layout.sum(gy)
+        ggamma = layout.sum(gy * xhat)
+        gx = None
+        if self.needs_input_grad[0]:
+            m = gy.dtype.type(layout.count)
+            gx = gy - gbeta / m
+            gx -= xhat * (ggamma / m)
+            gx *= gamma * self.inv_std
+        return gx, ggamma.reshape(gamma.shape), gbeta.reshape(gamma.shape)
 
 
 class BatchNormInference(Function):
@@ -262,15 +259,18 @@ def batch_norm(x, gamma, beta, mean=None, var=None, epsilon=1e-3, axis=-1):
     x, gamma, beta = _as_params(x, gamma, beta)
     axis = _check(x, gamma, beta, axis, "batch_norm")
     layout = _Layout(x.shape, axis)
-    stats = []
-    for name, s in (("mean", mean), ("var", var)):
-        s = np.asarray(s.data if isinstance(s, Tensor) else s, dtype=x.dtype)
-        if s.shape != (x.shape[axis],):
-            raise ValueError(f"batch_norm: {name} must have shape ({x.shape[axis]},) (axis "
-                             f"{axis} of x shape {x.shape}), got {s.shape}")
-        stats.append(s.reshape(layout.param_shape))
-    op = BatchNormInference(stats[0], stats[1], epsilon)
+    op = BatchNormInference(_statistic(mean, "mean", x, axis, layout),
+                            _statistic(var, "var", x, axis, layout), epsilon)
     return op(x, _broadcastable(gamma, layout), _broadcastable(beta, layout))
+
+
+def _statistic(value, name: str, x: Tensor, axis: int, layout: _Layout) -> np.ndarray:
+    """A population statistic of shape (C,), checked, in x's dtype, shaped to broadcast."""
+    value = np.asarray(value.data if isinstance(value, Tensor) else value, dtype=x.dtype)
+    if value.shape != (x.shape[axis],):
+        raise ValueError(f"batch_norm: {name} must have shape ({x.shape[axis]},) (axis "
+                         f"{axis} of x shape {x.shape}), got {value.shape}")
+    return value.reshape(layout.param_shape)
 
 
 class SyncBatchNorm(BatchNorm):
@@ -287,8 +287,11 @@ class SyncBatchNorm(BatchNorm):
         c1 = (sum_r s_r sum_i gy_ri) / (M s_r),   c2 = (sum_r s_r sum_i gy_ri xhat_ri) / (M s_r)
         dx = gamma / sigma * (gy - c1 - xhat * c2),  dgamma = sum(gy * xhat),  dbeta = sum(gy)
 
-    which in one replica is BatchNorm's backward. First derivatives only.
+    which in one replica is BatchNorm's backward. First derivatives only (the engine refuses
+    create_graph=True through it).
     """
+
+    differentiable_backward = False
 
     def __init__(self, axis: int, epsilon: float, sum_over_replicas):
         super().__init__(axis, epsilon)
@@ -319,29 +322,25 @@ class SyncBatchNorm(BatchNorm):
             self.xhat, self.inv_std = xhat, inv_std
         return xhat * gamma + beta
 
-    def backward(self, gy):
-        if is_grad_enabled():
-            raise NotImplementedError("sync batch_norm has first derivatives only "
-                                      "(create_graph=True is not supported)")
-        layout, xhat, g = self.layout, self.xhat, gy.data
+    def backward_array(self, gy):
+        layout, xhat = self.layout, self.xhat
         gamma = self.inputs[1].data
-        gbeta = self._per_channel_sums(g, layout)
-        ggamma = self._per_channel_sums(g * xhat, layout)
+        gbeta = self._per_channel_sums(gy, layout)
+        ggamma = self._per_channel_sums(gy * xhat, layout)
         gx = None
         if self.needs_input_grad[0] and self.share > 0:
             sums = self.sum_over_replicas(np.concatenate([gbeta, ggamma]) * self.share)
             scale = self.total * self.share
             c1, c2 = np.split(sums / scale, 2)
-            gx = g - c1.astype(g.dtype).reshape(layout.param_shape)
-            gx -= xhat * c2.astype(g.dtype).reshape(layout.param_shape)
+            gx = gy - c1.astype(gy.dtype).reshape(layout.param_shape)
+            gx -= xhat * c2.astype(gy.dtype).reshape(layout.param_shape)
             gx *= gamma * self.inv_std
         elif self.needs_input_grad[0]:
             self.sum_over_replicas(np.zeros(2 * gbeta.size))  # an empty replica still joins
-            gx = np.zeros_like(g)
+            gx = np.zeros_like(gy)
         dtype = gamma.dtype
-        return (None if gx is None else Tensor.from_array(gx),
-                Tensor.from_array(ggamma.astype(dtype).reshape(gamma.shape)),
-                Tensor.from_array(gbeta.astype(dtype).reshape(gamma.shape)))
+        return gx, ggamma.astype(dtype).reshape(gamma.shape), gbeta.astype(dtype).reshape(
+            gamma.shape)
 
 
 def sync_batch_norm_training(x, gamma, beta, epsilon, axis, sum_over_replicas):

@@ -1,9 +1,7 @@
 """Pooling over channels-last images: max, average and stochastic pooling.
 
-Every pooling op reads, for each output cell, a window of the (padded) input. The loops below
-run over the few offsets (p, q) of the window, never over pixels: for one offset, the cells
-read by all output positions form one strided slice of the input (``ConvGeometry``), so each
-step is one vectorized NumPy operation on arrays of the output's size.
+Every pooling op reads, for each output cell, a window of the (padded) input; the array work,
+one vectorized step per offset (p, q) of the window, is in ``nervenet.kernels.window``.
 
 Max and stochastic pooling both pick ONE position per window (its offset ``k = p*kw + q`` is
 stored, as small integers of the output's shape); their backward scatters ``gy`` to the picked
@@ -17,125 +15,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from nervenet import backend
+from nervenet import backend, kernels
 from nervenet.autograd.function import Function
 from nervenet.autograd.ops.arith import where
-from nervenet.autograd.ops.conv import ConvGeometry, pair
+from nervenet.autograd.ops.conv import pair
 from nervenet.autograd.tensor import Tensor, as_tensor
-
-# ----------------------------------------------------------------------- array kernels
-
-
-def _disjoint(geometry: ConvGeometry) -> bool:
-    """True when windows do not overlap (stride >= window): each input cell is read at most
-    once, so scatters may assign instead of add."""
-    return all(s >= k for s, k in zip(geometry.stride, geometry.window))
-
-
-def _scatter_target(geometry: ConvGeometry, dtype) -> np.ndarray:
-    """The padded gradient buffer of a scatter. When the windows tile the padded input
-    exactly (2x2 pooling of 26x26 maps), every cell is written once: no need to zero it."""
-    (kh, kw), (sh, sw), (ho, wo) = geometry.window, geometry.stride, geometry.output_hw
-    _, hp, wp, _ = geometry.padded_shape
-    if (sh, sw) == (kh, kw) and ho * sh == hp and wo * sw == wp:
-        return np.empty(geometry.padded_shape, dtype=dtype)
-    return np.zeros(geometry.padded_shape, dtype=dtype)
-
-
-def max_and_argmax(xp: np.ndarray, geometry: ConvGeometry, with_argmax: bool):
-    """The window maxima and, if asked, the offset of the FIRST maximum of each window
-    (row-major order inside the window, as torch): a later offset wins only when strictly
-    greater than the running maximum, so ties keep the earliest one.
-
-    NOTE: masked writes (``np.copyto(..., where=mask)``, ``np.where``) branch on every element
-    and are 10-20x slower than arithmetic on random masks; offsets grow with k, so "k if
-    greater" is ``maximum(argmax, greater * k)``, and routing is a product with a boolean mask.
-    The cells of each offset, a strided slice (runs of C values), are copied into one
-    contiguous buffer first: the comparison and the maximum then both read contiguous data
-    (25% faster than both reading the slice).
-    """
-    windows = geometry.window_slices()
-    _, first = next(windows)
-    y = xp[first].copy()
-    argmax = np.zeros(y.shape, dtype=_offset_dtype(geometry)) if with_argmax else None
-    cells = np.empty_like(y)
-    greater = np.empty(y.shape, dtype=bool)
-    for k, (_, index) in enumerate(windows, start=1):
-        np.copyto(cells, xp[index])
-        if with_argmax:
-            np.greater(cells, y, out=greater)
-            np.maximum(argmax, greater.view(np.uint8) * argmax.dtype.type(k), out=argmax)
-        np.maximum(y, cells, out=y)
-    return y, argmax
-
-
-def _offset_dtype(geometry: ConvGeometry):
-    return np.uint8 if np.prod(geometry.window) <= 256 else np.int32
-
-
-def scatter(gy: np.ndarray, picked: np.ndarray, geometry: ConvGeometry) -> np.ndarray:
-    """dx: zeros with each gy[n, i, j, c] added at the input cell its window picked."""
-    gxp = _scatter_target(geometry, gy.dtype)
-    disjoint = _disjoint(geometry)
-    for k, (_, index) in enumerate(geometry.window_slices()):
-        if disjoint:  # each input cell belongs to one window at most: write, do not add
-            np.multiply(gy, picked == k, out=gxp[index])
-        else:
-            gxp[index] += gy * (picked == k)
-    return geometry.crop(gxp)
-
-
-def gather(x: np.ndarray, picked: np.ndarray, geometry: ConvGeometry) -> np.ndarray:
-    """y[n, i, j, c] = x at the cell window (i, j) picked (the adjoint of ``scatter``)."""
-    xp = geometry.pad(x)
-    y = np.zeros(picked.shape, dtype=x.dtype)
-    for k, (_, index) in enumerate(geometry.window_slices()):
-        y += xp[index] * (picked == k)
-    return y
-
-
-def window_count(geometry: ConvGeometry, dtype) -> np.ndarray | float:
-    """How many cells of each window lie inside the unpadded input, shape (Ho, Wo, 1) (a
-    number when no window touches the padding)."""
-    (kh, kw), (sh, sw), (ho, wo) = geometry.window, geometry.stride, geometry.output_hw
-    if not geometry.has_padding:
-        return dtype.type(kh * kw)
-    _, h, w, _ = geometry.input_shape
-    top, _, left, _ = geometry.pads
-
-    def inside(out, k, s, before, size):
-        start = np.arange(out) * s - before
-        return np.minimum(start + k, size) - np.maximum(start, 0)
-
-    rows = inside(ho, kh, sh, top, h)
-    cols = inside(wo, kw, sw, left, w)
-    return np.multiply.outer(rows, cols)[:, :, None].astype(dtype)
-
-
-def window_mean(x: np.ndarray, geometry: ConvGeometry) -> np.ndarray:
-    """Average of every window over its cells inside the input (padding excluded)."""
-    xp = geometry.pad(x)
-    windows = geometry.window_slices()
-    _, first = next(windows)
-    y = xp[first].copy()
-    for _, index in windows:
-        y += xp[index]
-    y /= window_count(geometry, x.dtype)
-    return y
-
-
-def spread(gy: np.ndarray, geometry: ConvGeometry) -> np.ndarray:
-    """The adjoint of ``window_mean``: each window's gy / count added to each of its cells."""
-    share = gy / window_count(geometry, gy.dtype)
-    gxp = _scatter_target(geometry, gy.dtype)
-    disjoint = _disjoint(geometry)
-    for _, index in geometry.window_slices():
-        if disjoint:
-            gxp[index] = share
-        else:
-            gxp[index] += share
-    return geometry.crop(gxp)
-
+from nervenet.kernels import ConvGeometry
 
 # ------------------------------------------------------------------------- Functions
 
@@ -149,7 +34,7 @@ class MaxPool2d(Function):
 
     def forward(self, x):
         lowest = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
-        y, self.argmax = max_and_argmax(self.geometry.pad(x, lowest), self.geometry,
+        y, self.argmax = kernels.max_and_argmax(self.geometry.pad(x, lowest), self.geometry,
                                         with_argmax=self.needs_input_grad[0])
         return y
 
@@ -166,7 +51,7 @@ class WindowScatter(Function):
         self.picked = picked
 
     def forward(self, x):
-        return scatter(x, self.picked, self.geometry)
+        return kernels.scatter(x, self.picked, self.geometry)
 
     def backward(self, gy):
         return WindowGather(self.geometry, self.picked)(gy)
@@ -180,7 +65,7 @@ class WindowGather(Function):
         self.picked = picked
 
     def forward(self, x):
-        return gather(x, self.picked, self.geometry)
+        return kernels.gather(x, self.picked, self.geometry)
 
     def backward(self, gy):
         return WindowScatter(self.geometry, self.picked)(gy)
@@ -194,7 +79,7 @@ class AvgPool2d(Function):
         self.geometry = geometry
 
     def forward(self, x):
-        return window_mean(x, self.geometry)
+        return kernels.window_mean(x, self.geometry)
 
     def backward(self, gy):
         return AvgPool2dGrad(self.geometry)(gy)
@@ -208,7 +93,7 @@ class AvgPool2dGrad(Function):
         self.geometry = geometry
 
     def forward(self, x):
-        return spread(x, self.geometry)
+        return kernels.spread(x, self.geometry)
 
     def backward(self, gy):
         return AvgPool2d(self.geometry)(gy)
@@ -294,30 +179,6 @@ def avg_pool2d(x, pool_size=2, strides=None, padding="valid"):
     return AvgPool2d(_pool_geometry(x, pool_size, strides, padding, "avg_pool2d"))(x)
 
 
-def sample_windows(xp: np.ndarray, geometry: ConvGeometry, rng: np.random.Generator):
-    """Draw one cell per window with probability a_k / sum(a): the offsets drawn.
-
-    The running sums c_k = a_0 + ... + a_k of the window split [0, c_last) into intervals of
-    lengths a_k; u = r * c_last with r uniform in [0, 1) falls into interval k with probability
-    a_k / c_last, and k = the number of running sums <= u. All-zero windows get offset 0.
-    """
-    running = None
-    running_sums = []
-    for _, index in geometry.window_slices():
-        running = xp[index].copy() if running is None else running + xp[index]
-        running_sums.append(running)
-    total = running_sums[-1]
-    u = rng.random(total.shape, dtype=total.dtype) * total
-    # NOTE: r * total can round up to total itself; stay strictly below it, so a cell with
-    # zero probability is never drawn.
-    np.minimum(u, np.nextafter(total, 0), out=u)
-    picked = np.zeros(total.shape, dtype=_offset_dtype(geometry))
-    for c_k in running_sums[:-1]:
-        picked += c_k <= u
-    picked *= total > 0
-    return picked
-
-
 def stochastic_pool2d(x, pool_size, rng, training):
     """Stochastic pooling (Zeiler & Fergus, 2013) of non-negative channels-last images.
 
@@ -363,5 +224,5 @@ def stochastic_pool2d(x, pool_size, rng, training):
         positive = mean.data > 0
         safe = where(positive, mean, np.ones((), dtype=mean.dtype))
         return where(positive, weighted / safe, np.zeros((), dtype=mean.dtype))
-    picked = sample_windows(x.data, geometry, backend.make_rng(rng))
+    picked = kernels.sample_windows(x.data, geometry, backend.make_rng(rng))
     return WindowGather(geometry, picked)(x)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from nervenet import kernels
 from nervenet.autograd.function import Function
 from nervenet.autograd.tensor import Tensor
 
@@ -61,21 +62,6 @@ class BroadcastTo(Function):
         return gy.sum_to(self.input_shape)
 
 
-def sum_to_array(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Sum ``x`` over the axes that broadcasting ``shape`` to ``x.shape`` added or stretched."""
-    lead = x.ndim - len(shape)
-    if lead < 0:
-        raise ValueError(f"cannot sum an array of shape {x.shape} to the larger shape {shape}")
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, n in enumerate(shape) if n == 1 and x.shape[lead + i] != 1)
-    y = x.sum(axis=axes, keepdims=True) if axes else x
-    if lead:
-        y = y.reshape(shape)
-    if y.shape != tuple(shape):
-        raise ValueError(f"cannot sum an array of shape {x.shape} to shape {shape}")
-    return y
-
-
 class SumTo(Function):
     """y = x summed down to ``shape`` (the adjoint of broadcasting);  dx = broadcast_to(gy)."""
 
@@ -84,7 +70,7 @@ class SumTo(Function):
 
     def forward(self, x):
         self.input_shape = x.shape
-        return sum_to_array(x, self.shape)
+        return kernels.sum_to(x, self.shape)
 
     def backward(self, gy):
         return gy.broadcast_to(self.input_shape)

@@ -1,0 +1,53 @@
+"""Array kernels: the NumPy tricks the ops stand on, kept out of the formulas.
+
+Every function here takes and returns plain arrays and knows nothing of Tensors, graphs or
+gradients; the ops in ``nervenet.autograd.ops`` call them, so that an op's ``forward`` and
+``backward`` read like the formulas in its docstring. A kernel exists only where it beats the
+plain NumPy expression of the same formula on the shapes of real networks; why it is faster is
+said beside it, and the measurements are in bench/README.md ("The kernels"). Each kernel is
+tested against the plain expression (tests/test_kernels.py) or through its op's tests.
+
+This is the ground floor of the engine, beside ``nervenet.backend``: it imports nothing from
+nervenet but the backend. The array module is NumPy; a GPU backend would choose it here.
+
+* ``elementwise``: ReLU against a cached zero row, a gradient masked by a boolean array, the
+  logistic sigmoid, Cody's erf / erfc and the normal CDF, log-softmax with its softmax;
+* ``products``: the matrix product with transpose flags, the sum over rows as one BLAS
+  product, the sum over all axes but the channels, the sum that undoes broadcasting;
+* ``window``: the geometry of sliding windows (padding, strides), im2col and the three
+  convolution products, and the pooling kernels (maxima with their first argmax, scatter and
+  gather of picked cells, window means and their adjoint, stochastic sampling).
+"""
+
+from nervenet.kernels.elementwise import (
+    erf,
+    erfc,
+    log_softmax_and_softmax,
+    masked,
+    normal_cdf,
+    relu,
+    sigmoid,
+)
+from nervenet.kernels.products import channel_sum, matmul, sum_rows, sum_to
+from nervenet.kernels.window import (
+    ConvGeometry,
+    conv_forward,
+    conv_input_grad,
+    conv_weight_grad,
+    gather,
+    im2col,
+    max_and_argmax,
+    same_padding,
+    sample_windows,
+    scatter,
+    spread,
+    window_count,
+    window_mean,
+)
+
+__all__ = [
+    "ConvGeometry", "channel_sum", "conv_forward", "conv_input_grad", "conv_weight_grad", "erf",
+    "erfc", "gather", "im2col", "log_softmax_and_softmax", "masked", "matmul", "max_and_argmax",
+    "normal_cdf", "relu", "sample_windows", "same_padding", "scatter", "sigmoid", "spread",
+    "sum_rows", "sum_to", "window_count", "window_mean",
+]
