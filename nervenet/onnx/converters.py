@@ -22,7 +22,7 @@ import numpy as np
 
 from nervenet import activations
 from nervenet.autograd.ops.activation import SELU_ALPHA, SELU_SCALE
-from nervenet.autograd.ops.conv import same_padding
+from nervenet.kernels import same_padding
 from nervenet.layers.base import registered_name
 from nervenet.onnx.graph import Call, GraphBuilder
 from nervenet.registry import Registry

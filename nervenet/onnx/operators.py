@@ -20,7 +20,7 @@ import onnx
 from onnx import helper
 
 from nervenet import layers
-from nervenet.autograd.ops.conv import same_padding
+from nervenet.kernels import same_padding
 from nervenet.layers.base import SymbolicTensor
 from nervenet.models.model import Model
 from nervenet.onnx.reader import OnnxFile, tensor_array
