@@ -520,8 +520,9 @@ class ModelCheckpoint(MonitorCallback):
 
     Args:
         filepath: where to save; may hold ``{epoch}`` (from 1) and log keys, formatted as
-            ``str.format`` does: ``"ckpt-{epoch:02d}-{val_loss:.2f}.nervenet"``. With
-            ``save_weights_only`` it must end in ``.weights.safetensors``.
+            ``str.format`` does: ``"ckpt-{epoch:02d}-{val_loss:.2f}.nervenet"``. Keras-style
+            names (``"my_checkpoints"``) are accepted; ``load_weights``/``load_model`` of the
+            same name reads the file back.
         monitor: the log key for ``save_best_only`` (default ``"val_loss"``).
         verbose: print each save (default 0).
         save_best_only: save only when the monitored quantity improves (default ``False``).
@@ -565,9 +566,6 @@ class ModelCheckpoint(MonitorCallback):
         self._batches_seen = 0
         self._epoch = 0
         self.filepath = os.fspath(filepath)
-        if save_weights_only and not self.filepath.endswith(".weights.safetensors"):
-            raise ValueError(f"ModelCheckpoint: with save_weights_only=True the filepath must "
-                             f"end in .weights.safetensors, got {self.filepath!r}")
         self.verbose = verbose
         self.save_best_only = save_best_only
         self.save_weights_only = save_weights_only

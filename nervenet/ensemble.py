@@ -118,8 +118,8 @@ class _Ensemble:
 
 
 def _predict(estimator, x, batch_size):
-    try:
-        return estimator.predict(x, batch_size=batch_size)
+    try:  # a nervenet model: quietly
+        return estimator.predict(x, batch_size=batch_size, verbose=0)
     except TypeError:  # an estimator whose predict takes no batch_size (scikit-learn style)
         return estimator.predict(x)
 

@@ -57,7 +57,7 @@ def _finish(figure, path):
 
 def _predict(model, x: np.ndarray) -> np.ndarray:
     if hasattr(model, "predict"):
-        return np.asarray(model.predict(x, batch_size=4096))
+        return np.asarray(model.predict(x, batch_size=4096, verbose=0))
     with no_grad():
         out = model(x)
     return np.asarray(getattr(out, "data", out))

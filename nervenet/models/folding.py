@@ -127,7 +127,7 @@ def fold_batch_norm(model: Sequential) -> Sequential:
         >>> [type(layer).__name__ for layer in folded.layers]
         ['Dense', 'Dense']
         >>> x = np.ones((2, 3), dtype=np.float32)
-        >>> bool(np.allclose(folded.predict(x), model.predict(x), atol=1e-6))
+        >>> bool(np.allclose(folded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6))
         True
     """
     if not isinstance(model, Sequential):

@@ -59,7 +59,7 @@ class Model(Layer):
         >>> concat = layers.Concatenate()([input_, hidden2])
         >>> output = layers.Dense(1)(concat)
         >>> model = Model(inputs=[input_], outputs=[output])
-        >>> model.predict(np.zeros((5, 8))).shape
+        >>> model.predict(np.zeros((5, 8)), verbose=0).shape
         (5, 1)
 
     Example (subclassing):
@@ -313,8 +313,8 @@ class Model(Layer):
     # -------------------------------------------------------------------------- fit
     def fit(self, x=None, y=None, epochs: int = 1, batch_size: int | None = 32,
             validation_data=None, validation_split: float = 0.0, shuffle: bool = True,
-            callbacks=None, verbose: int = 1, class_weight=None, sample_weight=None,
-            initial_epoch: int = 0) -> History:
+            callbacks=None, verbose: int | str = "auto", class_weight=None,
+            sample_weight=None, initial_epoch: int = 0) -> History:
         """Train for ``epochs`` passes over the data.
 
         Args:
@@ -330,7 +330,7 @@ class Model(Layer):
                 validation (default 0.0).
             shuffle: reshuffle the training samples every epoch (default ``True``).
             callbacks: list of Callback objects (default ``None``).
-            verbose: 0 silent, 1 progress bar, 2 one line per epoch (default 1).
+            verbose: 0 silent, 1 progress bar, 2 one line per epoch, ``"auto"`` (default) 1.
             class_weight: ``{class: weight}`` multiplying each sample's loss (default ``None``).
             sample_weight: per-sample loss weights (default ``None``).
             initial_epoch: epoch to start from, when resuming (default 0).
@@ -357,11 +357,8 @@ class Model(Layer):
         self.data_parallel = data_parallel.DataParallel.start(self, x, y, sample_weight,
                                                               batch_size)
         self.history = History()
-        user_callbacks = list(callbacks or [])
-        extra = [ProgbarLogger(verbose)] if verbose in (1, 2) else []
-        callback_list = CallbackList(
-            data_parallel.on_this_rank(user_callbacks + extra) + [self.history], model=self,
-            params={"epochs": epochs, "steps": steps, "verbose": verbose, "samples": n})
+        callback_list = self._callback_list(callbacks, verbose, {
+            "epochs": epochs, "steps": steps, "samples": n}, last=[self.history])
         rng = backend.make_rng()
         # BackupAndRestore saves and restores the shuffling generator and may move the start
         self._fit_rng = rng
@@ -381,7 +378,8 @@ class Model(Layer):
                 logs = self._fit_epoch(x, y, sample_weight, order, batch_size, steps,
                                        callback_list)
             if validation is not None:
-                val_logs = self._evaluate_arrays(*validation, batch_size=batch_size)
+                val_logs = self._evaluate_arrays(*validation, batch_size=batch_size,
+                                                 callback_list=callback_list)
                 logs.update({f"val_{k}": v for k, v in val_logs.items()})
             callback_list.call("on_epoch_end", epoch, logs)
             if self.stop_training:
@@ -440,6 +438,17 @@ class Model(Layer):
         seen = max(seen, 1)
         return self._logs(total_loss / seen, [t / seen for t in output_totals],
                           None if penalty_total is None else penalty_total / seen)
+
+    def _callback_list(self, callbacks, verbose, params: dict, last=()) -> CallbackList:
+        """The user's callbacks, then the progress bar (``verbose`` 1 or 2; ``"auto"`` is 1,
+        as Keras), then ``last``, all given this model and ``params``."""
+        if verbose == "auto":
+            verbose = 1
+        if isinstance(verbose, bool) or verbose not in (0, 1, 2):
+            raise ValueError(f"verbose must be 'auto', 0, 1 or 2, got {verbose!r}")
+        progress = [ProgbarLogger(verbose)] if verbose else []
+        return CallbackList(data_parallel.on_this_rank(list(callbacks or []) + progress)
+                            + list(last), model=self, params={**params, "verbose": verbose})
 
     def _fit_full_batch(self, x, y, sample_weight, callback_list) -> dict:
         weights = self.trainable_weights
@@ -580,9 +589,13 @@ class Model(Layer):
                              f"{error}") from None
 
     # ------------------------------------------------------------ evaluate / predict
-    def evaluate(self, x=None, y=None, batch_size: int | None = 32, verbose: int = 0,
-                 sample_weight=None, return_dict: bool = False):
+    def evaluate(self, x=None, y=None, batch_size: int | None = 32, verbose: int | str = "auto",
+                 sample_weight=None, callbacks=None, return_dict: bool = False):
         """The loss (and metrics) on ``x, y``, in inference mode.
+
+        ``verbose`` shows a progress bar as fit's (``"auto"``, the default, is 1; 0 is
+        silent); ``callbacks`` get the ``on_test_*`` hooks (each batch's logs hold the running
+        loss and metrics).
 
         Returns:
             The loss as a float when there is nothing else to report, else
@@ -596,16 +609,25 @@ class Model(Layer):
             batch_size = _check_positive_int(batch_size, "evaluate: batch_size")
         x, y, sample_weight = self._standardize(x, y, sample_weight, "")
         self._check_data_against_model(x, y, "evaluate")
-        logs = self._evaluate_arrays(x, y, sample_weight, batch_size=batch_size)
-        if verbose:
-            print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
+        n = data_adapter.num_samples(x)
+        batch_size = n if batch_size is None else _check_positive_int(batch_size, "batch_size")
+        callback_list = self._callback_list(callbacks, verbose, {
+            "steps": math.ceil(n / batch_size), "samples": n})
+        logs = self._evaluate_arrays(x, y, sample_weight, batch_size, callback_list)
         if return_dict:
             return logs
         values = list(logs.values())
         return values[0] if len(values) == 1 else values
 
-    def _evaluate_arrays(self, x, y, sample_weight=None, batch_size=None) -> dict:
+    def _evaluate_arrays(self, x, y, sample_weight=None, batch_size=None,
+                         callback_list: CallbackList | None = None) -> dict:
+        """The loss and metrics over ``x, y`` in batches, calling the ``on_test_*`` hooks of
+        ``callback_list``."""
         x, y, sample_weight = data_parallel.shard(x, y, sample_weight)  # this rank's rows
+        callback_list = callback_list or CallbackList([])
+        batch_hooks = callback_list.wants("on_test_batch_end") or callback_list.wants(
+            "on_test_batch_begin")
+        callback_list.call("on_test_begin", {})
         n = data_adapter.num_samples(x)
         batch_size = n if batch_size is None else batch_size
         for metric in self.compiled_metrics:
@@ -613,10 +635,12 @@ class Model(Layer):
         total, weight_total = 0.0, 0
         output_totals = [0.0] * len(self._output_losses.last)
         with no_grad():
-            for start in range(0, n, batch_size):
+            for step, start in enumerate(range(0, n, batch_size)):
                 window = slice(start, start + batch_size)
                 batch_x, batch_y = data_adapter.take(x, window), data_adapter.take(y, window)
                 batch_w = data_adapter.take(sample_weight, window)
+                if batch_hooks:
+                    callback_list.call("on_test_batch_begin", step, {})
                 y_pred = self(batch_x, training=False)
                 loss = self.compute_loss(batch_y, y_pred, batch_w)
                 count = min(batch_size, n - start)
@@ -625,22 +649,38 @@ class Model(Layer):
                 for index, value in enumerate(self._output_losses.last):
                     output_totals[index] += float(value) * count
                 self._update_metrics(batch_y, y_pred, batch_w)
+                if batch_hooks:
+                    callback_list.call("on_test_batch_end", step, self._logs(
+                        total / weight_total, [t / weight_total for t in output_totals]))
         logs = self._logs(total / weight_total, [t / weight_total for t in output_totals])
-        return data_parallel.combine_logs(logs, weight_total)  # over all ranks' rows
+        logs = data_parallel.combine_logs(logs, weight_total)  # over all ranks' rows
+        callback_list.call("on_test_end", logs)
+        return logs
 
-    def predict(self, x, batch_size: int | None = 32, verbose: int = 0):
+    def predict(self, x, batch_size: int | None = 32, verbose: int | str = "auto",
+                callbacks=None):
         """The model's outputs for ``x``, in inference mode: an ndarray, or one ndarray per
-        output for a model with several (a list, or a tuple when its call returns one)."""
+        output for a model with several (a list, or a tuple when its call returns one).
+
+        ``verbose`` shows a progress bar (``"auto"``, the default, is 1; 0 is silent);
+        ``callbacks`` get the ``on_predict_*`` hooks (each batch's logs hold its
+        ``"outputs"``)."""
         x = self._standardize_x(x, "x")
         total = data_adapter.num_samples(x)
         x = data_parallel.shard(x)  # this rank's rows; gathered at the end
         n = data_adapter.num_samples(x)
         batch_size = n if batch_size is None else _check_positive_int(batch_size, "batch_size")
+        callback_list = self._callback_list(callbacks, verbose, {
+            "steps": max(math.ceil(n / max(batch_size, 1)), 1), "samples": n})
+        callback_list.call("on_predict_begin", {})
         outputs = []
         with no_grad():  # no sample: one empty batch, so that the output has its shape
-            for start in range(0, max(n, 1), max(batch_size, 1)):
+            for step, start in enumerate(range(0, max(n, 1), max(batch_size, 1))):
+                callback_list.call("on_predict_batch_begin", step, {})
                 outputs.append(_arrays(self(data_adapter.take(x, slice(start, start + batch_size)),
                                             training=False)))
+                callback_list.call("on_predict_batch_end", step, {"outputs": outputs[-1]})
+        callback_list.call("on_predict_end", {})
         if isinstance(outputs[0], (list, tuple)):  # a tuple stays a tuple, as the call gave
             return data_parallel.gather(
                 type(outputs[0])(np.concatenate(parts) for parts in zip(*outputs)), total)
@@ -658,24 +698,34 @@ class Model(Layer):
         return self.train_step(x, y, sample_weight)[0]
 
     # ----------------------------------------------------------------- saving
-    def save(self, filepath, overwrite: bool = True) -> None:
+    def save(self, filepath, overwrite: bool = True, save_format: str | None = None) -> None:
         """Save the whole model (architecture, weights, compile settings and optimizer state)
         to one file, atomically (see ``nervenet.saving.save_model``).
+
+        ``save_format`` (``"tf"``, ``"h5"``, ``"keras"``, as TF-Keras 2 code writes it) and
+        Keras file names (``"my_model.h5"``) are accepted with a warning: the file is
+        nervenet's format whatever the name, and ``load_model`` of the same path restores it.
 
         A subclassed model needs ``get_config()`` (returning its constructor arguments) and
         ``@nervenet.saving.register_serializable()`` to be saved whole; ``save_weights``
         always works.
         """
+        if save_format not in (None, "tf", "h5", "keras", "nervenet"):
+            raise ValueError(f"save: save_format must be None, 'tf', 'h5', 'keras' or "
+                             f"'nervenet', got {save_format!r}")
+        saving.warn_foreign_format(filepath, "model", None if save_format in (
+            None, "nervenet") else save_format)
         saving.save_model(self, filepath, overwrite=overwrite)
 
     def save_weights(self, filepath, overwrite: bool = True) -> None:
-        """Write the weights to one ``.weights.safetensors`` file, keyed by layer and weight
-        name (``dense/kernel``)."""
+        """Write the weights to one safetensors file (``.weights.safetensors`` by convention;
+        Keras-style names are accepted), keyed by layer and weight name (``dense/kernel``)."""
         saving.save_weights(self, filepath, overwrite=overwrite)
 
     def load_weights(self, filepath) -> None:
-        """Load weights written by ``save_weights`` (or a model file), by name, checking every
-        shape before any weight changes."""
+        """Load weights written by ``save_weights`` (or a model file), by name, or by
+        structure (layer and weight order, as Keras 3) into a fresh copy of the model whose
+        layers have other names; every shape is checked before any weight changes."""
         saving.load_weights(self, filepath)
 
     def export(self, filepath, format: str = "onnx", opset: int | None = None,  # noqa: A002

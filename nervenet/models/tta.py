@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from nervenet.data import augment
+from nervenet.models.model import Model
 
 #: the named transforms ``predict_tta`` accepts besides callables
 TRANSFORMS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
@@ -95,7 +96,8 @@ def predict_tta(model, x, transforms: Sequence = ("identity", "horizontal_flip")
     x = np.asarray(x)
     total = None
     for transform, weight in zip(functions, weights / weights.sum()):
+        quiet = {"verbose": 0} if isinstance(model, Model) else {}  # no progress bars
         prediction = np.asarray(model.predict(np.ascontiguousarray(transform(x)),
-                                              batch_size=batch_size))
+                                              batch_size=batch_size, **quiet))
         total = weight * prediction if total is None else total + weight * prediction
     return total.astype(prediction.dtype, copy=False)

@@ -257,12 +257,28 @@ def _json_shape(shape):
     return list(shape)
 
 
+#: file name endings Keras users write, which name other formats than the file nervenet writes
+_KERAS_SUFFIXES = (".h5", ".hdf5", ".keras", ".ckpt", ".tf")
+
+
+def warn_foreign_format(filepath, what: str, save_format: str | None = None) -> None:
+    """Warn that ``filepath`` (a Keras-style name, or ``save_format``) gets nervenet's own
+    format: Keras users' file names are accepted, and the same name loads it back."""
+    name = os.fspath(filepath)
+    asked = f"save_format={save_format!r}" if save_format is not None else next(
+        (f"the suffix {suffix!r}" for suffix in _KERAS_SUFFIXES if name.endswith(suffix)), None)
+    if asked is not None:
+        warnings.warn(f"{name!r}: {asked} names another library's format; nervenet writes "
+                      f"its own {what} file there whatever the name (load it back from the "
+                      "same path)", UserWarning, stacklevel=3)
+
+
 def save_weights(model, filepath, overwrite: bool = True) -> None:
-    """Write the model's weights to one safetensors file (``.weights.safetensors``),
-    atomically, keyed by path (``dense/kernel``)."""
-    if not os.fspath(filepath).endswith(".weights.safetensors"):
-        raise ValueError(f"save_weights: the file name must end in .weights.safetensors, got "
-                         f"{os.fspath(filepath)!r}")
+    """Write the model's weights to one safetensors file, atomically, keyed by path
+    (``dense/kernel``). The conventional name ends in ``.weights.safetensors``; Keras-style
+    names (``"my_weights"``, ``"my_weights.h5"``) are accepted (the latter with a warning:
+    the file is safetensors whatever the name)."""
+    warn_foreign_format(filepath, "safetensors weights")
     tensors = {path: w.data for path, w in _model_weights(model).items()}
     data = safetensors.dumps(tensors, metadata={"format": "nervenet.weights"})
     # the SHA-256 of the tensor bytes, so that a changed value is detected on load
@@ -310,14 +326,50 @@ def _weights_file(where: str):
         yield tensors
 
 
-def _assign(model, tensors, where: str, staged: bool = True) -> None:
+def _match_by_structure(model, tensors, where: str):
+    """``tensors`` under the model's weight paths when the names differ (a fresh copy of a
+    model has new layer names): as Keras 3, the n-th weight of the file goes to the n-th
+    weight of the model (layer order, then weight order), and each pair must agree in weight
+    name (``kernel``) and shape, else the first layer that does not is named."""
+    paths = model.named_weights()
+    names = list(tensors)
+    if not paths or set(paths) == set(names):  # (no weights yet: _checked_paths says so)
+        return tensors
+    missing = [p for p in paths if p not in tensors][:3]
+    unexpected = [n for n in names if n not in paths][:3]
+    mismatch = (f"{where}: the weights do not match model {model.name!r} by name (missing "
+                f"{missing}, unexpected {unexpected}, ...) nor by structure: ")
+    for index, (path, weight) in enumerate(paths.items()):
+        layer = path.rpartition("/")[0] or model.name
+        if index >= len(names):
+            raise ModelFormatError(
+                mismatch + f"the file has {len(names)} weights, and layer {layer!r} (weight "
+                f"{path!r}, number {index + 1}) has none there")
+        shape = _shape_and_dtype(tensors, names[index])[0]
+        if names[index].rpartition("/")[2] != path.rpartition("/")[2] or shape != weight.shape:
+            raise ModelFormatError(
+                mismatch + f"the first mismatch is layer {layer!r}: its weight {path!r} of "
+                f"shape {weight.shape} meets the file's {names[index]!r} of shape {shape}")
+    if len(names) > len(paths):
+        raise ModelFormatError(
+            mismatch + f"the file has {len(names) - len(paths)} weights more than the model, "
+            f"from {names[len(paths)]!r} on")
+    return _Selection(tensors, dict(zip(paths, names)))
+
+
+def _assign(model, tensors, where: str, staged: bool = True, by_structure: bool = False
+            ) -> None:
     """Copy ``tensors`` (a mapping, or a ``TensorFile`` read on demand) into the model's
     weights by path: every name must match, every shape must agree, and all are checked
     before any weight changes.
 
     With ``staged`` (default) every value is read (and converted) before the first weight is
     written, so that a failure leaves the model as it was; without it the values are read
-    straight into the weights (a model being loaded, which nobody else holds yet)."""
+    straight into the weights (a model being loaded, which nobody else holds yet).
+    ``by_structure`` (load_weights) matches by layer and weight order when the names differ
+    (``_match_by_structure``); ``load_model`` rebuilds the very names it saved."""
+    if by_structure:
+        tensors = _match_by_structure(model, tensors, where)
     if not staged and isinstance(tensors, (safetensors.TensorFile, _Selection)):
         for path, weight in _checked_paths(model, tensors, where).items():
             tensors.read(path, out=weight.data)
@@ -371,12 +423,23 @@ def load_weights(model, filepath) -> None:
     standard ``.safetensors`` file with the model's weight paths as names) into ``model``, by
     name, with shape checks, all or nothing."""
     where = os.fspath(filepath)
-    if where.endswith(".safetensors"):
+    if where.endswith(".safetensors") or not _is_zip(where):
         with _weights_file(where) as tensors:
-            _assign(model, tensors, where)
+            _assign(model, tensors, where, by_structure=True)
         return
     with open_model_file(where) as (_, _, tensors):
-        _assign(model, split_tensors(tensors, model.named_weights())[0], where)
+        _assign(model, split_tensors(tensors, model.named_weights())[0], where,
+                by_structure=True)
+
+
+def _is_zip(path: str) -> bool:
+    """Whether ``path`` starts as a zip (a model file) rather than a weights file: what
+    decides how a name without the conventional suffix (``"my_weights"``) is read (anything
+    but a regular file goes to the weights reader, which refuses it)."""
+    if not os.path.isfile(path):
+        return False
+    with open(path, "rb") as handle:
+        return handle.read(4) == b"PK\x03\x04"
 
 
 def _load_json(data: bytes, member: str, where: str) -> dict:

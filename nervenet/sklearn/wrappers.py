@@ -201,7 +201,7 @@ class _NeuralNet(BaseEstimator):
     def _outputs(self, X) -> np.ndarray:
         check_is_fitted(self, "model_")
         X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
-        options = {"batch_size": None, **self._routed("predict__")}
+        options = {"batch_size": None, "verbose": 0, **self._routed("predict__")}
         return self.model_.predict(X.astype(backend.floatx(), copy=False), **options)
 
 
