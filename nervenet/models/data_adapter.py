@@ -6,11 +6,14 @@ NaN/Inf, the same number of samples in x, y and sample weights.
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Iterator
 
 import numpy as np
 
 from nervenet.autograd import Tensor
+from nervenet.data.dataset import Dataset
 
 
 def to_array(value, argument: str) -> np.ndarray:
@@ -152,15 +155,69 @@ def class_weights_to_sample_weights(y: np.ndarray, class_weight: dict) -> np.nda
     return np.array([float(class_weight[c]) for c in present.tolist()])[index.reshape(-1)]
 
 
+def array_batches(x, y, sample_weight, batch_size: int, order=None, steps: int | None = None):
+    """``(x, y, sample_weight)`` batches of ``batch_size`` samples (the last one smaller), in
+    ``order`` (a permutation of the samples; ``None``: as stored), at most ``steps`` of them.
+    Each batch gathers its rows: copying the whole shuffled set every epoch would cost more.
+    No sample gives one empty batch (so that predict's output has its shape)."""
+    batches = max(math.ceil(num_samples(x) / batch_size), 1)
+    for step in range(batches if steps is None else min(steps, batches)):
+        window = slice(step * batch_size, (step + 1) * batch_size)
+        if order is not None:
+            window = order[window]
+        yield take(x, window), take(y, window), take(sample_weight, window)
+
+
+def is_stream(data) -> bool:
+    """Whether ``data`` comes in batches rather than as arrays: a Python generator or iterator,
+    or a ``Dataset`` with ``map`` stages (a Dataset of arrays alone is read as arrays)."""
+    if isinstance(data, Dataset):
+        return any(stage[0] == "map" for stage in data._stages)
+    return isinstance(data, Iterator)
+
+
+class Stream:
+    """Batches from a generator, an iterator or a Dataset with ``map`` stages, as Keras reads
+    them: each element is ``(x, y)``, ``(x, y, sample_weight)``, ``(x,)`` or ``x`` alone.
+
+    A Dataset is iterated afresh every epoch; a generator goes on where the last epoch
+    stopped (give ``steps_per_epoch`` for one that never ends).
+
+    Args:
+        source: the generator, iterator or batched Dataset.
+        argument: its name in messages (``"x"``, ``"validation_data"``).
+    """
+
+    def __init__(self, source, argument: str):
+        if isinstance(source, Dataset) and source.batch_size is None:
+            raise ValueError(f"{argument}: the Dataset must be batched: call "
+                             ".batch(batch_size) (as Keras needs a batched tf.data.Dataset)")
+        self.source = source
+        self.argument = argument
+        self._iterator = None if isinstance(source, Dataset) else source
+
+    @property
+    def steps(self) -> int | None:
+        """Batches in one pass (``None`` for a generator: not known)."""
+        return len(self.source) if self._iterator is None else None
+
+    def batches(self, steps: int | None = None):
+        """The next pass (a Dataset) or the next ``steps`` batches (a generator, all that are
+        left without ``steps``), each as ``(x, y, sample_weight)``."""
+        iterator = iter(self.source) if self._iterator is None else self._iterator
+        for element in itertools.islice(iterator, steps):
+            if isinstance(element, tuple) and 1 <= len(element) <= 3:
+                yield tuple(element) + (None,) * (3 - len(element))
+            else:
+                yield element, None, None
+
+
 def unpack_dataset(dataset, y, batch_size, shuffle):
     """``fit(Dataset)``: the arrays, batch size and shuffling a ``nervenet.data.Dataset``
     describes. Returns ``(x, y, sample_weight, batch_size, shuffle)``."""
     if y is not None:
         raise ValueError("fit: when x is a Dataset, y must be None (the Dataset holds the "
                          "targets: Dataset.from_tensor_slices((x, y)))")
-    if any(stage[0] == "map" for stage in dataset._stages):
-        raise ValueError("fit: a Dataset with map() stages is not supported; apply the "
-                         "function to the arrays before Dataset.from_tensor_slices")
     structure = dataset.arrays()
     if not isinstance(structure, tuple) or len(structure) not in (2, 3):
         raise ValueError("fit: a Dataset must hold (x, y) or (x, y, sample_weight), got "

@@ -19,6 +19,7 @@ One training step (``train_step``) is the whole of backpropagation training:
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -314,18 +315,21 @@ class Model(Layer):
     def fit(self, x=None, y=None, epochs: int = 1, batch_size: int | None = 32,
             validation_data=None, validation_split: float = 0.0, shuffle: bool = True,
             callbacks=None, verbose: int | str = "auto", class_weight=None,
-            sample_weight=None, initial_epoch: int = 0) -> History:
+            sample_weight=None, initial_epoch: int = 0, steps_per_epoch: int | None = None,
+            validation_steps: int | None = None, validation_freq=1) -> History:
         """Train for ``epochs`` passes over the data.
 
         Args:
             x: input array (or a list, tuple or dict by input name of arrays, for several
-                inputs), or a ``nervenet.data.Dataset`` of ``(x, y)`` whose batch size and
-                shuffling fit then uses.
+                inputs), a ``nervenet.data.Dataset`` of ``(x, y)`` whose batch size and
+                shuffling fit then uses, or batches of ``(x, y[, sample_weight])`` from a
+                Python generator or a Dataset with ``map`` stages (as Keras).
             y: targets (for several outputs: a list, tuple or dict by output name).
             epochs: number of epochs (default 1).
             batch_size: samples per gradient step (default 32).
-            validation_data: ``(x_val, y_val)`` or ``(x_val, y_val, sample_weight_val)``
-                evaluated at the end of each epoch (default ``None``).
+            validation_data: ``(x_val, y_val)``, ``(x_val, y_val, sample_weight_val)``, or a
+                generator or Dataset of such batches, evaluated at the end of each epoch
+                (default ``None``).
             validation_split: fraction of the data, taken from the end, held out for
                 validation (default 0.0).
             shuffle: reshuffle the training samples every epoch (default ``True``).
@@ -334,6 +338,12 @@ class Model(Layer):
             class_weight: ``{class: weight}`` multiplying each sample's loss (default ``None``).
             sample_weight: per-sample loss weights (default ``None``).
             initial_epoch: epoch to start from, when resuming (default 0).
+            steps_per_epoch: batches per epoch (default ``None``: one pass over the data; for
+                a generator, until it ends). A generator goes on where the last epoch stopped.
+            validation_steps: batches of validation data per validation (default ``None``:
+                all).
+            validation_freq: validate every ``validation_freq`` epochs, or at the epochs
+                (counted from 1) in a list (default 1: every epoch).
 
         Returns:
             The History; ``history.history`` maps "loss", the metric names and their "val_"
@@ -343,19 +353,40 @@ class Model(Layer):
         each epoch runs one ``optimizer.minimize`` call on the whole training set.
         """
         self._require_compiled("fit")
-        if isinstance(x, Dataset):
+        if isinstance(x, Dataset) and not data_adapter.is_stream(x):
             x, y, sample_weight, batch_size, shuffle = data_adapter.unpack_dataset(
                 x, y, batch_size, shuffle)
-        x, y, sample_weight, validation = self._prepare_fit(
-            x, y, sample_weight, class_weight, validation_data, validation_split)
-        epochs, batch_size = _check_positive_int(epochs, "epochs"), batch_size
-        n = data_adapter.num_samples(x)
+        epochs = _check_positive_int(epochs, "epochs")
+        steps_per_epoch = _check_optional_steps(steps_per_epoch, "steps_per_epoch")
+        validation_steps = _check_optional_steps(validation_steps, "validation_steps")
+        validate_at = _validation_epochs(validation_freq)
         full_batch = hasattr(self.optimizer, "minimize")  # second-order: whole-set steps
-        batch_size = n if full_batch or batch_size is None else _check_positive_int(
-            batch_size, "batch_size")
-        steps = math.ceil(n / batch_size)
-        self.data_parallel = data_parallel.DataParallel.start(self, x, y, sample_weight,
-                                                              batch_size)
+        if data_adapter.is_stream(x):
+            _refuse_with_stream("fit", y=y, sample_weight=sample_weight,
+                                class_weight=class_weight, validation_split=validation_split,
+                                full_batch=full_batch)
+            stream = data_adapter.Stream(x, "x")
+            n, steps, validation = None, _min_steps(steps_per_epoch, stream.steps), None
+
+            def training_batches(rng):
+                return self._stream_batches(stream, steps_per_epoch, "fit")
+        else:
+            x, y, sample_weight, validation = self._prepare_fit(
+                x, y, sample_weight, class_weight,
+                None if data_adapter.is_stream(validation_data) else validation_data,
+                validation_split)
+            n = data_adapter.num_samples(x)
+            batch_size = n if full_batch or batch_size is None else _check_positive_int(
+                batch_size, "batch_size")
+            steps = _min_steps(steps_per_epoch, math.ceil(n / batch_size))
+
+            def training_batches(rng):
+                order = world.broadcast(rng.permutation(n)) if shuffle else None  # rank 0's
+                return data_adapter.array_batches(x, y, sample_weight, batch_size, order, steps)
+        self.data_parallel = data_parallel.DataParallel.start(
+            self, *((x, y, sample_weight) if n is not None else (None, None, None)), batch_size)
+        validation_batches = self._validation_batches(validation_data, validation, batch_size,
+                                                      validation_steps)
         self.history = History()
         callback_list = self._callback_list(callbacks, verbose, {
             "epochs": epochs, "steps": steps, "samples": n}, last=[self.history])
@@ -372,14 +403,15 @@ class Model(Layer):
             if full_batch:
                 logs = self._fit_full_batch(x, y, sample_weight, callback_list)
             else:
-                # each batch gathers its rows (copying the whole shuffled set every epoch
-                # would cost more than the gathers)
-                order = world.broadcast(rng.permutation(n)) if shuffle else None  # rank 0's
-                logs = self._fit_epoch(x, y, sample_weight, order, batch_size, steps,
-                                       callback_list)
-            if validation is not None:
-                val_logs = self._evaluate_arrays(*validation, batch_size=batch_size,
-                                                 callback_list=callback_list)
+                logs = self._fit_epoch(training_batches(rng), callback_list)
+                if logs is None:
+                    warnings.warn(f"fit: the training data ran out at epoch {epoch + 1}: a "
+                                  "generator is not restarted; give steps_per_epoch (its "
+                                  "batches divided by the epochs), or a Dataset, which is read "
+                                  "afresh every epoch", UserWarning, stacklevel=2)
+                    break
+            if validation_batches is not None and validate_at(epoch + 1):
+                val_logs = self._evaluate_batches(validation_batches(), callback_list)
                 logs.update({f"val_{k}": v for k, v in val_logs.items()})
             callback_list.call("on_epoch_end", epoch, logs)
             if self.stop_training:
@@ -389,28 +421,50 @@ class Model(Layer):
             self.data_parallel = self.data_parallel.finish()
         return self.history
 
-    def _fit_epoch(self, x, y, sample_weight, order, batch_size, steps, callback_list) -> dict:
-        """One epoch of minibatch steps; ``order`` is the epoch's permutation of the samples
-        (``None``: in order)."""
+    def _validation_batches(self, validation_data, validation, batch_size, steps):
+        """A function giving each validation's batches: from the arrays ``validation`` (already
+        checked), or from a generator or Dataset given as ``validation_data``."""
+        if data_adapter.is_stream(validation_data):
+            stream = data_adapter.Stream(validation_data, "validation_data")
+            return lambda: self._stream_batches(stream, steps, "validation_data")
+        if validation is None:
+            return None
+        validation = data_parallel.shard(*validation)  # this rank's rows
+        size = batch_size or data_adapter.num_samples(validation[0])
+        return lambda: data_adapter.array_batches(*validation, size, None, steps)
+
+    def _stream_batches(self, stream, steps: int | None, where: str):
+        """The batches of ``stream``, each checked and converted as arrays are; the first of
+        each pass is also checked against the model (which it builds)."""
+        for index, (x, y, sample_weight) in enumerate(stream.batches(steps)):
+            if where != "predict" and y is None:
+                raise ValueError(f"{where}: the batches must be (x, y) or (x, y, "
+                                 f"sample_weight) tuples; batch {index} has no targets")
+            if where == "predict":
+                yield self._standardize_x(x, f"{stream.argument} batch {index}"), None, None
+                continue
+            x, y, sample_weight = self._standardize(x, y, sample_weight,
+                                                    f"{stream.argument} batch {index}: ")
+            if index == 0:
+                self._check_data_against_model(x, y, where)
+            yield x, y, sample_weight
+
+    def _fit_epoch(self, batches, callback_list) -> dict | None:
+        """One epoch of minibatch steps over ``batches`` of ``(x, y, sample_weight)``;
+        ``None`` when there was no batch (a generator that ran out)."""
         total_loss = 0.0
         seen = 0
-        n = data_adapter.num_samples(x)
         batch_hooks = callback_list.wants("on_train_batch_end") or callback_list.wants(
             "on_train_batch_begin")
         multi = self._output_losses.multi
         output_totals = [0.0] * len(self._output_losses.last)
         penalty_total = None  # the regularization part of the loss, when there is one
         logs: dict = {}
-        for step in range(steps):
-            window = slice(step * batch_size, (step + 1) * batch_size)
-            if order is not None:
-                window = order[window]
-            batch_x, batch_y = data_adapter.take(x, window), data_adapter.take(y, window)
-            batch_w = data_adapter.take(sample_weight, window)
+        for step, (batch_x, batch_y, batch_w) in enumerate(batches):
             if batch_hooks:
                 callback_list.call("on_train_batch_begin", step, {})
             loss, y_pred = (self.data_parallel or self).train_step(batch_x, batch_y, batch_w)
-            count = min(batch_size, n - step * batch_size)
+            count = data_adapter.num_samples(batch_x)
             total_loss += loss * count
             seen += count
             if self.last_regularization_loss is not None:
@@ -435,7 +489,8 @@ class Model(Layer):
                     f"the loss of batch {step} is {loss}; no weight was changed by that batch. "
                     "Lower the learning rate or check the data; add "
                     "callbacks.TerminateOnNaN() to stop training quietly instead")
-        seen = max(seen, 1)
+        if seen == 0:
+            return None
         return self._logs(total_loss / seen, [t / seen for t in output_totals],
                           None if penalty_total is None else penalty_total / seen)
 
@@ -590,12 +645,14 @@ class Model(Layer):
 
     # ------------------------------------------------------------ evaluate / predict
     def evaluate(self, x=None, y=None, batch_size: int | None = 32, verbose: int | str = "auto",
-                 sample_weight=None, callbacks=None, return_dict: bool = False):
+                 sample_weight=None, steps: int | None = None, callbacks=None,
+                 return_dict: bool = False):
         """The loss (and metrics) on ``x, y``, in inference mode.
 
         ``verbose`` shows a progress bar as fit's (``"auto"``, the default, is 1; 0 is
         silent); ``callbacks`` get the ``on_test_*`` hooks (each batch's logs hold the running
-        loss and metrics).
+        loss and metrics). ``x`` may also be a generator or Dataset of ``(x, y)`` batches
+        (``y`` then ``None``); ``steps`` caps the number of batches (default ``None``: all).
 
         Returns:
             The loss as a float when there is nothing else to report, else
@@ -603,47 +660,67 @@ class Model(Layer):
             with ``return_dict=True``).
         """
         self._require_compiled("evaluate")
-        if x is None or y is None:
-            raise ValueError("evaluate: x and y are required")
         if batch_size is not None:
             batch_size = _check_positive_int(batch_size, "evaluate: batch_size")
-        x, y, sample_weight = self._standardize(x, y, sample_weight, "")
-        self._check_data_against_model(x, y, "evaluate")
-        n = data_adapter.num_samples(x)
-        batch_size = n if batch_size is None else _check_positive_int(batch_size, "batch_size")
-        callback_list = self._callback_list(callbacks, verbose, {
-            "steps": math.ceil(n / batch_size), "samples": n})
-        logs = self._evaluate_arrays(x, y, sample_weight, batch_size, callback_list)
+        batches, steps, n = self._inference_batches(x, y, sample_weight, batch_size, steps,
+                                                    "evaluate")
+        callback_list = self._callback_list(callbacks, verbose, {"steps": steps, "samples": n})
+        logs = self._evaluate_batches(batches, callback_list)
         if return_dict:
             return logs
         values = list(logs.values())
         return values[0] if len(values) == 1 else values
 
-    def _evaluate_arrays(self, x, y, sample_weight=None, batch_size=None,
-                         callback_list: CallbackList | None = None) -> dict:
-        """The loss and metrics over ``x, y`` in batches, calling the ``on_test_*`` hooks of
-        ``callback_list``."""
+    def _inference_batches(self, x, y, sample_weight, batch_size, steps, where: str):
+        """``(batches, steps, samples)`` for evaluate (``where="evaluate"``) or predict: from
+        a generator or Dataset, or from arrays, checked and batched here."""
+        steps = _check_optional_steps(steps, "steps")
+        if isinstance(x, Dataset) or data_adapter.is_stream(x):
+            _refuse_with_stream(where, y=y, sample_weight=sample_weight)
+            stream = data_adapter.Stream(x, "x")
+            return (self._stream_batches(stream, steps, where), _min_steps(steps, stream.steps),
+                    None)
+        if where == "predict":
+            x = self._standardize_x(x, "x")
+        else:
+            if x is None or y is None:
+                raise ValueError("evaluate: x and y are required")
+            x, y, sample_weight = self._standardize(x, y, sample_weight, "")
+            self._check_data_against_model(x, y, "evaluate")
+        total = data_adapter.num_samples(x)
         x, y, sample_weight = data_parallel.shard(x, y, sample_weight)  # this rank's rows
+        n = data_adapter.num_samples(x)
+        batch_size = max(n, 1) if batch_size is None else _check_positive_int(batch_size,
+                                                                              "batch_size")
+        steps = _min_steps(steps, max(math.ceil(n / batch_size), 1))
+        return (data_adapter.array_batches(x, y, sample_weight, batch_size, None, steps), steps,
+                total)
+
+    def _evaluate_arrays(self, x, y, sample_weight=None, batch_size=None) -> dict:
+        """The loss and metrics over the arrays ``x, y`` (in batches of ``batch_size``,
+        default all at once)."""
+        x, y, sample_weight = data_parallel.shard(x, y, sample_weight)  # this rank's rows
+        size = batch_size or data_adapter.num_samples(x)
+        return self._evaluate_batches(data_adapter.array_batches(x, y, sample_weight, size))
+
+    def _evaluate_batches(self, batches, callback_list: CallbackList | None = None) -> dict:
+        """The loss and metrics over ``batches`` of ``(x, y, sample_weight)``, calling the
+        ``on_test_*`` hooks of ``callback_list``."""
         callback_list = callback_list or CallbackList([])
         batch_hooks = callback_list.wants("on_test_batch_end") or callback_list.wants(
             "on_test_batch_begin")
         callback_list.call("on_test_begin", {})
-        n = data_adapter.num_samples(x)
-        batch_size = n if batch_size is None else batch_size
         for metric in self.compiled_metrics:
             metric.reset_state()
         total, weight_total = 0.0, 0
         output_totals = [0.0] * len(self._output_losses.last)
         with no_grad():
-            for step, start in enumerate(range(0, n, batch_size)):
-                window = slice(start, start + batch_size)
-                batch_x, batch_y = data_adapter.take(x, window), data_adapter.take(y, window)
-                batch_w = data_adapter.take(sample_weight, window)
+            for step, (batch_x, batch_y, batch_w) in enumerate(batches):
                 if batch_hooks:
                     callback_list.call("on_test_batch_begin", step, {})
                 y_pred = self(batch_x, training=False)
                 loss = self.compute_loss(batch_y, y_pred, batch_w)
-                count = min(batch_size, n - start)
+                count = data_adapter.num_samples(batch_x)
                 total += float(loss.data) * count
                 weight_total += count
                 for index, value in enumerate(self._output_losses.last):
@@ -652,39 +729,39 @@ class Model(Layer):
                 if batch_hooks:
                     callback_list.call("on_test_batch_end", step, self._logs(
                         total / weight_total, [t / weight_total for t in output_totals]))
+        if weight_total == 0:
+            raise ValueError("evaluate: the data gave no batch (an exhausted generator?)")
         logs = self._logs(total / weight_total, [t / weight_total for t in output_totals])
         logs = data_parallel.combine_logs(logs, weight_total)  # over all ranks' rows
         callback_list.call("on_test_end", logs)
         return logs
 
     def predict(self, x, batch_size: int | None = 32, verbose: int | str = "auto",
-                callbacks=None):
+                steps: int | None = None, callbacks=None):
         """The model's outputs for ``x``, in inference mode: an ndarray, or one ndarray per
         output for a model with several (a list, or a tuple when its call returns one).
 
         ``verbose`` shows a progress bar (``"auto"``, the default, is 1; 0 is silent);
         ``callbacks`` get the ``on_predict_*`` hooks (each batch's logs hold its
-        ``"outputs"``)."""
-        x = self._standardize_x(x, "x")
-        total = data_adapter.num_samples(x)
-        x = data_parallel.shard(x)  # this rank's rows; gathered at the end
-        n = data_adapter.num_samples(x)
-        batch_size = n if batch_size is None else _check_positive_int(batch_size, "batch_size")
-        callback_list = self._callback_list(callbacks, verbose, {
-            "steps": max(math.ceil(n / max(batch_size, 1)), 1), "samples": n})
+        ``"outputs"``). ``x`` may also be a generator or Dataset of batches (of ``x``, or
+        tuples whose first entry is ``x``); ``steps`` caps the number of batches."""
+        batches, steps, n = self._inference_batches(x, None, None, batch_size, steps, "predict")
+        callback_list = self._callback_list(callbacks, verbose, {"steps": steps, "samples": n})
         callback_list.call("on_predict_begin", {})
         outputs = []
         with no_grad():  # no sample: one empty batch, so that the output has its shape
-            for step, start in enumerate(range(0, max(n, 1), max(batch_size, 1))):
+            for step, (batch_x, _, _) in enumerate(batches):
                 callback_list.call("on_predict_batch_begin", step, {})
-                outputs.append(_arrays(self(data_adapter.take(x, slice(start, start + batch_size)),
-                                            training=False)))
+                outputs.append(_arrays(self(batch_x, training=False)))
                 callback_list.call("on_predict_batch_end", step, {"outputs": outputs[-1]})
         callback_list.call("on_predict_end", {})
+        if not outputs:
+            raise ValueError("predict: the data gave no batch (an exhausted generator?)")
         if isinstance(outputs[0], (list, tuple)):  # a tuple stays a tuple, as the call gave
-            return data_parallel.gather(
-                type(outputs[0])(np.concatenate(parts) for parts in zip(*outputs)), total)
-        return data_parallel.gather(np.concatenate(outputs), total)
+            result = type(outputs[0])(np.concatenate(parts) for parts in zip(*outputs))
+        else:
+            result = np.concatenate(outputs)
+        return result if n is None else data_parallel.gather(result, n)  # all ranks' rows
 
     def predict_on_batch(self, x):
         """The outputs for one batch (no batching, inference mode)."""
@@ -770,6 +847,41 @@ def _arrays(outputs):
         return outputs.data
     return type(outputs)(o.data for o in outputs) if isinstance(outputs, tuple) else [
         o.data for o in outputs]
+
+
+def _check_optional_steps(value, name: str) -> int | None:
+    return None if value is None else _check_positive_int(value, name)
+
+
+def _min_steps(limit: int | None, available: int | None) -> int | None:
+    """The batches one pass runs: ``limit`` (steps_per_epoch, steps) capped by what the data
+    has (``None``: unknown, a generator)."""
+    if limit is None or available is None:
+        return available if limit is None else limit
+    return min(limit, available)
+
+
+def _validation_epochs(validation_freq):
+    """``validation_freq`` as a test of the epoch number (from 1): every n-th epoch for an
+    int, the listed epochs for a list, tuple or set (as Keras 2)."""
+    if isinstance(validation_freq, (list, tuple, set, range)):
+        epochs = {_check_positive_int(e, "validation_freq entries") for e in validation_freq}
+        return lambda epoch: epoch in epochs
+    every = _check_positive_int(validation_freq, "validation_freq")
+    return lambda epoch: epoch % every == 0
+
+
+def _refuse_with_stream(method: str, full_batch: bool = False, **given) -> None:
+    """Batches from a generator or Dataset carry their targets and weights: nothing else may
+    come with them (and second-order optimizers need the whole set as arrays)."""
+    extra = [name for name, value in given.items() if value is not None and not (
+        isinstance(value, (int, float)) and value == 0)]  # validation_split=0.0 is no value
+    if extra:
+        raise ValueError(f"{method}: x is a generator or Dataset yielding (x, y[, "
+                         f"sample_weight]) batches, so {', '.join(extra)} cannot be given")
+    if full_batch:
+        raise ValueError(f"{method}: second-order optimizers train on the whole set at once; "
+                         "give x and y as arrays")
 
 
 def _check_positive_int(value, name: str, minimum: int = 1) -> int:
