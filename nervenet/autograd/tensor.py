@@ -115,6 +115,14 @@ class Tensor:
         """Return the data as an ndarray (shared, not copied)."""
         return self.data
 
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        """``np.asarray(t)``, ``np.stack([t, ...])``: the values, as TensorFlow's eager tensors
+        give them (the book's MC Dropout stacks model outputs this way). NumPy's arithmetic
+        with a Tensor still records the op (``__array_ufunc__ = None``)."""
+        if copy:
+            return np.array(self.data, dtype=dtype, copy=True)
+        return self.data if dtype is None else self.data.astype(dtype, copy=False)
+
     def item(self) -> float | int | bool:
         """Return the value of a one-element tensor as a Python number."""
         if self.data.size != 1:

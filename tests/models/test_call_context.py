@@ -76,12 +76,22 @@ def test_mc_dropout_as_the_book_writes_it():
     nervenet.utils.set_random_seed(1)
     model = Net()
     x, _ = _data()
-    samples = np.stack([model(x, training=True).numpy() for _ in range(20)])
+    samples = np.stack([model(x, training=True) for _ in range(20)])  # Tensors, as the book
     assert not np.allclose(samples[0], samples[1])  # each call draws a new mask
     assert samples.std(axis=0).mean() > 1e-3
     plain = model(x).numpy()  # no flag, no enclosing call: inference
     np.testing.assert_array_equal(plain, model.predict(x, verbose=0))
     np.testing.assert_array_equal(plain, model(x, training=False).numpy())
+
+
+def test_numpy_reads_tensors_and_arithmetic_with_arrays_still_records():
+    t = nervenet.Tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    assert np.asarray(t) is t.data and np.stack([t, t]).shape == (2, 2, 3)
+    assert np.asarray(t, dtype=np.float32).dtype == np.float32
+    product = np.full((2, 3), 2.0) * t  # NumPy defers to Tensor: a recorded op
+    assert isinstance(product, nervenet.Tensor)
+    product.sum().backward()
+    np.testing.assert_array_equal(t.grad, np.full((2, 3), 2.0))
 
 
 def test_an_explicit_flag_on_an_inner_call_wins_and_does_not_leak():
