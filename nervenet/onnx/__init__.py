@@ -55,7 +55,8 @@ def export(model, path, opset: int | None = None, dynamic_batch: bool = True) ->
         >>> export(model, path)
         >>> session = onnxruntime.InferenceSession(path)
         >>> x = np.ones((4, 3), np.float32)
-        >>> bool(np.allclose(session.run(None, {"input": x})[0], model.predict(x), atol=1e-6))
+        >>> bool(np.allclose(session.run(None, {"input": x})[0], model.predict(x, verbose=0),
+        ...                    atol=1e-6))
         True
     """
     _module("exporter").export(model, path, opset=opset, dynamic_batch=dynamic_batch)

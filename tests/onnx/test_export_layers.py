@@ -262,7 +262,7 @@ def test_fixed_batch(tmp_path):
 def test_import_nervenet_imports_neither_onnx_nor_onnxruntime():
     code = ("import sys, nervenet, numpy as np; from nervenet import layers, models; "
             "m = models.Sequential([layers.Input(shape=(2,)), layers.Dense(1)]); "
-            "m.predict(np.ones((1, 2))); "
+            "m.predict(np.ones((1, 2)), verbose=0); "
             "print(sorted(k for k in sys.modules if k.split('.')[0] in ('onnx', 'onnxruntime')"
             " or k == 'nervenet.onnx'))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
