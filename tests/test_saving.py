@@ -503,3 +503,19 @@ def test_model_metadata_travels_in_the_file(tmp_path):
     plain = models.Sequential([layers.Input(shape=(2,)), layers.Dense(1)])
     plain.save(tmp_path / "p.nervenet")
     assert models.load_model(tmp_path / "p.nervenet").metadata == {}
+
+
+def test_a_file_written_before_normalization_kept_its_count_still_loads():
+    # Saved by nervenet at ea67072 (before Normalization had Keras's `count` weight):
+    # Normalization adapted on x * [1, 2, 3, 4] + 5, then Dense(2); the predictions below are
+    # what that version printed for x.
+    path = Path(__file__).parent / "files" / "normalization_before_count.nervenet"
+    model = models.load_model(path)
+    x = np.arange(12, dtype="float32").reshape(3, 4)
+    expected = [[8.013603, -4.66734], [5.8066354, -3.0612762], [3.5996675, -1.4552119]]
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=1e-6)
+    normalization = model.layers[0]
+    assert normalization.adapted and float(normalization.count.data) == 1.0
+    # a file that lacks any other weight is still refused
+    with pytest.raises(archive.ModelFormatError, match="missing"):
+        saving._assign(model, {"normalization/mean": np.zeros(4, "float32")}, "w")

@@ -382,6 +382,10 @@ class Layer:
         return list(self._sublayers)
 
     # ------------------------------------------------------------------------ weights
+    #: weights that model files written before they existed lack, by name, with the value
+    #: each takes when such a file is loaded (e.g. Normalization's ``count``)
+    older_file_defaults: dict[str, float] = {}
+
     def add_weight(self, name: str, shape, initializer="glorot_uniform", trainable: bool = True,
                    regularizer=None, constraint=None, dtype=None) -> Tensor:
         """Create a weight Tensor, initialize it and track it.

@@ -81,6 +81,10 @@ class Normalization(Layer):
         if self.initial_variance is not None and np.any(self.initial_variance < 0):
             raise ValueError("Normalization: variance must be >= 0")
 
+    # files saved before ``count`` existed hold adapted (or given) statistics; how many values
+    # they came from was not saved, and 1 marks them as known, which is all count is read for
+    older_file_defaults = {"count": 1.0}
+
     @property
     def adapted(self) -> bool:
         """Whether the statistics are known (given, adapted, or loaded with the weights)."""

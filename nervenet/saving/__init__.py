@@ -41,6 +41,7 @@ from nervenet.layers.base import (
     Layer,
     deserialize,
     load_budget,
+    nested_layers,
     registry as layer_registry,
     serialize,
 )
@@ -70,6 +71,9 @@ _OPTIMIZER_PREFIX = "optimizer/"
 MAX_HEADER_BYTES = 2**20
 #: the most values the zeros fed to a model to build it on load may have
 _MAX_BUILD_VALUES = 2**24
+#: weight values a model may build beyond those its file holds: the scalars that files written
+#: before they existed lack (``Layer.older_file_defaults``), a few bytes each
+_OLDER_FILE_SLACK = 4096
 
 
 def register_serializable(package: str = "Custom", name: str | None = None):
@@ -390,11 +394,13 @@ def _checked_paths(model, tensors, where: str) -> dict:
     if not paths and not model.built:
         raise ValueError(f"model {model.name!r} has no weights yet: build it (call it on a "
                          "batch) before loading weights")
-    missing = [p for p in paths if p not in tensors]
+    older = _older_file_defaults(model)
+    missing = [p for p in paths if p not in tensors and p not in older]
     unexpected = [n for n in tensors if n not in paths]
     if missing or unexpected:
         raise ModelFormatError(f"{where}: the weights do not match model {model.name!r}: "
                                f"missing {missing}, unexpected {unexpected}")
+    paths = {p: w for p, w in paths.items() if p in tensors}
     for path, weight in paths.items():
         shape, dtype = _shape_and_dtype(tensors, path)
         if shape != weight.shape:
@@ -404,6 +410,19 @@ def _checked_paths(model, tensors, where: str) -> dict:
             raise ModelFormatError(f"{where}: weight {path!r} has dtype {dtype}; "
                                    "expected floating-point values")
     return paths
+
+
+def _older_file_defaults(model) -> dict[str, float]:
+    """``{path: value}`` for the weights that files written before they existed lack
+    (``Layer.older_file_defaults``): such a file loads, the weight taking that value."""
+    paths = {id(weight): path for path, weight in model.named_weights().items()}
+    found = {}
+    for layer in [model, *nested_layers(model)]:
+        for key, value in type(layer).older_file_defaults.items():
+            weight = layer._weights.get(key)
+            if weight is not None and id(weight) in paths:
+                found[paths[id(weight)]] = value
+    return found
 
 
 def _shape_and_dtype(tensors, name: str) -> tuple[tuple, np.dtype]:
@@ -539,6 +558,9 @@ def load_model(filepath, compile: bool = True):  # noqa: A002  (Keras's argument
         model = _rebuild(config, tensors, where)
         weights, state = split_tensors(tensors, model.named_weights())
         _assign(model, weights, where, staged=False)  # a new model: read into its weights
+        for path, value in _older_file_defaults(model).items():
+            if path not in weights:  # a file written before this weight existed
+                model.named_weights()[path].data[...] = value
         model_metadata = metadata.get("model_metadata", {})
         if not isinstance(model_metadata, dict):
             raise ModelFormatError(f"{where}: metadata.json's model_metadata must be an object, "
@@ -560,7 +582,9 @@ def _rebuild(config: dict, tensors, where: str):
     """The model a config describes, built, within the budgets: no more weight values than
     the file holds, no intermediate activation over ``_MAX_BUILD_VALUES`` values."""
     try:
-        with load_budget(sum(math.prod(tensors.shape(n)) for n in tensors), _MAX_BUILD_VALUES):
+        # _OLDER_FILE_SLACK: room for the weights an older file lacks (older_file_defaults)
+        with load_budget(sum(math.prod(tensors.shape(n)) for n in tensors) + _OLDER_FILE_SLACK,
+                         _MAX_BUILD_VALUES):
             model = deserialize(config.get("model"))
             if not hasattr(model, "compile"):
                 raise ValueError(f"{type(model).__name__} is a layer, not a model")
