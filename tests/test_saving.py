@@ -401,15 +401,17 @@ def _kill_rounds(target: Path, rounds: int, seed: int) -> tuple[set, int]:
     for w in model.weights:
         w.data[...] = -1.0
     model.save(target)
-    # Kill moments are drawn over about four saves' time, measured here, so that the kills
-    # land both between and inside saves however fast or loaded the machine is (a fixed
-    # 20 ms window left fewer than 20 complete saves on a machine busy with other processes).
+    # Kill moments are drawn over 20 ms or ten saves' time (measured here), whichever is
+    # longer, so that kills land both between and inside saves however loaded the machine is
+    # (a fixed 20 ms window left fewer than 20 complete saves on a machine busy with other
+    # processes; four saves' time was too short on a quiet one, where the forked child needs
+    # a few milliseconds before its first save completes).
     durations = []
     for _ in range(5):
         start = time.perf_counter()
         model.save(target)
         durations.append(time.perf_counter() - start)
-    window = 4 * float(np.median(durations))
+    window = max(0.02, 10 * float(np.median(durations)))
     rng = np.random.default_rng(seed)
     seen, torn = {-1.0}, 0
     for attempt in range(rounds):
