@@ -134,6 +134,27 @@ def test_sigint_keeps_the_last_epoch_and_resume_finishes_bit_identically(tmp_pat
     assert not (stopped / "checkpoint.nervenet").exists()
 
 
+def test_sigterm_keeps_the_last_epoch_as_sigint_does(tmp_path):
+    # what a cluster's scheduler or `kill` sends: the same one line, status and kept files
+    process = subprocess.Popen([sys.executable, "-m", "nervenet", "train", "--dataset", "moons",
+                                "--epochs", "30", "--verbose", "2", "--hidden", "16",
+                                "--out", "stopped", "--overwrite"],
+                               cwd=tmp_path, env=_env(), text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    for line in process.stdout:
+        if line.startswith("Epoch 2/30"):
+            process.send_signal(signal.SIGTERM)
+            break
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert len(err.strip().splitlines()) == 1 and "--resume" in err, err
+    run = json.loads((tmp_path / "stopped" / "run.json").read_text())
+    assert run["status"] == "interrupted" and 2 <= run["epochs_completed"] < 30
+    assert len(_history(tmp_path / "stopped" / "history.csv")) == run["epochs_completed"]
+    models.load_model(tmp_path / "stopped" / "model.nervenet")
+    assert (tmp_path / "stopped" / "checkpoint.nervenet").exists()
+
+
 def _flowers(path: Path, n: int, seed: int) -> list[str]:
     """A CSV with a header: two numeric columns far apart per species, a nominal column."""
     rng = np.random.default_rng(seed)
