@@ -5,6 +5,7 @@ files split for training (``load_data``), the networks it trains with their prep
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import numpy as np
 import nervenet
 from nervenet import layers, models, optimizers, runs
 from nervenet.autograd import no_grad
+from nervenet.callbacks import ProgbarLogger
 from nervenet.data import datasets, tabular
 
 DATASETS = ["mnist5k", "mnist", "fashion_mnist", "iris", "housing", "xor", "moons"]
@@ -302,7 +304,7 @@ def decide(model, x) -> tuple[np.ndarray, np.ndarray | None]:
         labels = (net[:, 0] > 0).astype(np.int64) if net.shape[1] == 1 else net.argmax(axis=1)
         return labels, None
     scores = np.asarray(model.predict(np.asarray(x, dtype=np.float32), batch_size=256,
-                                      verbose=0))  # stdout carries the predictions
+                                      verbose=0, callbacks=progress_on_stderr()))
     scores = scores.reshape(len(scores), -1)
     if task == "binary":
         return (scores[:, 0] > 0.5).astype(np.int64), scores
@@ -321,7 +323,14 @@ def test_metrics(model, x, y) -> dict:
     """The test metrics ``train`` prints at the end and ``evaluate`` reproduces."""
     if model.metadata.get("model") == "perceptron":
         return {"accuracy": accuracy(model, x, y)}
-    return model.evaluate(x, y, batch_size=256, verbose=0, return_dict=True)
+    return model.evaluate(x, y, batch_size=256, verbose=0, return_dict=True,
+                          callbacks=progress_on_stderr())
+
+
+def progress_on_stderr() -> list:
+    """A progress bar for ``evaluate``/``predict`` on stderr where that is a terminal: stdout
+    carries the metrics and predictions a script may read, and a log file wants no redraws."""
+    return [ProgbarLogger(stream=sys.stderr)] if sys.stderr.isatty() else []
 
 
 def read_inputs(path: str, metadata: dict, with_target: bool = False):

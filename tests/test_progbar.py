@@ -142,3 +142,34 @@ def test_the_real_command_under_a_pty_80_columns_wide(tmp_path):
     assert [s for s in screen if s] == [s for s in segments if s], text
     epoch_lines = [line for line in screen if re.match(r"(\d+)/\1 \[=+\]", line)]
     assert len(epoch_lines) == 2 and all("/step" in line for line in epoch_lines), screen
+
+
+def test_the_evaluate_command_draws_its_bar_on_a_terminal_stderr_only(tmp_path):
+    """``nervenet evaluate``: the metrics line alone on stdout (a pipe), the bar on stderr (a
+    pseudo-terminal); with stderr not a terminal, no bar at all."""
+    from nervenet import cli
+
+    assert cli.main(["train", "--dataset", "moons", "--epochs", "1", "--hidden", "8",
+                     "--verbose", "0", "--out", str(tmp_path / "run"), "--overwrite"]) == 0
+    env = dict(os.environ, NERVENET_OFFLINE="1", PYTHONPATH=str(ROOT))
+    command = [sys.executable, "-m", "nervenet", "evaluate", str(tmp_path / "run")]
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=follower, env=env,
+                               text=True)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    out, _ = process.communicate(timeout=120)
+    assert process.returncode == 0
+    assert len(out.splitlines()) == 1 and "accuracy" in out, out
+    assert "/step" in b"".join(chunks).decode()
+    piped = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert piped.returncode == 0 and piped.stdout == out and piped.stderr == ""
