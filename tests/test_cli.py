@@ -106,19 +106,25 @@ def test_the_test_split_is_evaluated_once_and_evaluate_reproduces_it(tmp_path, c
     assert len(rows) == 150
 
 
+def _interrupt_at_epoch_2(cwd: Path, options: list[str], signum: int) -> None:
+    """Run ``nervenet train OPTIONS`` (30 epochs, --verbose 2) in ``cwd``, send ``signum`` when
+    epoch 2 starts, and check it stops as promised: status 130, one line naming --resume."""
+    process = subprocess.Popen([sys.executable, "-m", "nervenet", "train", *options], cwd=cwd,
+                               env=_env(), text=True, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    for line in process.stdout:
+        if line.startswith("Epoch 2/30"):
+            process.send_signal(signum)
+            break
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert len(err.strip().splitlines()) == 1 and "--resume" in err, err
+
+
 def test_sigint_keeps_the_last_epoch_and_resume_finishes_bit_identically(tmp_path):
     options = ["--dataset", "moons", "--epochs", "30", "--verbose", "2", "--hidden", "32,32",
                "--seed", "3", "--overwrite"]
-    process = subprocess.Popen([sys.executable, "-m", "nervenet", "train", *options, "--out",
-                                "stopped"], cwd=tmp_path, env=_env(), text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    for line in process.stdout:
-        if line.startswith("Epoch 2/30"):
-            process.send_signal(signal.SIGINT)
-            break
-    out, err = process.communicate(timeout=120)
-    assert process.returncode == 130, err
-    assert len(err.strip().splitlines()) == 1 and "--resume" in err, err
+    _interrupt_at_epoch_2(tmp_path, [*options, "--out", "stopped"], signal.SIGINT)
     stopped = tmp_path / "stopped"
     run = json.loads((stopped / "run.json").read_text())
     kept = run["epochs_completed"]
@@ -136,18 +142,9 @@ def test_sigint_keeps_the_last_epoch_and_resume_finishes_bit_identically(tmp_pat
 
 def test_sigterm_keeps_the_last_epoch_as_sigint_does(tmp_path):
     # what a cluster's scheduler or `kill` sends: the same one line, status and kept files
-    process = subprocess.Popen([sys.executable, "-m", "nervenet", "train", "--dataset", "moons",
-                                "--epochs", "30", "--verbose", "2", "--hidden", "16",
-                                "--out", "stopped", "--overwrite"],
-                               cwd=tmp_path, env=_env(), text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    for line in process.stdout:
-        if line.startswith("Epoch 2/30"):
-            process.send_signal(signal.SIGTERM)
-            break
-    out, err = process.communicate(timeout=120)
-    assert process.returncode == 130, err
-    assert len(err.strip().splitlines()) == 1 and "--resume" in err, err
+    _interrupt_at_epoch_2(tmp_path, ["--dataset", "moons", "--epochs", "30", "--verbose", "2",
+                                     "--hidden", "16", "--out", "stopped", "--overwrite"],
+                          signal.SIGTERM)
     run = json.loads((tmp_path / "stopped" / "run.json").read_text())
     assert run["status"] == "interrupted" and 2 <= run["epochs_completed"] < 30
     assert len(_history(tmp_path / "stopped" / "history.csv")) == run["epochs_completed"]

@@ -108,6 +108,23 @@ def test_evaluate_and_predict_get_a_bar_of_their_own(monkeypatch, mode):
     assert ("loss: 0.2500" in screen[0]) == (mode == "test")
 
 
+def _read_terminal(leader: int, seconds: float) -> str:
+    """What a child wrote to the pseudo-terminal ``leader`` until it closed it (or ``seconds``
+    passed), with the pty's newline translation undone; closes ``leader``."""
+    chunks = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    return b"".join(chunks).decode().replace("\r\n", "\n")
+
+
 def test_the_real_command_under_a_pty_80_columns_wide(tmp_path):
     """``nervenet train`` on MNIST digits in a pseudo-terminal of 80 columns."""
     import fcntl
@@ -123,19 +140,8 @@ def test_the_real_command_under_a_pty_80_columns_wide(tmp_path):
          "--max-samples", "2000", "--hidden", "64", "--batch-size", "4", "--out", "r"],
         stdin=follower, stdout=follower, stderr=subprocess.DEVNULL, cwd=tmp_path, env=env)
     os.close(follower)
-    chunks = []
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        try:
-            chunk = os.read(leader, 4096)
-        except OSError:  # the child closed the terminal
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(leader)
+    text = _read_terminal(leader, seconds=240)
     assert process.wait(timeout=60) == 0
-    text = b"".join(chunks).decode().replace("\r\n", "\n")  # the pty's newline translation
     assert text.count("\r") > 2  # the bar was redrawn in place
     screen, wraps, segments = replay(text)
     assert wraps == 0, text
@@ -157,19 +163,10 @@ def test_the_evaluate_command_draws_its_bar_on_a_terminal_stderr_only(tmp_path):
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=follower, env=env,
                                text=True)
     os.close(follower)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(leader, 4096)
-        except OSError:  # the child closed the terminal
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(leader)
+    bar = _read_terminal(leader, seconds=120)
     out, _ = process.communicate(timeout=120)
     assert process.returncode == 0
     assert len(out.splitlines()) == 1 and "accuracy" in out, out
-    assert "/step" in b"".join(chunks).decode()
+    assert "/step" in bar
     piped = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
     assert piped.returncode == 0 and piped.stdout == out and piped.stderr == ""
