@@ -68,8 +68,7 @@ def _model(kind: str):
 
 def worker(kind: str) -> None:
     """Train under whatever world this process is in; rank 0 prints one JSON line."""
-    from nervenet import callbacks, distributed
-    from nervenet.distributed import world
+    from nervenet import callbacks, distributed, world
     from nervenet.utils import set_random_seed
 
     distributed.init()

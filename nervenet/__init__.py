@@ -7,6 +7,7 @@ so that Keras code runs after ``import nervenet as keras`` (see docs/keras_api.m
 """
 
 from nervenet import backend, utils  # noqa: I001  (the layers of the house, bottom up)
+from nervenet._version import __version__
 from nervenet.autograd import (
     Function,
     GradcheckError,
@@ -27,7 +28,6 @@ from nervenet import ensemble, linear, tuning, distributed, datasets, summary
 from nervenet.layers import Input
 from nervenet.models import Model, Sequential
 
-__version__ = "0.1.0"
 
 
 def __getattr__(name: str):

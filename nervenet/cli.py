@@ -39,8 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
-import nervenet
 from nervenet import callbacks, distributed, models, runs
+from nervenet._version import __version__
 from nervenet.models.perceptron import perceptron_rule
 from nervenet.recipes import (
     DATASETS,
@@ -209,7 +209,7 @@ def describe_run(options: dict, data: dict) -> dict:
             "splits": {"train": len(data["x_train"]),
                        "validation": 0 if data["x_val"] is None else len(data["x_val"]),
                        "test": len(data["x_test"])},
-            "versions": {"nervenet": nervenet.__version__, "numpy": np.__version__,
+            "versions": {"nervenet": __version__, "numpy": np.__version__,
                          "python": platform.python_version()}}
 
 
@@ -591,7 +591,7 @@ def _run_export(args) -> None:
 def make_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="nervenet", description="Train, evaluate and inspect nervenet "
                      "models (see docs/cli.md).")
-    parser.add_argument("--version", action="version", version=f"nervenet {nervenet.__version__}")
+    parser.add_argument("--version", action="version", version=f"nervenet {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _train_arguments(_add_command(commands, "train", "train a model; every run gets its own "
                                   "folder", _run_train))

@@ -5,8 +5,8 @@ under Slurm) and call ``init()`` at its top: ``Model.fit`` then splits each glob
 the ranks and sums their gradients (the result equals the one-process run), and only rank 0
 prints and writes files. See docs/distributed.md.
 
-* the world (``world.py``): ``init, rank, size, local_rank, is_initialized, barrier,
-  allreduce, broadcast``;
+* the world (``nervenet/world.py``, on the ground floor, so that layers may use it): ``init,
+  rank, size, local_rank, is_initialized, barrier, allreduce, broadcast``;
 * Horovod's API (``training.py``): ``DistributedOptimizer, BroadcastGlobalVariables,
   MetricAverage, LearningRateWarmup``;
 * what fit, evaluate and predict do on each rank: ``data_parallel.py`` (used by the models).
@@ -14,7 +14,14 @@ prints and writes files. See docs/distributed.md.
 mpi4py is imported by ``init()`` alone, so ``import nervenet`` does not load it.
 """
 
-from nervenet.distributed.world import (  # noqa: I001  (world first: layers use it)
+from nervenet.distributed.training import (
+    BroadcastGlobalVariables,
+    DistributedOptimizer,
+    LearningRateWarmup,
+    MetricAverage,
+    broadcast_model,
+)
+from nervenet.world import (
     abort,
     allgather_rows,
     allreduce,
@@ -27,13 +34,6 @@ from nervenet.distributed.world import (  # noqa: I001  (world first: layers use
     local_rank,
     rank,
     size,
-)
-from nervenet.distributed.training import (
-    BroadcastGlobalVariables,
-    DistributedOptimizer,
-    LearningRateWarmup,
-    MetricAverage,
-    broadcast_model,
 )
 
 __all__ = [

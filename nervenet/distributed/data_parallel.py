@@ -27,9 +27,8 @@ import warnings
 
 import numpy as np
 
-from nervenet import callbacks as callbacks_module
+from nervenet import callbacks as callbacks_module, world
 from nervenet.autograd import Tensor
-from nervenet.distributed import world
 from nervenet.layers.base import nested_layers
 from nervenet.layers.normalization import BatchNormalization, SyncBatchNormalization
 from nervenet.models import data_adapter

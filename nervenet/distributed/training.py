@@ -14,9 +14,8 @@ import json
 
 import numpy as np
 
-from nervenet import optimizers
+from nervenet import optimizers, world
 from nervenet.callbacks import Callback, _set_learning_rate
-from nervenet.distributed import world
 
 
 class _Averaging:

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from nervenet import constraints, initializers, regularizers
+from nervenet import constraints, initializers, regularizers, world
 from nervenet.autograd import Tensor, no_grad
 from nervenet.autograd.ops.arith import sqrt
 from nervenet.autograd.ops.norm import batch_norm, batch_norm_training, sync_batch_norm_training
-from nervenet.distributed import world
 from nervenet.layers.base import (
     InputSpec,
     Layer,

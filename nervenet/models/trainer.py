@@ -20,11 +20,11 @@ import warnings
 
 import numpy as np
 
-from nervenet import backend, metrics, optimizers
+from nervenet import backend, metrics, optimizers, world
 from nervenet.autograd import Tensor, grad, no_grad
 from nervenet.callbacks import CallbackList, History, ProgbarLogger
 from nervenet.data.dataset import Dataset
-from nervenet.distributed import data_parallel, world
+from nervenet.distributed import data_parallel
 from nervenet.layers.base import Layer, nested_layers, state_transaction
 from nervenet.models import data_adapter
 from nervenet.models.compile_utils import OutputLosses, OutputMetrics, output_loss

@@ -27,7 +27,7 @@ import os
 import onnx
 from onnx import helper
 
-import nervenet
+from nervenet._version import __version__
 from nervenet.layers.base import serialize
 from nervenet.layers.normalization import BatchNormalization
 from nervenet.models.folding import _foldable_into, _merge
@@ -118,7 +118,7 @@ def _name_outputs(b: GraphBuilder, results: list[str], names: list[str],
 
 
 def _metadata(model, b: GraphBuilder) -> dict[str, str]:
-    props = {"nervenet.format": FORMAT, "nervenet.version": nervenet.__version__}
+    props = {"nervenet.format": FORMAT, "nervenet.version": __version__}
     try:
         config = serialize(model)
     except (ValueError, NotImplementedError, TypeError):
@@ -162,7 +162,7 @@ def build_proto(model, opset: int | None = None, dynamic_batch: bool = True) -> 
         b.initializers)
     proto = helper.make_model_gen_version(
         graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="nervenet",
-        producer_version=nervenet.__version__)
+        producer_version=__version__)
     helper.set_model_props(proto, _metadata(model, b))
     if originals:  # training state, which runtimes leave alone
         proto.training_info.add().initialization.CopyFrom(

@@ -34,8 +34,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-import nervenet
 from nervenet import losses, metrics, optimizers
+from nervenet._version import __version__
 from nervenet.autograd import no_grad
 from nervenet.layers.base import (
     Layer,
@@ -205,7 +205,7 @@ def _metadata(training_state: dict | None = None, model_metadata: dict | None = 
               ) -> bytes:
     metadata = {
         "format": FORMAT, "format_version": FORMAT_VERSION,
-        "nervenet_version": nervenet.__version__,
+        "nervenet_version": __version__,
         "numpy_version": np.__version__, "python_version": platform.python_version(),
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }

@@ -11,10 +11,10 @@ import sys
 import numpy as np
 import pytest
 
-from nervenet import callbacks, distributed, layers, models, optimizers, utils
+from nervenet import callbacks, distributed, layers, models, optimizers, utils, world
 from nervenet.autograd import Tensor, gradcheck
 from nervenet.autograd.ops.norm import SyncBatchNorm
-from nervenet.distributed import data_parallel, training, world
+from nervenet.distributed import data_parallel, training
 
 needs_mpi4py = pytest.mark.skipif(importlib.util.find_spec("mpi4py") is None,
                                   reason="mpi4py is not installed (pip install 'nervenet[mpi]')")

@@ -7,8 +7,8 @@ on NumPy arrays, in place): no pickling, one message per array. mpi4py is import
 the world is one process: ``rank() == 0``, ``size() == 1`` and the collectives return their
 input.
 
-This module imports nothing else from nervenet, so that any layer (SyncBatchNormalization)
-may use it.
+It lives on the ground floor and imports nothing else from nervenet, so that any floor may
+use it (SyncBatchNormalization, the training loop); ``nervenet.distributed`` re-exports it.
 """
 
 from __future__ import annotations
