@@ -41,14 +41,21 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'nervenet' has no attribute {name!r}")
 
 
-def tensor(data, requires_grad: bool = False, name: str | None = None) -> Tensor:
-    """Build a Tensor (see ``nervenet.Tensor`` for the dtype policy).
+def tensor(data, requires_grad: bool = False, name: str | None = None,
+           device: str | None = None) -> Tensor:
+    """Build a Tensor (see ``nervenet.Tensor`` for the dtype policy), on ``device``
+    (``"cpu"``, ``"gpu"`` or ``"fake"``; default ``None``: where ``data`` is, the CPU for
+    NumPy arrays, numbers and lists).
 
     Example:
         >>> import nervenet
         >>> nervenet.tensor([1, 2]).dtype
         dtype('float32')
+        >>> nervenet.tensor([1, 2], device="fake").device
+        'fake'
     """
+    if device is not None:
+        data = backend.to_device(backend.as_array(data), backend.check_device(device))
     return Tensor(data, requires_grad=requires_grad, name=name)
 
 

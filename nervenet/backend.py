@@ -2,7 +2,10 @@
 
 This is the one module that decides how Python values become arrays. Everything else asks it:
 
-* ``xp`` is the array module (NumPy today).
+* ``get_array_module(*arrays)`` is the array module of the arrays an op receives: NumPy, CuPy
+  (device ``"gpu"``) or the fake device's NumPy-backed module (``"fake"``, for tests).
+  ``to_device``, ``device_of`` and ``to_numpy`` move arrays between devices; a host copy is
+  made only by ``to_numpy`` (``Tensor.numpy()``, saving, metrics' final values, printing).
 * ``floatx()`` is the default floating dtype (float32 unless ``set_floatx`` says otherwise).
 * ``as_array(value)`` applies the dtype policy of DESIGN.md: a floating ndarray keeps its dtype,
   an integer or boolean ndarray stays as it is (labels, masks), and Python numbers and lists
@@ -21,11 +24,111 @@ import os
 
 import numpy as np
 
-xp = np
+from nervenet import fake_device
 
 _FLOAT_DTYPES = {"float32": np.float32, "float64": np.float64}
 _floatx: type[np.floating] = np.float32
 _rng: np.random.Generator = np.random.default_rng()
+
+
+#: the devices an array can live on
+DEVICES = ("cpu", "gpu", "fake")
+#: array type -> its module, for every array type that is not NumPy's (CuPy's joins on first use)
+_DEVICE_MODULES: dict[type, object] = {fake_device.FakeArray: fake_device.fake_numpy}
+_DEVICE_NAMES: dict[type, str] = {fake_device.FakeArray: "fake"}
+
+
+def get_array_module(*arrays):
+    """The array module of ``arrays``: ``cupy`` for a CuPy array, the fake device's module for a
+    fake array, ``numpy`` otherwise (numbers, ``None`` and NumPy arrays), as Chainer's
+    ``cuda.get_array_module``. An op writes ``xp = get_array_module(x)`` and then ``xp.exp(x)``,
+    ``xp.zeros(...)``: the same code runs on every device.
+
+    Example:
+        >>> get_array_module(np.ones(2)) is np
+        True
+    """
+    for array in arrays:
+        module = _DEVICE_MODULES.get(type(array))
+        if module is not None:
+            return module
+    return np
+
+
+def device_of(array) -> str:
+    """The device an array lives on: ``"cpu"`` (NumPy), ``"gpu"`` (CuPy) or ``"fake"``."""
+    return _DEVICE_NAMES.get(type(array), "cpu")
+
+
+def check_device(device) -> str:
+    """Return ``device`` when it names a usable device; for ``"gpu"`` check that CuPy imports
+    and sees a CUDA GPU.
+
+    Raises:
+        ValueError: an unknown device name.
+        RuntimeError: ``"gpu"`` without CuPy or without a CUDA GPU (the message says which).
+    """
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {', '.join(map(repr, DEVICES))}, got {device!r}")
+    if device == "gpu":
+        _cupy()
+    return device
+
+
+def _cupy():
+    """CuPy, checked: importable AND seeing a GPU. NOTE: cupy-cuda12x imports fine on a machine
+    without CUDA (``cupy.cuda.is_available()`` is False and the first allocation fails), so the
+    guard is ``is_available()``, not ImportError alone."""
+    try:
+        import cupy
+    except ImportError as error:
+        raise RuntimeError(
+            f'device "gpu" needs CuPy, which could not be imported ({error}); install it with '
+            f'pip install "nervenet[gpu]" (the cupy-cuda12x wheel, CUDA 12)') from None
+    try:
+        available = cupy.cuda.is_available()
+    except Exception:  # a broken driver or runtime raises instead of answering False
+        available = False
+    if not available:
+        raise RuntimeError(
+            'device "gpu": CuPy is installed but sees no CUDA GPU (cupy.cuda.is_available() is '
+            'False: no NVIDIA GPU, driver or CUDA runtime); use device "cpu" instead')
+    _DEVICE_MODULES.setdefault(cupy.ndarray, cupy)
+    _DEVICE_NAMES.setdefault(cupy.ndarray, "gpu")
+    return cupy
+
+
+def to_device(array, device: str):
+    """``array`` on ``device`` (itself when it is already there; otherwise a copy).
+
+    NumPy arrays and numbers go to a device as they are; a device array comes to the CPU
+    through ``to_numpy``. Random numbers and initial weights are drawn on the host and moved,
+    so a seed gives the same values on every device.
+    """
+    source = device_of(array)
+    if source == device:
+        return array
+    check_device(device)
+    host = to_numpy(array) if source != "cpu" else np.asarray(array)
+    if device == "cpu":
+        return host
+    if device == "fake":
+        return fake_device.FakeArray(host.copy())
+    return _cupy().asarray(host)
+
+
+def as_device_array(value):
+    """``value`` as an array of its own device: a device array as it is, anything else (a
+    NumPy scalar, a number) through ``np.asarray``."""
+    return value if type(value) in _DEVICE_MODULES else np.asarray(value)
+
+
+def to_numpy(array) -> np.ndarray:
+    """A NumPy array of ``array``'s values: the one explicit host copy of a device array (a
+    NumPy array or a number comes back as ``np.asarray`` of it, not copied)."""
+    if device_of(array) == "cpu":
+        return np.asarray(array)
+    return array.get()
 
 
 def floatx() -> np.dtype:
@@ -47,7 +150,7 @@ def set_floatx(dtype: str) -> None:
     _floatx = _FLOAT_DTYPES[name]
 
 
-def as_array(value, dtype=None) -> np.ndarray:
+def as_array(value, dtype=None):
     """Convert ``value`` to an ndarray following the dtype policy.
 
     Args:
@@ -62,8 +165,8 @@ def as_array(value, dtype=None) -> np.ndarray:
         TypeError: for strings, objects, complex numbers and other non-numeric data.
     """
     if dtype is not None:
-        return np.asarray(value, dtype=dtype)
-    if isinstance(value, np.ndarray):
+        return get_array_module(value).asarray(value, dtype=dtype)
+    if isinstance(value, np.ndarray) or type(value) in _DEVICE_MODULES:  # (keeps its device)
         array = value
     elif isinstance(value, (np.generic, bool)):
         array = np.asarray(value)

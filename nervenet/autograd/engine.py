@@ -22,6 +22,7 @@ import numpy as np
 from nervenet.autograd.anomaly import AnomalyMode, check_backward
 from nervenet.autograd.function import set_grad_enabled
 from nervenet.autograd.tensor import Tensor, as_tensor
+from nervenet.backend import get_array_module
 
 
 def _initial_grad(output: Tensor, grad) -> Tensor:
@@ -38,7 +39,7 @@ def _initial_grad(output: Tensor, grad) -> Tensor:
                 "pass grad= with that shape, or reduce the output to one value first "
                 "(for example loss.sum() or loss.mean())"
             )
-        return Tensor.from_array(np.ones_like(output.data))
+        return Tensor.from_array(get_array_module(output.data).ones_like(output.data))
     grad = as_tensor(grad, output)
     if grad.shape != output.shape:
         raise ValueError(
@@ -92,17 +93,23 @@ class _Pass:
             self.store(y, gy.data)
         return gy
 
-    def store(self, x: Tensor, g: np.ndarray) -> None:
+    def store(self, x: Tensor, g) -> None:
         """Accumulate into ``x.grad``. A stored gradient is never a read-only view (a
         broadcast) nor shared with another tensor's ``.grad``, so updating ``.grad`` in place
         is safe, as in PyTorch."""
         if x.grad is not None:
             x.grad = x.grad + g
-        elif not g.flags.writeable or id(g) in self.stored:
+        elif id(g) in self.stored or not _own(g):
             x.grad = g.copy()
         else:
             x.grad = g
         self.stored.add(id(x.grad))
+
+
+def _own(g) -> bool:
+    """May ``g`` become a ``.grad`` that is updated in place? NumPy marks broadcast views
+    read-only; CuPy has no such flag, so on a device only an array owning its memory may."""
+    return g.flags.writeable if type(g) is np.ndarray else g.flags.owndata
 
 
 def backward(outputs, grad_outputs, create_graph=False, retain_graph=None, inputs=None):
@@ -150,7 +157,8 @@ def _input_grads(function, gys: list, create_graph: bool) -> tuple:
     has a zero gradient.
     """
     if len(gys) > 1:
-        gys = [g if g is not None else Tensor.from_array(np.zeros(shape, dtype))
+        xp = get_array_module(*map(_data, function.inputs))
+        gys = [g if g is not None else Tensor.from_array(xp.zeros(shape, dtype))
                for g, (shape, dtype) in zip(gys, function.output_specs)]
     if AnomalyMode.enabled:
         AnomalyMode.backward_of = function

@@ -7,6 +7,8 @@ from a result gives the computational graph that ``backward()`` walks with the c
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from nervenet import backend
@@ -63,7 +65,7 @@ class Tensor:
     def from_array(cls, array: np.ndarray) -> Tensor:
         """Wrap an ndarray without copying or converting it (the fast path ops use)."""
         tensor = cls.__new__(cls)
-        tensor.data = array if type(array) is np.ndarray else np.asarray(array)
+        tensor.data = array if type(array) is np.ndarray else backend.as_device_array(array)
         tensor.requires_grad = False
         tensor.name = None
         tensor.grad = None
@@ -100,9 +102,16 @@ class Tensor:
     def __bool__(self) -> bool:
         return bool(self.data)
 
+    @property
+    def device(self) -> str:
+        """Where the data lives: ``"cpu"``, ``"gpu"`` or ``"fake"``."""
+        return backend.device_of(self.data)
+
     def __repr__(self) -> str:
-        body = np.array2string(self.data, prefix="Tensor(", separator=", ")
+        body = np.array2string(backend.to_numpy(self.data), prefix="Tensor(", separator=", ")
         extras = f", dtype={self.dtype}"
+        if self.device != "cpu":
+            extras += f", device={self.device!r}"
         if self.name is not None:
             extras += f", name={self.name!r}"
         if self.creator is not None:
@@ -112,16 +121,35 @@ class Tensor:
         return f"Tensor({body}{extras})"
 
     def numpy(self) -> np.ndarray:
-        """Return the data as an ndarray (shared, not copied)."""
-        return self.data
+        """Return the data as an ndarray: shared, not copied, on the CPU; a host copy from a
+        device."""
+        return backend.to_numpy(self.data)
+
+    def to(self, device: str) -> Tensor:
+        """This tensor on ``device`` (``"cpu"``, ``"gpu"`` or ``"fake"``): itself when it is
+        there already, otherwise a new leaf with a copy of the data (and the same
+        ``requires_grad``), as ``torch.Tensor.to``.
+
+        Raises:
+            ValueError: an unknown device. RuntimeError: ``"gpu"`` without CuPy or CUDA.
+        """
+        backend.check_device(device)
+        if self.device == device:
+            return self
+        return Tensor(backend.to_device(self.data, device), requires_grad=self.requires_grad,
+                      name=self.name)
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         """``np.asarray(t)``, ``np.stack([t, ...])``: the values, as TensorFlow's eager tensors
         give them (the book's MC Dropout stacks model outputs this way). NumPy's arithmetic
-        with a Tensor still records the op (``__array_ufunc__ = None``)."""
+        with a Tensor still records the op (``__array_ufunc__ = None``). A tensor on a device
+        refuses, as its arrays do: copy it with ``numpy()``."""
+        data = self.data
+        if type(data) is not np.ndarray:
+            data.__array__()  # raises the device's own TypeError
         if copy:
-            return np.array(self.data, dtype=dtype, copy=True)
-        return self.data if dtype is None else self.data.astype(dtype, copy=False)
+            return np.array(data, dtype=dtype, copy=True)
+        return data if dtype is None else data.astype(dtype, copy=False)
 
     def item(self) -> float | int | bool:
         """Return the value of a one-element tensor as a Python number."""
@@ -215,16 +243,16 @@ class Tensor:
         return Tensor.from_array(compare(self.data, other_data))
 
     def __lt__(self, other):
-        return self._compare(other, np.less)
+        return self._compare(other, operator.lt)
 
     def __le__(self, other):
-        return self._compare(other, np.less_equal)
+        return self._compare(other, operator.le)
 
     def __gt__(self, other):
-        return self._compare(other, np.greater)
+        return self._compare(other, operator.gt)
 
     def __ge__(self, other):
-        return self._compare(other, np.greater_equal)
+        return self._compare(other, operator.ge)
 
     # Tensors are identified by object, as in PyTorch (so they can be dict keys).
     __hash__ = object.__hash__
@@ -270,15 +298,21 @@ def as_tensor(value, like: Tensor | None = None) -> Tensor:
     """Return ``value`` as a Tensor without copying.
 
     A Python number next to a floating tensor ``like`` takes that tensor's dtype, so that
-    ``x * 2`` stays float32 for a float32 ``x``.
+    ``x * 2`` stays float32 for a float32 ``x``; a number (Python or NumPy scalar) next to a
+    tensor on a device goes to that device, as CuPy takes scalars. Arrays never move here.
     """
     if isinstance(value, Tensor):
         return value
     if type(value) is np.ndarray and value.dtype.kind in "biuf":  # the common case: kept as is
         return Tensor.from_array(value)
-    if like is not None and isinstance(value, (int, float)) and not isinstance(value, bool) \
+    if like is None:
+        return Tensor.from_array(backend.as_array(value))
+    xp = backend.get_array_module(like.data)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) \
             and like.data.dtype.kind == "f":
-        return Tensor.from_array(np.asarray(value, dtype=like.data.dtype))
+        return Tensor.from_array(xp.asarray(value, dtype=like.data.dtype))
+    if xp is not np and isinstance(value, (bool, int, float, np.generic)):
+        return Tensor.from_array(xp.asarray(backend.as_array(value)))  # a number joins like
     return Tensor.from_array(backend.as_array(value))
 
 

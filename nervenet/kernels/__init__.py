@@ -8,7 +8,10 @@ said beside it, and the measurements are in bench/README.md ("The kernels"). Eac
 tested against the plain expression (tests/test_kernels.py) or through its op's tests.
 
 This is the ground floor of the engine, beside ``nervenet.backend``: it imports nothing from
-nervenet but the backend. The array module is NumPy; a GPU backend would choose it here.
+nervenet but the backend. Each kernel takes its array module from its inputs
+(``xp = backend.get_array_module(x)``: NumPy, CuPy on a GPU, or the fake test device), so the
+same code runs on every device; the NumPy-only tricks (the cached zero row, ``where=``) are
+taken where ``xp`` is NumPy.
 
 * ``elementwise``: ReLU against a cached zero row, a gradient masked by a boolean array, the
   logistic sigmoid, Cody's erf / erfc and the normal CDF, log-softmax with its softmax;

@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 
+from nervenet.backend import get_array_module
+
 _SQRT1_2 = math.sqrt(0.5)
 
 #: the length of the cached row of zeros ``relu`` compares against
@@ -28,6 +30,9 @@ def relu(x: np.ndarray) -> np.ndarray:
     as rows of ``ROW`` elements and compared with one cached row of zeros (the last, incomplete
     row against the scalar).
     """
+    xp = get_array_module(x)
+    if xp is not np:  # the trick is NumPy's; a device's maximum is vectorized against 0
+        return xp.maximum(x, 0)
     y = np.empty_like(x)
     if not x.flags.c_contiguous or x.size < ROW:
         return np.maximum(x, 0, out=y)
@@ -46,9 +51,10 @@ def masked(gy: np.ndarray, mask: np.ndarray) -> np.ndarray:
     NumPy's product of a float and a boolean array casts through a buffer, slower than the
     contiguous bool -> float copy followed by a float product.
     """
-    gx = np.empty(gy.shape, dtype=gy.dtype)
-    np.copyto(gx, mask)
-    return np.multiply(gx, gy, out=gx)
+    xp = get_array_module(gy)
+    gx = xp.empty(gy.shape, dtype=gy.dtype)
+    xp.copyto(gx, mask)
+    return xp.multiply(gx, gy, out=gx)
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -57,20 +63,22 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
     For z < -88 (float32) or -709 (float64) e^(-z) overflows to inf and 1 / (1 + inf) = 0, the
     correctly rounded limit: the formula needs no branch to be stable.
     """
-    t = np.empty_like(z)  # (not np.negative(z): on a 0-d array that returns a scalar)
-    np.negative(z, out=t)
-    with np.errstate(over="ignore"):
-        np.exp(t, out=t)
+    xp = get_array_module(z)
+    t = xp.empty_like(z)  # (not np.negative(z): on a 0-d array that returns a scalar)
+    xp.negative(z, out=t)
+    with np.errstate(over="ignore"):  # NumPy's warning; a device does not warn
+        xp.exp(t, out=t)
     t += 1
-    return np.reciprocal(t, out=t)
+    return xp.reciprocal(t, out=t)
 
 
 def log_softmax_and_softmax(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(log_softmax(x), softmax(x)) over the last axis, via log-sum-exp (never overflows)."""
+    xp = get_array_module(x)
     z = x - x.max(axis=-1, keepdims=True)
-    probs = np.exp(z)
+    probs = xp.exp(z)
     total = probs.sum(axis=-1, keepdims=True)
-    z -= np.log(total)
+    z -= xp.log(total)
     probs /= total
     return z, probs
 
@@ -109,7 +117,8 @@ def _erf_small(x):
 
 def _erfc_positive(y):
     """erfc(y) for y > 0.46875, relative accuracy kept deep into the tail."""
-    result = np.empty_like(y)
+    xp = get_array_module(y)
+    result = xp.empty_like(y)
     middle = y <= 4.0
     if middle.any():
         t = y[middle]
@@ -122,7 +131,7 @@ def _erfc_positive(y):
     tail = ~middle
     if tail.any():
         # erfc(40) is far below the smallest double: clamping keeps inf out of the arithmetic.
-        t = np.minimum(y[tail], 40.0)
+        t = xp.minimum(y[tail], 40.0)
         z = 1.0 / (t * t)
         num = _ERF_P[5] * z
         den = z
@@ -132,9 +141,9 @@ def _erfc_positive(y):
         result[tail] = (_INV_SQRT_PI - z * (num + _ERF_P[4]) / (den + _ERF_Q[4])) / t
     # exp(-y^2) with y^2 split as s^2 + (y - s)(y + s), s = y rounded down to 1/16: s^2 is
     # exact, so the rounding error of y*y is not amplified by the exponential.
-    s = np.trunc(np.minimum(y, 40.0) * 16.0) / 16.0
+    s = xp.trunc(xp.minimum(y, 40.0) * 16.0) / 16.0
     with np.errstate(invalid="ignore"):  # NaN inputs stay NaN
-        return result * np.exp(-s * s) * np.exp(-(y - s) * (y + s))
+        return result * xp.exp(-s * s) * xp.exp(-(y - s) * (y + s))
 
 
 def erf(x) -> np.ndarray:
@@ -148,17 +157,18 @@ def erf(x) -> np.ndarray:
         >>> float(erf(0.5))
         0.5204998778130465
     """
-    x = np.asarray(x)
+    xp = get_array_module(x)
+    x = xp.asarray(x)
     if x.dtype.kind != "f":
         x = x.astype(np.float64)
-    y = np.abs(x)
+    y = xp.abs(x)
     small = y <= _ERF_SMALL
-    result = np.empty_like(x)
+    result = xp.empty_like(x)
     result[small] = _erf_small(x[small])
     large = ~small
     if large.any():
         xl = x[large]
-        result[large] = np.copysign((0.5 - _erfc_positive(np.abs(xl))) + 0.5, xl)
+        result[large] = xp.copysign((0.5 - _erfc_positive(xp.abs(xl))) + 0.5, xl)
     return result
 
 
@@ -170,18 +180,19 @@ def erfc(x) -> np.ndarray:
         >>> float(erfc(10.0))
         2.08848758376e-45
     """
-    x = np.asarray(x)
+    xp = get_array_module(x)
+    x = xp.asarray(x)
     if x.dtype.kind != "f":
         x = x.astype(np.float64)
-    y = np.abs(x)
+    y = xp.abs(x)
     small = y <= _ERF_SMALL
-    result = np.empty_like(x)
+    result = xp.empty_like(x)
     result[small] = 1.0 - _erf_small(x[small])
     large = ~small
     if large.any():
         xl = x[large]
-        tail = _erfc_positive(np.abs(xl))
-        result[large] = np.where(xl < 0, 2.0 - tail, tail)
+        tail = _erfc_positive(xp.abs(xl))
+        result[large] = xp.where(xl < 0, 2.0 - tail, tail)
     return result
 
 

@@ -7,6 +7,8 @@ import functools
 
 import numpy as np
 
+from nervenet.backend import get_array_module
+
 
 def matmul(a: np.ndarray, b: np.ndarray, transpose_a: bool = False,
            transpose_b: bool = False) -> np.ndarray:
@@ -16,9 +18,10 @@ def matmul(a: np.ndarray, b: np.ndarray, transpose_a: bool = False,
 
 
 @functools.lru_cache(maxsize=64)
-def _ones(n: int, dtype: np.dtype) -> np.ndarray:
-    ones = np.ones(n, dtype)
-    ones.flags.writeable = False  # shared between calls
+def _ones(n: int, dtype: np.dtype, xp) -> np.ndarray:
+    ones = xp.ones(n, dtype)
+    if xp is np:
+        ones.flags.writeable = False  # shared between calls
     return ones
 
 
@@ -31,8 +34,8 @@ def sum_rows(x: np.ndarray) -> np.ndarray:
     """
     if x.dtype.char not in "fd":
         return x.sum(axis=0)
-    n = x.shape[0]
-    ones = _ones(n, x.dtype) if n <= 4096 else np.ones(n, x.dtype)  # cache batch sizes only
+    n, xp = x.shape[0], get_array_module(x)
+    ones = _ones(n, x.dtype, xp) if n <= 4096 else xp.ones(n, x.dtype)  # cache batch sizes only
     return ones @ x
 
 

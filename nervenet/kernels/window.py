@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
+
+from nervenet.backend import device_of, get_array_module, to_device
 
 
 def same_padding(size: int, window: int, stride: int) -> tuple[int, int]:
@@ -91,9 +92,10 @@ class ConvGeometry:
         """Return x surrounded by the padding (x itself when there is none)."""
         if not self.has_padding:
             return x
-        xp = np.full(self.padded_shape[:3] + x.shape[3:], value, dtype=x.dtype)
-        xp[self.interior] = x
-        return xp
+        padded = get_array_module(x).full(self.padded_shape[:3] + x.shape[3:], value,
+                                          dtype=x.dtype)
+        padded[self.interior] = x
+        return padded
 
     @property
     def interior(self) -> tuple[slice, slice, slice]:
@@ -102,15 +104,15 @@ class ConvGeometry:
         top, _, left, _ = self.pads
         return (slice(None), slice(top, top + h), slice(left, left + w))
 
-    def crop(self, xp: np.ndarray) -> np.ndarray:
-        """The inverse of ``pad``: the unpadded part of ``xp``."""
-        return xp[self.interior] if self.has_padding else xp
+    def crop(self, padded: np.ndarray) -> np.ndarray:
+        """The inverse of ``pad``: the unpadded part of ``padded``."""
+        return padded[self.interior] if self.has_padding else padded
 
 
 # ----------------------------------------------------------------------- convolution
 
 
-def im2col(xp: np.ndarray, geometry: ConvGeometry, bias_column: bool = False) -> np.ndarray:
+def im2col(padded: np.ndarray, geometry: ConvGeometry, bias_column: bool = False) -> np.ndarray:
     """Copy every receptive field of the padded input into one row: (N*Ho*Wo, kh*kw*C).
 
     With ``bias_column`` a last column of ones is appended, so that the bias becomes the last
@@ -122,18 +124,20 @@ def im2col(xp: np.ndarray, geometry: ConvGeometry, bias_column: bool = False) ->
     offset, several times faster for a single input channel (the view's inner loops would
     have length 1).
     """
-    n, _, _, c = xp.shape
+    n, _, _, c = padded.shape
     (kh, kw), (sh, sw), (ho, wo) = geometry.window, geometry.stride, geometry.output_hw
     k = kh * kw * c
-    cols = np.empty((n, ho, wo, k + bias_column), dtype=xp.dtype)
+    xp = get_array_module(padded)
+    cols = xp.empty((n, ho, wo, k + bias_column), dtype=padded.dtype)
     fields = cols[..., :k].reshape(n, ho, wo, kh, kw, c)  # a view into cols
     if c == 1:
         for (p, q), index in geometry.window_slices():
-            fields[:, :, :, p, q, :] = xp[index]
+            fields[:, :, :, p, q, :] = padded[index]
     else:
-        s_n, s_h, s_w, s_c = xp.strides
-        np.copyto(fields, as_strided(xp, (n, ho, wo, kh, kw, c),
-                                     (s_n, s_h * sh, s_w * sw, s_h, s_w, s_c), writeable=False))
+        s_n, s_h, s_w, s_c = padded.strides
+        windows = xp.lib.stride_tricks.as_strided(  # a view, only read
+            padded, (n, ho, wo, kh, kw, c), (s_n, s_h * sh, s_w * sw, s_h, s_w, s_c))
+        xp.copyto(fields, windows)
     if bias_column:
         cols[..., k] = 1
     return cols.reshape(n * ho * wo, k + bias_column)
@@ -148,7 +152,7 @@ def conv_forward(x: np.ndarray, w: np.ndarray, geometry: ConvGeometry, b=None):
     cols = im2col(geometry.pad(x), geometry, bias_column=b is not None)
     kernel = w.reshape(kh * kw * c, o)
     if b is not None:
-        kernel = np.concatenate([kernel, b.reshape(1, o)])
+        kernel = get_array_module(kernel).concatenate([kernel, b.reshape(1, o)])
     return (cols @ kernel).reshape(n, ho, wo, o), cols
 
 
@@ -158,7 +162,8 @@ def conv_input_grad(gy: np.ndarray, w: np.ndarray, geometry: ConvGeometry) -> np
     n, ho, wo, o = gy.shape
     c = w.shape[2]
     g2d = gy.reshape(n * ho * wo, o)
-    gxp = np.zeros(geometry.padded_shape, dtype=np.result_type(gy, w))
+    xp = get_array_module(gy, w)
+    gxp = xp.zeros(geometry.padded_shape, dtype=np.result_type(gy.dtype, w.dtype))
     for (p, q), index in geometry.window_slices():
         gxp[index] += (g2d @ w[p, q].T).reshape(n, ho, wo, c)
     return geometry.crop(gxp)
@@ -181,8 +186,8 @@ def conv_weight_grad(x: np.ndarray, gy: np.ndarray, geometry: ConvGeometry, cols
         # NOTE: one product with a tiny (k, o) result summed over N*Ho*Wo rows runs far below
         # BLAS speed (and stalls now and then with two OpenBLAS threads); one product per sample,
         # summed, is several times faster, and each is small enough to stay on one thread.
-        per_sample = np.matmul(cols.reshape(n, ho * wo, -1)[:, :, :k].transpose(0, 2, 1),
-                               gy.reshape(n, ho * wo, o))
+        per_sample = (cols.reshape(n, ho * wo, -1)[:, :, :k].transpose(0, 2, 1)
+                      @ gy.reshape(n, ho * wo, o))
         return per_sample.sum(axis=0).reshape(kh, kw, c, o)
     # NOTE: a product of two tall, skinny matrices with a transposed operand, where OpenBLAS
     # has slow paths: (g^T @ cols)^T is the fastest layout (bench/conv_kernels.py times them).
@@ -199,17 +204,17 @@ def _disjoint(geometry: ConvGeometry) -> bool:
     return all(s >= k for s, k in zip(geometry.stride, geometry.window))
 
 
-def _scatter_target(geometry: ConvGeometry, dtype) -> np.ndarray:
+def _scatter_target(geometry: ConvGeometry, dtype, xp) -> np.ndarray:
     """The padded gradient buffer of a scatter. When the windows tile the padded input
     exactly (2x2 pooling of 26x26 maps), every cell is written once: no need to zero it."""
     (kh, kw), (sh, sw), (ho, wo) = geometry.window, geometry.stride, geometry.output_hw
     _, hp, wp, _ = geometry.padded_shape
     if (sh, sw) == (kh, kw) and ho * sh == hp and wo * sw == wp:
-        return np.empty(geometry.padded_shape, dtype=dtype)
-    return np.zeros(geometry.padded_shape, dtype=dtype)
+        return xp.empty(geometry.padded_shape, dtype=dtype)
+    return xp.zeros(geometry.padded_shape, dtype=dtype)
 
 
-def max_and_argmax(xp: np.ndarray, geometry: ConvGeometry, with_argmax: bool):
+def max_and_argmax(padded: np.ndarray, geometry: ConvGeometry, with_argmax: bool):
     """The window maxima and, if asked, the offset of the FIRST maximum of each window
     (row-major order inside the window, as torch): a later offset wins only when strictly
     greater than the running maximum, so ties keep the earliest one.
@@ -222,16 +227,17 @@ def max_and_argmax(xp: np.ndarray, geometry: ConvGeometry, with_argmax: bool):
     """
     windows = geometry.window_slices()
     _, first = next(windows)
-    y = xp[first].copy()
-    argmax = np.zeros(y.shape, dtype=_offset_dtype(geometry)) if with_argmax else None
-    cells = np.empty_like(y)
-    greater = np.empty(y.shape, dtype=bool)
+    xp = get_array_module(padded)
+    y = padded[first].copy()
+    argmax = xp.zeros(y.shape, dtype=_offset_dtype(geometry)) if with_argmax else None
+    cells = xp.empty_like(y)
+    greater = xp.empty(y.shape, dtype=bool)
     for k, (_, index) in enumerate(windows, start=1):
-        np.copyto(cells, xp[index])
+        xp.copyto(cells, padded[index])
         if with_argmax:
-            np.greater(cells, y, out=greater)
-            np.maximum(argmax, greater.view(np.uint8) * argmax.dtype.type(k), out=argmax)
-        np.maximum(y, cells, out=y)
+            xp.greater(cells, y, out=greater)
+            xp.maximum(argmax, greater.view(np.uint8) * argmax.dtype.type(k), out=argmax)
+        xp.maximum(y, cells, out=y)
     return y, argmax
 
 
@@ -241,11 +247,12 @@ def _offset_dtype(geometry: ConvGeometry):
 
 def scatter(gy: np.ndarray, picked: np.ndarray, geometry: ConvGeometry) -> np.ndarray:
     """dx: zeros with each gy[n, i, j, c] added at the input cell its window picked."""
-    gxp = _scatter_target(geometry, gy.dtype)
+    xp = get_array_module(gy)
+    gxp = _scatter_target(geometry, gy.dtype, xp)
     disjoint = _disjoint(geometry)
     for k, (_, index) in enumerate(geometry.window_slices()):
         if disjoint:  # each input cell belongs to one window at most: write, do not add
-            np.multiply(gy, picked == k, out=gxp[index])
+            xp.multiply(gy, picked == k, out=gxp[index])
         else:
             gxp[index] += gy * (picked == k)
     return geometry.crop(gxp)
@@ -253,16 +260,18 @@ def scatter(gy: np.ndarray, picked: np.ndarray, geometry: ConvGeometry) -> np.nd
 
 def gather(x: np.ndarray, picked: np.ndarray, geometry: ConvGeometry) -> np.ndarray:
     """y[n, i, j, c] = x at the cell window (i, j) picked (the adjoint of ``scatter``)."""
-    xp = geometry.pad(x)
-    y = np.zeros(picked.shape, dtype=x.dtype)
+    padded = geometry.pad(x)
+    y = get_array_module(x).zeros(picked.shape, dtype=x.dtype)
     for k, (_, index) in enumerate(geometry.window_slices()):
-        y += xp[index] * (picked == k)
+        y += padded[index] * (picked == k)
     return y
 
 
-def window_count(geometry: ConvGeometry, dtype) -> np.ndarray | float:
-    """How many cells of each window lie inside the unpadded input, shape (Ho, Wo, 1) (a
-    number when no window touches the padding)."""
+def window_count(geometry: ConvGeometry, like) -> np.ndarray | float:
+    """How many cells of each window lie inside the unpadded input, shape (Ho, Wo, 1), in the
+    dtype and on the device of the array ``like`` (a number when no window touches the
+    padding)."""
+    dtype = like.dtype
     (kh, kw), (sh, sw), (ho, wo) = geometry.window, geometry.stride, geometry.output_hw
     if not geometry.has_padding:
         return dtype.type(kh * kw)
@@ -275,25 +284,25 @@ def window_count(geometry: ConvGeometry, dtype) -> np.ndarray | float:
 
     rows = inside(ho, kh, sh, top, h)
     cols = inside(wo, kw, sw, left, w)
-    return np.multiply.outer(rows, cols)[:, :, None].astype(dtype)
+    return to_device(np.multiply.outer(rows, cols)[:, :, None].astype(dtype), device_of(like))
 
 
 def window_mean(x: np.ndarray, geometry: ConvGeometry) -> np.ndarray:
     """Average of every window over its cells inside the input (padding excluded)."""
-    xp = geometry.pad(x)
+    padded = geometry.pad(x)
     windows = geometry.window_slices()
     _, first = next(windows)
-    y = xp[first].copy()
+    y = padded[first].copy()
     for _, index in windows:
-        y += xp[index]
-    y /= window_count(geometry, x.dtype)
+        y += padded[index]
+    y /= window_count(geometry, x)
     return y
 
 
 def spread(gy: np.ndarray, geometry: ConvGeometry) -> np.ndarray:
     """The adjoint of ``window_mean``: each window's gy / count added to each of its cells."""
-    share = gy / window_count(geometry, gy.dtype)
-    gxp = _scatter_target(geometry, gy.dtype)
+    share = gy / window_count(geometry, gy)
+    gxp = _scatter_target(geometry, gy.dtype, get_array_module(gy))
     disjoint = _disjoint(geometry)
     for _, index in geometry.window_slices():
         if disjoint:
@@ -303,7 +312,7 @@ def spread(gy: np.ndarray, geometry: ConvGeometry) -> np.ndarray:
     return geometry.crop(gxp)
 
 
-def sample_windows(xp: np.ndarray, geometry: ConvGeometry, rng: np.random.Generator):
+def sample_windows(padded: np.ndarray, geometry: ConvGeometry, rng: np.random.Generator):
     """Draw one cell per window with probability a_k / sum(a): the offsets drawn.
 
     The running sums c_k = a_0 + ... + a_k of the window split [0, c_last) into intervals of
@@ -313,14 +322,16 @@ def sample_windows(xp: np.ndarray, geometry: ConvGeometry, rng: np.random.Genera
     running = None
     running_sums = []
     for _, index in geometry.window_slices():
-        running = xp[index].copy() if running is None else running + xp[index]
+        running = padded[index].copy() if running is None else running + padded[index]
         running_sums.append(running)
     total = running_sums[-1]
-    u = rng.random(total.shape, dtype=total.dtype) * total
+    xp = get_array_module(total)
+    # drawn on the host and moved: a seed gives the same picks on every device
+    u = to_device(rng.random(total.shape, dtype=total.dtype), device_of(total)) * total
     # NOTE: r * total can round up to total itself; stay strictly below it, so a cell with
     # zero probability is never drawn.
-    np.minimum(u, np.nextafter(total, 0), out=u)
-    picked = np.zeros(total.shape, dtype=_offset_dtype(geometry))
+    xp.minimum(u, xp.nextafter(total, total.dtype.type(0)), out=u)
+    picked = xp.zeros(total.shape, dtype=_offset_dtype(geometry))
     for c_k in running_sums[:-1]:
         picked += c_k <= u
     picked *= total > 0

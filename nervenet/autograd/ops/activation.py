@@ -21,6 +21,7 @@ from nervenet import backend, kernels
 from nervenet.autograd.function import Function
 from nervenet.autograd.ops.arith import exp, where
 from nervenet.autograd.tensor import Tensor, as_tensor
+from nervenet.backend import get_array_module
 
 # SELU's constants, as in Klambauer et al. (2017) and torch.nn.SELU.
 SELU_ALPHA = 1.6732632423543772848170429916717
@@ -42,13 +43,13 @@ class Step(Function):
 
     def forward(self, x):
         kind = x.dtype.type
-        y = np.where(x > 0, kind(self.high), kind(self.low))
+        y = get_array_module(x).where(x > 0, kind(self.high), kind(self.low))
         if self.at_zero != self.low:
             y[x == 0] = self.at_zero
         return y
 
     def backward(self, gy):
-        return Tensor.from_array(np.zeros(gy.shape, dtype=gy.dtype))
+        return Tensor.from_array(get_array_module(gy.data).zeros(gy.shape, dtype=gy.dtype))
 
 
 class Sigmoid(Function):
@@ -73,7 +74,7 @@ class Tanh(Function):
     """y = tanh(x);  dx = gy * (1 - y^2)."""
 
     def forward(self, x):
-        return np.tanh(x)
+        return get_array_module(x).tanh(x)
 
     def backward(self, gy):
         y = self.outputs[0]()
@@ -111,9 +112,10 @@ class LeakyReLU(Function):
 
     def forward(self, x):
         # max(x, 0) + alpha min(x, 0): no branch (np.where with a random mask is slow)
-        y = np.minimum(x, 0)
+        xp = get_array_module(x)
+        y = xp.minimum(x, 0)
         y *= self.alpha
-        y += np.maximum(x, 0)
+        y += xp.maximum(x, 0)
         return y
 
     def backward(self, gy):
@@ -128,7 +130,8 @@ class PReLU(Function):
     dx = gy where x > 0, else alpha gy;  dalpha = gy x where x <= 0, else 0."""
 
     def forward(self, x, alpha):
-        return np.maximum(x, 0) + alpha * np.minimum(x, 0)
+        xp = get_array_module(x)
+        return xp.maximum(x, 0) + alpha * xp.minimum(x, 0)
 
     def backward(self, gy):
         x, alpha = self.inputs
@@ -148,9 +151,10 @@ class ELU(Function):
 
     def forward(self, x):
         # scale (max(x, 0) + alpha (e^min(x, 0) - 1)): no branch, and e^x never overflows.
-        y = np.expm1(np.minimum(x, 0))
+        xp = get_array_module(x)
+        y = xp.expm1(xp.minimum(x, 0))
         y *= self.alpha
-        y += np.maximum(x, 0)
+        y += xp.maximum(x, 0)
         if self.scale != 1.0:
             y *= self.scale
         return y
@@ -167,7 +171,8 @@ class Softplus(Function):
     """y = ln(1 + e^x) = max(x, 0) + ln(1 + e^(-|x|));  dx = gy * sigmoid(x)."""
 
     def forward(self, x):
-        return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
+        xp = get_array_module(x)
+        return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
 
     def backward(self, gy):
         return gy * Sigmoid()(self.inputs[0])
@@ -195,7 +200,7 @@ class GELU(Function):
     def forward(self, x):
         # t (or Phi) is kept for a backward that is not recorded, only if one will come
         if self.approximate:
-            t = np.tanh((x + x * x * x * _GELU_TANH_C) * _GELU_TANH_K)
+            t = get_array_module(x).tanh((x + x * x * x * _GELU_TANH_C) * _GELU_TANH_K)
             self.t = t if self.needs_input_grad[0] else None
             return x * (1 + t) * 0.5
         cdf = kernels.normal_cdf(x)
@@ -213,7 +218,7 @@ class GELU(Function):
         x = self.inputs[0].data
         if self.approximate:
             return gy * _gelu_tanh_slope(x, self.t)
-        return gy * (self.cdf + x * np.exp(x * x * -0.5) * _INV_SQRT_2PI)
+        return gy * (self.cdf + x * get_array_module(x).exp(x * x * -0.5) * _INV_SQRT_2PI)
 
 
 def _gelu_tanh_slope(x, t):
@@ -230,7 +235,7 @@ class Softmax(Function):
 
     def forward(self, x):
         y = x - x.max(axis=self.axis, keepdims=True)
-        np.exp(y, out=y)
+        get_array_module(y).exp(y, out=y)
         y /= y.sum(axis=self.axis, keepdims=True)
         return y
 
@@ -252,7 +257,8 @@ class LogSoftmax(Function):
 
     def forward(self, x):
         y = x - x.max(axis=self.axis, keepdims=True)
-        y -= np.log(np.exp(y).sum(axis=self.axis, keepdims=True))
+        xp = get_array_module(y)
+        y -= xp.log(xp.exp(y).sum(axis=self.axis, keepdims=True))
         return y
 
     def backward(self, gy):
@@ -261,7 +267,7 @@ class LogSoftmax(Function):
 
     def backward_array(self, gy):
         y = self.outputs[0]().data
-        return gy - np.exp(y) * gy.sum(axis=self.axis, keepdims=True)
+        return gy - get_array_module(y).exp(y) * gy.sum(axis=self.axis, keepdims=True)
 
 
 # ------------------------------------------------------------------ argument checks

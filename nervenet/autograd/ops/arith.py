@@ -5,10 +5,9 @@ Binary ops broadcast like NumPy; the engine sums each gradient back to its input
 
 from __future__ import annotations
 
-import numpy as np
-
 from nervenet.autograd.function import Function
 from nervenet.autograd.tensor import Tensor
+from nervenet.backend import as_device_array, get_array_module
 
 
 class Add(Function):
@@ -83,7 +82,7 @@ class Exp(Function):
     """y = e^x;  dx = gy * y."""
 
     def forward(self, x):
-        return np.exp(x)
+        return get_array_module(x).exp(x)
 
     def backward(self, gy):
         return gy * self.outputs[0]()
@@ -93,7 +92,7 @@ class Log(Function):
     """y = ln x;  dx = gy / x."""
 
     def forward(self, x):
-        return np.log(x)
+        return get_array_module(x).log(x)
 
     def backward(self, gy):
         return gy / self.inputs[0]
@@ -103,7 +102,7 @@ class Sqrt(Function):
     """y = sqrt(x);  dx = gy / (2 y)."""
 
     def forward(self, x):
-        return np.sqrt(x)
+        return get_array_module(x).sqrt(x)
 
     def backward(self, gy):
         return gy / (2 * self.outputs[0]())
@@ -113,11 +112,11 @@ class Abs(Function):
     """y = |x|;  dx = gy * sign(x) (0 at x = 0, as torch)."""
 
     def forward(self, x):
-        return np.abs(x)
+        return get_array_module(x).abs(x)
 
     def backward(self, gy):
         x = self.inputs[0]
-        return gy * np.sign(x.data)
+        return gy * get_array_module(x.data).sign(x.data)
 
 
 class Maximum(Function):
@@ -125,7 +124,7 @@ class Maximum(Function):
     (as torch.maximum)."""
 
     def forward(self, a, b):
-        return np.maximum(a, b)
+        return get_array_module(a, b).maximum(a, b)
 
     def backward(self, gy):
         a, b = self.inputs
@@ -136,7 +135,7 @@ class Minimum(Function):
     """y = min(a, b) elementwise; the gradient goes to the smaller input, split evenly on ties."""
 
     def forward(self, a, b):
-        return np.minimum(a, b)
+        return get_array_module(a, b).minimum(a, b)
 
     def backward(self, gy):
         a, b = self.inputs
@@ -161,11 +160,11 @@ class Clip(Function):
         self.high = high
 
     def forward(self, x):
-        return np.clip(x, self.low, self.high)
+        return get_array_module(x).clip(x, self.low, self.high)
 
     def backward(self, gy):
         x = self.inputs[0].data
-        inside = np.ones(x.shape, dtype=bool)
+        inside = get_array_module(x).ones(x.shape, dtype=bool)
         if self.low is not None:
             inside &= x >= self.low
         if self.high is not None:
@@ -176,14 +175,14 @@ class Clip(Function):
 class Where(Function):
     """y = a where condition else b;  da = gy where condition, db = gy elsewhere."""
 
-    def __init__(self, condition: np.ndarray):
+    def __init__(self, condition):
         self.condition = condition
 
     def forward(self, a, b):
-        return np.where(self.condition, a, b)
+        return get_array_module(self.condition, a, b).where(self.condition, a, b)
 
     def backward(self, gy):
-        zero = np.zeros((), dtype=gy.dtype)
+        zero = get_array_module(gy.data).zeros((), dtype=gy.dtype)
         return (where(self.condition, gy, zero) if self.needs_input_grad[0] else None,
                 where(self.condition, zero, gy) if self.needs_input_grad[1] else None)
 
@@ -291,7 +290,7 @@ def where(condition, a, b):
 
     Gradients: ``da = gy`` where the condition holds, 0 elsewhere; ``db`` the converse.
     """
-    condition = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
+    condition = condition.data if isinstance(condition, Tensor) else as_device_array(condition)
     if condition.dtype != bool:
         raise TypeError(f"where: condition must be boolean, got dtype {condition.dtype}")
     return Where(condition)(a, b)

@@ -132,9 +132,9 @@ def conv2d(x, w, b=None, stride=1, padding="valid"):
     """2-D convolution (cross-correlation, as every deep-learning library) of channels-last
     images.
 
-    With ``xp`` the zero-padded input and ``(sh, sw)`` the strides:
+    With ``x_pad`` the zero-padded input and ``(sh, sw)`` the strides:
 
-        y[n, i, j, o] = sum_{p, q, c} xp[n, i*sh + p, j*sw + q, c] * w[p, q, c, o] + b[o]
+        y[n, i, j, o] = sum_{p, q, c} x_pad[n, i*sh + p, j*sw + q, c] * w[p, q, c, o] + b[o]
 
     computed as one matrix product of the im2col matrix (every receptive field as a row) with
     the kernel reshaped to (kh*kw*C, O).

@@ -69,6 +69,8 @@ def dropout(x, rate, training, rng=None):
         raise TypeError(f"dropout: x must be floating, got dtype {x.dtype}")
     # float32 uniforms (half the random bits of float64) for either dtype: the same seed
     # gives the same mask in float32 and float64.
+    # Drawn on the host and moved: a seed gives the same mask on every device.
     keep = backend.make_rng(rng).random(x.shape, dtype=np.float32) >= rate
+    keep = backend.to_device(keep, x.device)
     scaled_mask = keep * x.dtype.type(1 / (1 - rate))
     return Dropout(scaled_mask)(x)

@@ -30,6 +30,7 @@ from nervenet.autograd.function import Function
 from nervenet.autograd.ops.activation import LogSoftmax, Sigmoid, Softmax
 from nervenet.autograd.ops.arith import clip, log, where
 from nervenet.autograd.tensor import Tensor, as_tensor
+from nervenet.backend import as_array, as_device_array, get_array_module
 
 #: Keras's ``backend.epsilon()``: probabilities are clipped to [EPSILON, 1 - EPSILON].
 EPSILON = 1e-7
@@ -43,7 +44,7 @@ class MeanSquaredError(Function):
 
     def forward(self, y, p):
         d = (p - y).ravel()
-        return np.asarray(np.dot(d, d) / d.size)
+        return get_array_module(d).asarray(d.dot(d) / d.size)
 
     def backward(self, gy):
         y, p = self.inputs
@@ -56,11 +57,12 @@ class MeanAbsoluteError(Function):
     """L = mean(|p - y|);  dp = gy * sign(p - y) / n (0 where p = y, as torch),  dy = -dp."""
 
     def forward(self, y, p):
-        return np.asarray(np.abs(p - y).mean())
+        xp = get_array_module(p)
+        return xp.asarray(xp.abs(p - y).mean())
 
     def backward(self, gy):
         y, p = self.inputs
-        sign = np.sign(p.data - y.data)
+        sign = get_array_module(p.data).sign(p.data - y.data)
         gp = gy * (1.0 / p.size) * sign
         return (-gp if self.needs_input_grad[0] else None,
                 gp if self.needs_input_grad[1] else None)
@@ -74,10 +76,11 @@ class Huber(Function):
         self.delta = delta
 
     def forward(self, y, p):
-        a = np.abs(p - y)
-        q = np.minimum(a, self.delta)
+        xp = get_array_module(p)
+        a = xp.abs(p - y)
+        q = xp.minimum(a, self.delta)
         # q (a - q/2) is a^2/2 where a <= delta and delta (a - delta/2) beyond: no branch.
-        return np.asarray((q * (a - q * 0.5)).mean())
+        return xp.asarray((q * (a - q * 0.5)).mean())
 
     def backward(self, gy):
         y, p = self.inputs
@@ -96,7 +99,8 @@ class Hinge(Function):
     def forward(self, p):
         margin = 1 - self.y * p
         self.active = margin > 0
-        return np.asarray(np.maximum(margin, 0).mean())
+        xp = get_array_module(margin)
+        return xp.asarray(xp.maximum(margin, 0).mean())
 
     def backward(self, gy):
         slope = (self.y * self.active).astype(gy.dtype) * (-1.0 / self.y.size)
@@ -111,8 +115,9 @@ class BinaryCrossEntropy(Function):
     dp = gy (q - y) / (q (1 - q)) / n where p is not clipped,  dy = -gy ln(q / (1 - q)) / n."""
 
     def forward(self, y, p):
-        q = np.clip(p, EPSILON, 1 - EPSILON)
-        return np.asarray(-(y * np.log(q) + (1 - y) * np.log1p(-q)).mean())
+        xp = get_array_module(p)
+        q = xp.clip(p, EPSILON, 1 - EPSILON)
+        return xp.asarray(-(y * xp.log(q) + (1 - y) * xp.log1p(-q)).mean())
 
     def backward(self, gy):
         y, p = self.inputs
@@ -132,7 +137,8 @@ class BinaryCrossEntropyWithLogits(Function):
     dx = gy (sigmoid(x) - y) / n,  dy = -gy x / n."""
 
     def forward(self, y, x):
-        return np.asarray((np.maximum(x, 0) - x * y + np.log1p(np.exp(-np.abs(x)))).mean())
+        xp = get_array_module(x)
+        return xp.asarray((xp.maximum(x, 0) - x * y + xp.log1p(xp.exp(-xp.abs(x)))).mean())
 
     def backward(self, gy):
         y, x = self.inputs
@@ -153,7 +159,7 @@ class BinaryCrossEntropyWithLogits(Function):
 def _row_totals(p: np.ndarray, keepdims: bool = True) -> np.ndarray:
     """``sum(p)`` over the last axis, at least the smallest normal number: a row of zeros
     normalizes to zeros (clipped to eps: a finite loss) instead of 0 / 0."""
-    return np.maximum(p.sum(axis=-1, keepdims=keepdims), np.finfo(p.dtype).tiny)
+    return get_array_module(p).maximum(p.sum(axis=-1, keepdims=keepdims), np.finfo(p.dtype).tiny)
 
 
 def _probability_ce_grad(y, p, scale, unclipped: np.ndarray):
@@ -172,11 +178,12 @@ class CategoricalCrossEntropy(Function):
     def forward(self, y, p):
         q = p / _row_totals(p)
         self.unclipped = (q >= EPSILON) & (q <= 1 - EPSILON)
-        np.clip(q, EPSILON, 1 - EPSILON, out=q)
-        np.log(q, out=q)
+        xp = get_array_module(q)
+        xp.clip(q, EPSILON, 1 - EPSILON, out=q)
+        xp.log(q, out=q)
         self.rows = p.size // p.shape[-1]  # M: the samples (public checks: M, C >= 1)
         self.log_q = q if self.needs_input_grad[0] else None
-        return np.asarray(-np.vdot(y, q) / self.rows)
+        return xp.asarray(-xp.vdot(y, q) / self.rows)
 
     def backward(self, gy):
         y, p = self.inputs
@@ -195,7 +202,8 @@ class CategoricalCrossEntropy(Function):
         gp = None
         if self.needs_input_grad[1]:
             w = y * self.unclipped  # only unclipped entries have a gradient
-            gp = np.divide(w, p, out=np.zeros_like(p), where=self.unclipped)
+            # w is 0 where clipped, so w / p with 1 put there gives 0 (and never 0 / 0)
+            gp = w / get_array_module(p).where(self.unclipped, p, p.dtype.type(1))
             gp = (w.sum(axis=-1, keepdims=True) / _row_totals(p) - gp) * scale
         return (self.log_q * -scale if self.needs_input_grad[0] else None), gp
 
@@ -208,7 +216,8 @@ class SoftmaxCrossEntropy(Function):
         log_probs, self.probs = kernels.log_softmax_and_softmax(x)
         self.rows = x.size // x.shape[-1]
         self.log_probs = log_probs if self.needs_input_grad[0] else None
-        return np.asarray(-np.vdot(y, log_probs) / self.rows)
+        xp = get_array_module(log_probs)
+        return xp.asarray(-xp.vdot(y, log_probs) / self.rows)
 
     def backward(self, gy):
         y, x = self.inputs
@@ -234,13 +243,14 @@ class SparseCategoricalCrossEntropy(Function):
         self.labels = labels  # flat: one class index per row
 
     def forward(self, p):
+        xp = get_array_module(p)
         p2 = p.reshape(-1, p.shape[-1])
-        self.rows = np.arange(len(p2))
+        self.rows = xp.arange(len(p2))
         self.total = _row_totals(p2, keepdims=False)
         picked = p2[self.rows, self.labels] / self.total
         self.unclipped = (picked >= EPSILON) & (picked <= 1 - EPSILON)
-        np.clip(picked, EPSILON, 1 - EPSILON, out=picked)
-        return np.asarray(-np.log(picked).mean())
+        xp.clip(picked, EPSILON, 1 - EPSILON, out=picked)
+        return xp.asarray(-xp.log(picked).mean())
 
     def backward(self, gy):
         p = self.inputs[0]
@@ -252,9 +262,10 @@ class SparseCategoricalCrossEntropy(Function):
         p = self.inputs[0].data
         p2 = p.reshape(-1, p.shape[-1])
         coef = self.unclipped * (gy * (1.0 / len(self.rows)))  # 0 for clipped rows
-        g = np.empty_like(p2)
+        xp = get_array_module(p)
+        g = xp.empty_like(p2)
         g[...] = (coef / self.total)[:, None]
-        picked = np.where(self.unclipped, p2[self.rows, self.labels], 1)
+        picked = xp.where(self.unclipped, p2[self.rows, self.labels], 1)
         g[self.rows, self.labels] -= coef / picked
         return g.reshape(p.shape)
 
@@ -267,16 +278,17 @@ class SparseSoftmaxCrossEntropy(Function):
         self.labels = labels  # flat: one class index per row
 
     def forward(self, x):
+        xp = get_array_module(x)
         x2 = x.reshape(-1, x.shape[-1])
-        self.rows = np.arange(len(x2))
+        self.rows = xp.arange(len(x2))
         shifted = x2 - x2.max(axis=-1, keepdims=True)
-        probs = np.exp(shifted)
+        probs = xp.exp(shifted)
         total = probs.sum(axis=-1)
-        loss = (np.log(total).sum() - shifted[self.rows, self.labels].sum()) / len(x2)
+        loss = (xp.log(total).sum() - shifted[self.rows, self.labels].sum()) / len(x2)
         if self.needs_input_grad[0]:  # softmax(x), kept for the backward pass
             probs /= total[:, None]
             self.probs = probs
-        return np.asarray(loss, dtype=x.dtype)
+        return xp.asarray(loss, dtype=x.dtype)
 
     def backward(self, gy):
         x = self.inputs[0]
@@ -291,8 +303,9 @@ class SparseSoftmaxCrossEntropy(Function):
 
 
 def _one_hot(labels: np.ndarray, shape: tuple[int, ...], dtype) -> np.ndarray:
-    onehot = np.zeros((len(labels), shape[-1]), dtype=dtype)
-    onehot[np.arange(len(labels)), labels] = 1
+    xp = get_array_module(labels)
+    onehot = xp.zeros((len(labels), shape[-1]), dtype=dtype)
+    onehot[xp.arange(len(labels)), labels] = 1
     return onehot.reshape(shape)
 
 
@@ -327,7 +340,7 @@ def _target(y, p: Tensor, function: str, argument: str = "y") -> Tensor:
     else:
         data = y.data if isinstance(y, Tensor) else y
         try:
-            y = Tensor.from_array(np.asarray(data, dtype=p.dtype))
+            y = Tensor.from_array(as_array(data, dtype=p.dtype))
         except (TypeError, ValueError) as error:
             raise TypeError(f"{function}: {argument} must be numeric ({error})") from None
     if y.shape != p.shape:
@@ -348,7 +361,7 @@ def _classes(p: Tensor, function: str) -> int:
 def _sparse_labels(labels, p: Tensor, function: str) -> np.ndarray:
     """Validate integer class labels against p (..., C); return them flat, as intp."""
     classes = _classes(p, function)
-    data = labels.data if isinstance(labels, Tensor) else np.asarray(labels)
+    data = labels.data if isinstance(labels, Tensor) else as_device_array(labels)
     expected = p.shape[:-1]
     if data.shape == expected + (1,):  # Keras accepts (N, 1) as well as (N,)
         data = data.reshape(expected)
@@ -359,9 +372,9 @@ def _sparse_labels(labels, p: Tensor, function: str) -> np.ndarray:
     kind = data.dtype.kind
     if kind == "f":
         with np.errstate(invalid="ignore"):
-            fractional = data != np.floor(data)  # NaN is caught here too
+            fractional = data != get_array_module(data).floor(data)  # NaN is caught here too
         if fractional.any():
-            value = data[fractional].flat[0].item()
+            value = data[fractional].ravel()[0].item()
             raise ValueError(
                 f"{function}: labels must be integer class indices in [0, {classes}), got "
                 f"{value}")
@@ -490,11 +503,11 @@ def hinge(y, p):
     """
     p = _prediction(p, "hinge")
     y = _target(y.detach() if isinstance(y, Tensor) else y, p, "hinge").data
-    if not np.all((y == -1) | (y == 1)):
-        if np.all((y == 0) | (y == 1)):
+    if not ((y == -1) | (y == 1)).all():
+        if ((y == 0) | (y == 1)).all():
             y = 2 * y - 1
         else:
-            value = y[(y != -1) & (y != 1)].flat[0].item()
+            value = y[(y != -1) & (y != 1)].ravel()[0].item()
             raise ValueError(
                 f"hinge: y must hold labels in {{-1, 1}}, or only 0 and 1 (converted to -1 and "
                 f"1 as Keras does), got {value}")

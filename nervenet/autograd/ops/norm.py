@@ -21,6 +21,7 @@ import numpy as np
 from nervenet import kernels
 from nervenet.autograd.function import Function
 from nervenet.autograd.tensor import Tensor, as_tensor
+from nervenet.backend import as_array, get_array_module
 
 
 class _Layout:
@@ -80,7 +81,7 @@ class BatchNorm(Function):
     def forward(self, x, gamma, beta):
         layout = self.layout = _Layout(x.shape, self.axis)
         mean, var, centred = batch_statistics(x, layout)
-        inv_std = 1 / np.sqrt(var + x.dtype.type(self.epsilon))
+        inv_std = 1 / get_array_module(var).sqrt(var + x.dtype.type(self.epsilon))
         xhat = centred
         xhat *= inv_std
         self.mean = mean.reshape(-1)
@@ -127,7 +128,7 @@ class BatchNormInference(Function):
 
     def __init__(self, mean: np.ndarray, var: np.ndarray, epsilon: float):
         self.mean = mean  # already shaped to broadcast against x
-        self.inv_std = 1 / np.sqrt(var + var.dtype.type(epsilon))
+        self.inv_std = 1 / get_array_module(var).sqrt(var + var.dtype.type(epsilon))
 
     def forward(self, x, gamma, beta):
         scale = gamma * self.inv_std
@@ -266,7 +267,7 @@ def batch_norm(x, gamma, beta, mean=None, var=None, epsilon=1e-3, axis=-1):
 
 def _statistic(value, name: str, x: Tensor, axis: int, layout: _Layout) -> np.ndarray:
     """A population statistic of shape (C,), checked, in x's dtype, shaped to broadcast."""
-    value = np.asarray(value.data if isinstance(value, Tensor) else value, dtype=x.dtype)
+    value = as_array(value.data if isinstance(value, Tensor) else value, dtype=x.dtype)
     if value.shape != (x.shape[axis],):
         raise ValueError(f"batch_norm: {name} must have shape ({x.shape[axis]},) (axis "
                          f"{axis} of x shape {x.shape}), got {value.shape}")
@@ -303,7 +304,9 @@ class SyncBatchNorm(BatchNorm):
     def forward(self, x, gamma, beta):
         layout = self.layout = _Layout(x.shape, self.axis)
         channels = x.shape[layout.axis]
-        first = np.concatenate([[layout.count], self._per_channel_sums(x, layout)])
+        xp = get_array_module(x)
+        first = xp.concatenate([xp.asarray([layout.count], dtype=xp.float64),
+                                self._per_channel_sums(x, layout)])
         first = self.sum_over_replicas(first)
         self.total = total = first[0]
         if total < 2:
@@ -313,7 +316,7 @@ class SyncBatchNorm(BatchNorm):
         centred = x - mean.astype(x.dtype)
         var = self.sum_over_replicas(self._per_channel_sums(centred * centred, layout)) / total
         var = var.astype(x.dtype).reshape(layout.param_shape)
-        inv_std = 1 / np.sqrt(var + x.dtype.type(self.epsilon))
+        inv_std = 1 / xp.sqrt(var + x.dtype.type(self.epsilon))
         xhat = centred * inv_std
         self.mean = mean.astype(x.dtype).reshape(channels)
         self.var = var.reshape(channels)
@@ -328,16 +331,17 @@ class SyncBatchNorm(BatchNorm):
         gbeta = self._per_channel_sums(gy, layout)
         ggamma = self._per_channel_sums(gy * xhat, layout)
         gx = None
+        xp = get_array_module(gy)
         if self.needs_input_grad[0] and self.share > 0:
-            sums = self.sum_over_replicas(np.concatenate([gbeta, ggamma]) * self.share)
+            sums = self.sum_over_replicas(xp.concatenate([gbeta, ggamma]) * self.share)
             scale = self.total * self.share
-            c1, c2 = np.split(sums / scale, 2)
+            c1, c2 = xp.split(sums / scale, 2)
             gx = gy - c1.astype(gy.dtype).reshape(layout.param_shape)
             gx -= xhat * c2.astype(gy.dtype).reshape(layout.param_shape)
             gx *= gamma * self.inv_std
         elif self.needs_input_grad[0]:
-            self.sum_over_replicas(np.zeros(2 * gbeta.size))  # an empty replica still joins
-            gx = np.zeros_like(gy)
+            self.sum_over_replicas(xp.zeros(2 * gbeta.size))  # an empty replica still joins
+            gx = xp.zeros_like(gy)
         dtype = gamma.dtype
         return gx, ggamma.astype(dtype).reshape(gamma.shape), gbeta.astype(dtype).reshape(
             gamma.shape)

@@ -222,7 +222,7 @@ def stochastic_pool2d(x, pool_size, rng, training):
         weighted = AvgPool2d(geometry)(x * x)  # both means share the 1 / count factor
         mean = AvgPool2d(geometry)(x)
         positive = mean.data > 0
-        safe = where(positive, mean, np.ones((), dtype=mean.dtype))
-        return where(positive, weighted / safe, np.zeros((), dtype=mean.dtype))
+        safe = where(positive, mean, mean.dtype.type(1))
+        return where(positive, weighted / safe, mean.dtype.type(0))
     picked = kernels.sample_windows(x.data, geometry, backend.make_rng(rng))
     return WindowGather(geometry, picked)(x)

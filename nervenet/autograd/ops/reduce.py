@@ -10,6 +10,7 @@ import numpy as np
 
 from nervenet import kernels
 from nervenet.autograd.function import Function
+from nervenet.backend import get_array_module
 
 
 def _normalize_axis(axis, ndim: int) -> tuple[int, ...] | None:
@@ -52,7 +53,7 @@ class Sum(Function):
         if self.axes == (0,) and x.ndim == 2:
             y = kernels.sum_rows(x)
             return y[None] if self.keepdims else y
-        return np.asarray(x.sum(axis=self.axes, keepdims=self.keepdims))
+        return get_array_module(x).asarray(x.sum(axis=self.axes, keepdims=self.keepdims))
 
     def backward(self, gy):
         return _spread(gy, self.shape, self.axes, self.keepdims)
@@ -68,7 +69,7 @@ class Mean(Function):
     def forward(self, x):
         self.axes = _normalize_axis(self.axis, x.ndim)
         self.shape = x.shape
-        y = np.asarray(x.mean(axis=self.axes, keepdims=self.keepdims))
+        y = get_array_module(x).asarray(x.mean(axis=self.axes, keepdims=self.keepdims))
         self.scale = y.size / x.size if x.size else 0.0  # 1 / (number of averaged values)
         return y
 
@@ -80,7 +81,7 @@ class _Extreme(Function):
     """Shared max/min: the gradient is split evenly among the elements that attain the extreme
     (as torch.amax / amin)."""
 
-    reduce = staticmethod(np.max)
+    reduce = "max"  # the array method
 
     def __init__(self, axis=None, keepdims: bool = False):
         self.axis = axis
@@ -91,11 +92,14 @@ class _Extreme(Function):
             raise ValueError(f"{type(self).__name__.lower()} of an empty array")
         self.axes = _normalize_axis(self.axis, x.ndim)
         self.shape = x.shape
-        return np.asarray(self.reduce(x, axis=self.axes, keepdims=self.keepdims))
+        return get_array_module(x).asarray(self._reduce(x, keepdims=self.keepdims))
+
+    def _reduce(self, x, keepdims: bool):
+        return getattr(x, self.reduce)(axis=self.axes, keepdims=keepdims)
 
     def backward(self, gy):
         x = self.inputs[0].data
-        extreme = self.reduce(x, axis=self.axes, keepdims=True)
+        extreme = self._reduce(x, keepdims=True)
         attains = (x == extreme).astype(gy.dtype)
         share = attains / attains.sum(axis=self.axes, keepdims=True)
         return _spread(gy, self.shape, self.axes, self.keepdims) * share
@@ -104,13 +108,13 @@ class _Extreme(Function):
 class Max(_Extreme):
     """y = max of x over ``axis``;  dx = gy at the maxima (split evenly on ties), 0 elsewhere."""
 
-    reduce = staticmethod(np.max)
+    reduce = "max"
 
 
 class Min(_Extreme):
     """y = min of x over ``axis``;  dx = gy at the minima (split evenly on ties), 0 elsewhere."""
 
-    reduce = staticmethod(np.min)
+    reduce = "min"
 
 
 # ------------------------------------------------------------------ public functions

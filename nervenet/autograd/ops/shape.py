@@ -12,6 +12,7 @@ import numpy as np
 from nervenet import kernels
 from nervenet.autograd.function import Function
 from nervenet.autograd.tensor import Tensor
+from nervenet.backend import get_array_module
 
 
 class Reshape(Function):
@@ -39,7 +40,7 @@ class Transpose(Function):
         if self.axes is not None and sorted(a % max(x.ndim, 1) for a in self.axes) != list(
                 range(x.ndim)):
             raise ValueError(f"axes {self.axes} are not a permutation of {x.ndim} axes")
-        return np.transpose(x, self.axes)
+        return x.transpose(self.axes)
 
     def backward(self, gy):
         if self.axes is None:
@@ -56,7 +57,7 @@ class BroadcastTo(Function):
 
     def forward(self, x):
         self.input_shape = x.shape
-        return np.broadcast_to(x, self.shape)
+        return get_array_module(x).broadcast_to(x, self.shape)
 
     def backward(self, gy):
         return gy.sum_to(self.input_shape)
@@ -78,7 +79,7 @@ class SumTo(Function):
 
 def _has_array_index(index) -> bool:
     parts = index if isinstance(index, tuple) else (index,)
-    return any(isinstance(p, (list, np.ndarray)) for p in parts)
+    return any(isinstance(p, list) or getattr(p, "ndim", 0) > 0 for p in parts)
 
 
 def _unwrap_index(index):
@@ -96,7 +97,7 @@ class GetItem(Function):
 
     def forward(self, x):
         self.input_shape = x.shape
-        return np.asarray(x[self.index])
+        return get_array_module(x).asarray(x[self.index])
 
     def backward(self, gy):
         return GetItemGrad(self.index, self.input_shape)(gy)
@@ -110,9 +111,10 @@ class GetItemGrad(Function):
         self.shape = shape
 
     def forward(self, gy):
-        gx = np.zeros(self.shape, dtype=gy.dtype)
+        xp = get_array_module(gy)
+        gx = xp.zeros(self.shape, dtype=gy.dtype)
         if _has_array_index(self.index):
-            np.add.at(gx, self.index, gy)  # repeated indices must add up
+            xp.add.at(gx, self.index, gy)  # repeated indices must add up
         else:
             gx[self.index] = gy
         return gx
@@ -129,7 +131,7 @@ class Concatenate(Function):
 
     def forward(self, *xs):
         self.sizes = [x.shape[self.axis] for x in xs]
-        return np.concatenate(xs, axis=self.axis)
+        return get_array_module(*xs).concatenate(xs, axis=self.axis)
 
     def backward(self, gy):
         grads = []
@@ -152,7 +154,7 @@ class Stack(Function):
         self.axis = axis
 
     def forward(self, *xs):
-        return np.stack(xs, axis=self.axis)
+        return get_array_module(*xs).stack(xs, axis=self.axis)
 
     def backward(self, gy):
         axis = self.axis % gy.ndim
@@ -173,7 +175,8 @@ class Pad(Function):
         self.widths = np.broadcast_to(np.asarray(self.pad_width, dtype=int), (x.ndim, 2))
         if (self.widths < 0).any():
             raise ValueError(f"pad widths must be non-negative, got {self.pad_width}")
-        return np.pad(x, self.widths, mode="constant", constant_values=self.value)
+        widths = tuple(map(tuple, self.widths.tolist()))  # host numbers, not an array
+        return get_array_module(x).pad(x, widths, mode="constant", constant_values=self.value)
 
     def backward(self, gy):
         index = tuple(slice(before, n - after) for (before, after), n in zip(self.widths, gy.shape))
