@@ -15,6 +15,7 @@ from nervenet import layers, models, optimizers, runs
 from nervenet.autograd import no_grad
 from nervenet.callbacks import ProgbarLogger
 from nervenet.data import datasets, tabular
+from nervenet.models.perceptron import net_input
 
 DATASETS = ["mnist5k", "mnist", "fashion_mnist", "iris", "housing", "xor", "moons"]
 MODELS = ["mlp", "cnn", "perceptron"]
@@ -290,17 +291,12 @@ def perceptron_features(model, x) -> np.ndarray:
     return h.reshape(len(h), -1)
 
 
-def _perceptron_net(model, x) -> np.ndarray:
-    output = model.get_layer("output")
-    return perceptron_features(model, x) @ output.kernel.data + output.bias.data
-
-
 def decide(model, x) -> tuple[np.ndarray, np.ndarray | None]:
     """``(predictions, scores)``: class indices (int) or values (float, regression), and the
     model's outputs; a perceptron with several units answers by its largest net input."""
     task = model.metadata.get("task")
     if model.metadata.get("model") == "perceptron":
-        net = _perceptron_net(model, x)
+        net = net_input(model.get_layer("output"), perceptron_features(model, x))
         labels = (net[:, 0] > 0).astype(np.int64) if net.shape[1] == 1 else net.argmax(axis=1)
         return labels, None
     scores = np.asarray(model.predict(np.asarray(x, dtype=np.float32), batch_size=256,

@@ -349,16 +349,10 @@ def plot_feature_space(model, x, y, layer, path=None, grid_lines: int = 11,
     y = np.asarray(y).reshape(-1)
     if x.ndim != 2 or x.shape[1] != 2:
         raise ValueError(f"plot_feature_space: x must have shape (n, 2), got {x.shape}")
-    lo, hi = x.min(axis=0) - 0.25, x.max(axis=0) + 0.25
-    t = np.linspace(0, 1, 100)
-    lines = [np.column_stack([np.full_like(t, lo[0] + s * (hi[0] - lo[0])),
-                              lo[1] + t * (hi[1] - lo[1])]) for s in np.linspace(0, 1, grid_lines)]
-    lines += [np.column_stack([lo[0] + t * (hi[0] - lo[0]),
-                               np.full_like(t, lo[1] + s * (hi[1] - lo[1]))])
-              for s in np.linspace(0, 1, grid_lines)]
+    lines = _grid_lines(x.min(axis=0) - 0.25, x.max(axis=0) + 0.25, grid_lines)
     index = _layer_index(model, layer)
     h = intermediate_output(model, x, index).reshape(len(x), -1)
-    mapped = [intermediate_output(model, line.astype(np.float32), index).reshape(len(t), -1)
+    mapped = [intermediate_output(model, line.astype(np.float32), index).reshape(len(line), -1)
               for line in lines]
     projected, labels, projection = _project_2d(h.astype(np.float64),
                                                 *[m.astype(np.float64) for m in mapped])
@@ -370,15 +364,7 @@ def plot_feature_space(model, x, y, layer, path=None, grid_lines: int = 11,
     names = list(class_names) if class_names is not None else [
         str(v) for v in (known if known is not None else range(int(y_index.max()) + 1))]
     for axis, points, curves in ((left, x, lines), (right, h2, mapped2)):
-        for curve in curves:
-            axis.plot(curve[:, 0], curve[:, 1], color="grey", linewidth=0.5, alpha=0.6)
-        for k in range(int(y_index.max()) + 1):
-            mine = y_index == k
-            if mine.any():
-                axis.scatter(points[mine, 0], points[mine, 1], color=PALETTE[k % len(PALETTE)],
-                             edgecolors="k", s=40, zorder=3,
-                             label=names[k] if k < len(names) else str(k))
-        axis.grid(True, alpha=0.2)
+        _draw_points_on_grid(axis, points, curves, y_index, names)
     left.legend(loc="best", fontsize=8)
     left.set_title("input space")
     first, second = feature_names if feature_names is not None else ("$x_1$", "$x_2$")
@@ -391,20 +377,79 @@ def plot_feature_space(model, x, y, layer, path=None, grid_lines: int = 11,
     following = model.layers[index + 1] if index + 1 < len(model.layers) else None
     kernel = getattr(following, "kernel", None)
     if projection is None and kernel is not None and kernel.shape == (2, 1):
-        w = kernel.data[:, 0].astype(np.float64)
-        b = float(following.bias.data[0]) if following.bias is not None else 0.0
-        # the output unit's boundary: w1 h1 + w2 h2 + b = 0 (0.5 after a sigmoid)
-        (x0, x1), (y0, y1) = right.get_xlim(), right.get_ylim()
-        if abs(w[1]) > abs(w[0]):
-            hs = np.linspace(x0, x1, 50)
-            right.plot(hs, -(w[0] * hs + b) / w[1], "k-", linewidth=1.5, label="output boundary")
-        else:
-            hs = np.linspace(y0, y1, 50)
-            right.plot(-(w[1] * hs + b) / w[0], hs, "k-", linewidth=1.5, label="output boundary")
-        right.set_xlim(x0, x1)
-        right.set_ylim(y0, y1)
-        right.legend(loc="best")
+        _draw_unit_boundary(right, following)
     return _finish(figure, path)
+
+
+def _draw_points_on_grid(axis, points: np.ndarray, curves, y_index: np.ndarray, names) -> None:
+    """The grid's curves in grey and the points coloured by class (``y_index``)."""
+    for curve in curves:
+        axis.plot(curve[:, 0], curve[:, 1], color="grey", linewidth=0.5, alpha=0.6)
+    for k in range(int(y_index.max()) + 1):
+        mine = y_index == k
+        if mine.any():
+            axis.scatter(points[mine, 0], points[mine, 1], color=PALETTE[k % len(PALETTE)],
+                         edgecolors="k", s=40, zorder=3,
+                         label=names[k] if k < len(names) else str(k))
+    axis.grid(True, alpha=0.2)
+
+
+def _grid_lines(lo: np.ndarray, hi: np.ndarray, count: int) -> list[np.ndarray]:
+    """``count`` vertical then ``count`` horizontal lines across the box [lo, hi], each as
+    100 points (100, 2)."""
+    t = np.linspace(0, 1, 100)
+    steps = np.linspace(0, 1, count)
+    lines = [np.column_stack([np.full_like(t, lo[0] + s * (hi[0] - lo[0])),
+                              lo[1] + t * (hi[1] - lo[1])]) for s in steps]
+    lines += [np.column_stack([lo[0] + t * (hi[0] - lo[0]),
+                               np.full_like(t, lo[1] + s * (hi[1] - lo[1]))]) for s in steps]
+    return lines
+
+
+def _draw_unit_boundary(axis, unit) -> None:
+    """The boundary ``w1 h1 + w2 h2 + b = 0`` of a one-unit Dense layer on a 2-D space (0.5
+    after a sigmoid), across the axis's current limits."""
+    w = unit.kernel.data[:, 0].astype(np.float64)
+    b = float(unit.bias.data[0]) if unit.bias is not None else 0.0
+    (x0, x1), (y0, y1) = axis.get_xlim(), axis.get_ylim()
+    if abs(w[1]) > abs(w[0]):
+        hs = np.linspace(x0, x1, 50)
+        axis.plot(hs, -(w[0] * hs + b) / w[1], "k-", linewidth=1.5, label="output boundary")
+    else:
+        hs = np.linspace(y0, y1, 50)
+        axis.plot(-(w[1] * hs + b) / w[0], hs, "k-", linewidth=1.5, label="output boundary")
+    axis.set_xlim(x0, x1)
+    axis.set_ylim(y0, y1)
+    axis.legend(loc="best")
+
+
+def _filter_normalized_direction(weights: list[np.ndarray], rng) -> list[np.ndarray]:
+    """A random Gaussian direction, each part rescaled to the norm of its weight (zero for a
+    zero weight): Li et al.'s filter normalization, per layer weight."""
+    direction = []
+    for w in weights:
+        d = rng.normal(size=w.shape)
+        d *= (np.linalg.norm(w) / max(np.linalg.norm(d), 1e-12)) if np.any(w) else 0.0
+        direction.append(d)
+    return direction
+
+
+def _losses_on_plane(model, x, y, weights, directions, alphas: np.ndarray) -> np.ndarray:
+    """``L[i, j] = loss(w + alphas[j] d1 + alphas[i] d2)``; the weights are restored after."""
+    origin = [w.data.copy() for w in weights]
+    surface = np.empty((len(alphas), len(alphas)))
+    try:
+        with no_grad():
+            for i, b in enumerate(alphas):
+                for j, a in enumerate(alphas):
+                    for w, w0, d1, d2 in zip(weights, origin, *directions):
+                        w.data[...] = w0 + a * d1 + b * d2
+                    loss = model.compute_loss(y, model(x, training=False))
+                    surface[i, j] = float(loss.data)
+    finally:
+        for w, w0 in zip(weights, origin):
+            w.data[...] = w0
+    return surface
 
 
 def plot_loss_surface(model, x, y, path=None, span: float = 1.0, resolution: int = 21,
@@ -437,28 +482,10 @@ def plot_loss_surface(model, x, y, path=None, span: float = 1.0, resolution: int
             model(x[:1])
         weights = model.trainable_weights
     rng = np.random.default_rng(seed)
-    origin = [w.data.copy() for w in weights]
-    directions = []
-    for _ in range(2):
-        direction = []
-        for w in origin:
-            d = rng.normal(size=w.shape)
-            d *= (np.linalg.norm(w) / max(np.linalg.norm(d), 1e-12)) if np.any(w) else 0.0
-            direction.append(d)
-        directions.append(direction)
+    directions = [_filter_normalized_direction([w.data for w in weights], rng)
+                  for _ in range(2)]
     alphas = np.linspace(-span, span, resolution)
-    surface = np.empty((resolution, resolution))
-    try:
-        with no_grad():
-            for i, b in enumerate(alphas):
-                for j, a in enumerate(alphas):
-                    for w, w0, d1, d2 in zip(weights, origin, *directions):
-                        w.data[...] = w0 + a * d1 + b * d2
-                    loss = model.compute_loss(y, model(x, training=False))
-                    surface[i, j] = float(loss.data)
-    finally:
-        for w, w0 in zip(weights, origin):
-            w.data[...] = w0
+    surface = _losses_on_plane(model, x, y, weights, directions, alphas)
     grid_a, grid_b = np.meshgrid(alphas, alphas)
     figure = _figure(11, 4.5)
     left = figure.add_subplot(1, 2, 1)

@@ -59,14 +59,6 @@ KNOWN_LONG = {
     ("nervenet/layers/normalization.py", "recompute_population_statistics"),  # engine: BN room
     ("nervenet/autograd/ops/norm.py", "batch_norm"),                   # engine: BN room
     ("nervenet/optimizers/base.py", "Optimizer.apply_gradients"),      # optstep (#23)
-    # reliability: being shortened now
-    ("nervenet/data/augment.py", "affine_transform"),
-    ("nervenet/data/download.py", "fetch"),
-    ("nervenet/models/perceptron.py", "perceptron_rule"),
-    ("nervenet/optimizers/second_order.py", "SecondOrderOptimizer.minimize"),
-    ("nervenet/sklearn/mlp.py", "_BaseMLP._fit_stochastic"),
-    ("nervenet/viz.py", "plot_feature_space"),
-    ("nervenet/viz.py", "plot_loss_surface"),
 }
 MAX_LINES = 60
 RULE_MAX_LINES = 40  # every `backward` and `Function.__call__`: the chain rule, read at once

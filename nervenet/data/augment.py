@@ -141,18 +141,7 @@ def affine_transform(images, transforms, interpolation: str = "bilinear",
     flat = images.reshape(n, height * width, channels)
 
     def sample(yi: np.ndarray, xi: np.ndarray) -> np.ndarray:
-        """Pixels at integer (yi, xi), folded by fill_mode: (N, H*W, C)."""
-        inside = None
-        if fill_mode == "constant":
-            inside = (yi >= 0) & (yi < height) & (xi >= 0) & (xi < width)
-            yi, xi = np.clip(yi, 0, height - 1), np.clip(xi, 0, width - 1)
-        else:
-            yi, xi = _fold_indices(yi, height, fill_mode), _fold_indices(xi, width, fill_mode)
-        values = np.take_along_axis(flat, (yi * width + xi)[..., None], axis=1).astype(
-            np.float64)
-        if inside is not None:
-            values = np.where(inside[..., None], values, fill_value)
-        return values
+        return _sample(flat, yi, xi, (height, width), fill_mode, fill_value)
 
     if interpolation == "nearest":
         out = sample(np.floor(y_in + 0.5).astype(np.int64), np.floor(x_in + 0.5).astype(np.int64))
@@ -163,6 +152,23 @@ def affine_transform(images, transforms, interpolation: str = "bilinear",
         out = ((1 - wy) * ((1 - wx) * sample(y0, x0) + wx * sample(y0, x0 + 1))
                + wy * ((1 - wx) * sample(y0 + 1, x0) + wx * sample(y0 + 1, x0 + 1)))
     return _restore(out.reshape(n, height, width, channels).astype(dtype), single)
+
+
+def _sample(flat: np.ndarray, yi: np.ndarray, xi: np.ndarray, size: tuple[int, int],
+            fill_mode: str, fill_value: float) -> np.ndarray:
+    """The pixels of ``flat`` (N, H*W, C) at integer (yi, xi), folded by fill_mode, as
+    float64 (N, H*W, C)."""
+    height, width = size
+    inside = None
+    if fill_mode == "constant":
+        inside = (yi >= 0) & (yi < height) & (xi >= 0) & (xi < width)
+        yi, xi = np.clip(yi, 0, height - 1), np.clip(xi, 0, width - 1)
+    else:
+        yi, xi = _fold_indices(yi, height, fill_mode), _fold_indices(xi, width, fill_mode)
+    values = np.take_along_axis(flat, (yi * width + xi)[..., None], axis=1).astype(np.float64)
+    if inside is not None:
+        values = np.where(inside[..., None], values, fill_value)
+    return values
 
 
 # ------------------------------------------------------------- transform matrices

@@ -124,33 +124,43 @@ def fetch(filename: str, urls: str | Sequence[str], sha256: str, subdir: str = "
             f"{filename} is not in the cache and NERVENET_OFFLINE is set, so nothing is "
             f"downloaded. Download {urls[0]} by hand (SHA-256 {sha256}) and put it at {target}")
     folder.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".part")
     failures = []
     for url in urls:
-        for attempt in range(retries):
-            if attempt:
-                time.sleep(backoff * 2 ** (attempt - 1))
-            try:
-                if verbose:
-                    print(f"Downloading {url} -> {target}", file=sys.stderr)
-                _download(url, partial, timeout)
-            except (OSError, http.client.HTTPException) as error:
-                if isinstance(error, urllib.error.HTTPError) and error.code == 416:
-                    partial.unlink(missing_ok=True)  # our .part is longer than the file
-                failures.append(f"{url} (attempt {attempt + 1}): {error}")
-                if isinstance(error, DownloadError) or _permanent(error):
-                    break
-                continue
-            digest = sha256_of(partial)
-            if digest == sha256:
-                os.replace(partial, target)
-                return target
-            partial.unlink()
-            failures.append(f"{url}: SHA-256 mismatch, got {digest}, expected {sha256}")
-            break  # the mirror serves other bytes: retrying it would not help
+        if _fetch_from(url, target, sha256, failures, retries, timeout, backoff, verbose):
+            return target
     raise DownloadError(
         f"could not download {filename}:\n  " + "\n  ".join(failures) +
         f"\nDownload it by hand from {urls[0]} (SHA-256 {sha256}) and put it at {target}")
+
+
+def _fetch_from(url: str, target: Path, sha256: str, failures: list[str], retries: int,
+                timeout: float, backoff: float, verbose: bool) -> bool:
+    """Download ``url`` into ``target`` through ``target.part`` (resumed across attempts),
+    waiting ``backoff * 2**k`` seconds before attempt k + 2; True once the file is there and
+    verified, False (with the reasons added to ``failures``) when this mirror gave up."""
+    partial = target.with_name(target.name + ".part")
+    for attempt in range(retries):
+        if attempt:
+            time.sleep(backoff * 2 ** (attempt - 1))
+        try:
+            if verbose:
+                print(f"Downloading {url} -> {target}", file=sys.stderr)
+            _download(url, partial, timeout)
+        except (OSError, http.client.HTTPException) as error:
+            if isinstance(error, urllib.error.HTTPError) and error.code == 416:
+                partial.unlink(missing_ok=True)  # our .part is longer than the file
+            failures.append(f"{url} (attempt {attempt + 1}): {error}")
+            if isinstance(error, DownloadError) or _permanent(error):
+                return False
+            continue
+        digest = sha256_of(partial)
+        if digest == sha256:
+            os.replace(partial, target)
+            return True
+        partial.unlink()
+        failures.append(f"{url}: SHA-256 mismatch, got {digest}, expected {sha256}")
+        return False  # the mirror serves other bytes: retrying it would not help
+    return False
 
 
 def _permanent(error: BaseException) -> bool:

@@ -10,6 +10,10 @@ sample, predict ``y_hat = step(w . x + b)`` and move the weights by the error,
 which changes nothing when the prediction is right. If the classes are linearly separable the
 rule converges in a finite number of updates (the perceptron convergence theorem); for XOR it
 never does, which is why hidden layers (and differentiable activations) are needed.
+
+The rule is written once, here: ``perceptron_update`` is the update itself (scikit-learn's
+``nervenet.sklearn.Perceptron`` calls it too), ``net_input`` the ``w . x + b`` the step
+thresholds (the command line answers by it), and ``perceptron_rule`` trains a step layer.
 """
 
 from __future__ import annotations
@@ -18,7 +22,33 @@ import numpy as np
 
 from nervenet import backend
 from nervenet.autograd import no_grad
+from nervenet.autograd.ops.matmul import linear
 from nervenet.layers.core import Dense
+
+
+def perceptron_update(kernel: np.ndarray, bias: np.ndarray | None, x: np.ndarray, error,
+                      learning_rate: float) -> None:
+    """Rosenblatt's rule for one sample, in place: ``w <- w + eta * error * x`` and
+    ``b <- b + eta * error``.
+
+    Args:
+        kernel: the weights, (n_features, units) or (n_features,) for one unit.
+        bias: the bias, (units,) or (1,); ``None``: no bias.
+        x: the sample, (n_features,).
+        error: ``y - y_hat`` per unit, (units,) or a number (zero where the prediction is
+            right; scikit-learn's form passes ``y * sample_weight`` on a mistake).
+        learning_rate: eta.
+    """
+    step = learning_rate * np.asarray(error)
+    kernel += np.multiply.outer(x, step)
+    if bias is not None:
+        bias += step
+
+
+def net_input(layer: Dense, x) -> np.ndarray:
+    """A step layer's net input ``x @ kernel + bias`` (what the step thresholds), an array."""
+    with no_grad():
+        return linear(np.asarray(x, dtype=layer.dtype), layer.kernel, layer.bias).data
 
 
 def perceptron_rule(layer: Dense, x, y, learning_rate: float = 1.0, epochs: int = 100,
@@ -47,6 +77,29 @@ def perceptron_rule(layer: Dense, x, y, learning_rate: float = 1.0, epochs: int 
         >>> errors[-1], unit(x).data.ravel().tolist()
         (0, [0.0, 0.0, 0.0, 1.0])
     """
+    x, y = _checked(layer, x, y, learning_rate)
+    rng = backend.make_rng(seed)
+    history = []
+    for _ in range(epochs):
+        errors = 0
+        order = rng.permutation(len(x)) if shuffle else np.arange(len(x))
+        for i in order:
+            with no_grad():
+                prediction = layer(x[i:i + 1]).data[0]
+            error = y[i] - prediction
+            if np.any(error != 0):
+                errors += 1
+                perceptron_update(layer.kernel.data, None if layer.bias is None
+                                  else layer.bias.data, x[i], error, learning_rate)
+        history.append(errors)
+        if errors == 0:
+            break
+    return history
+
+
+def _checked(layer: Dense, x, y, learning_rate: float) -> tuple[np.ndarray, np.ndarray]:
+    """``x`` and ``y`` as (n, features) and (n, units) arrays of the layer's dtype, checked; the
+    layer is built."""
     if not isinstance(layer, Dense):
         raise TypeError(f"perceptron_rule: layer must be a Dense layer, got "
                         f"{type(layer).__name__}")
@@ -59,26 +112,9 @@ def perceptron_rule(layer: Dense, x, y, learning_rate: float = 1.0, epochs: int 
     y = np.asarray(y, dtype=layer.dtype).reshape(len(x), -1)
     if not np.all(np.isfinite(x)):
         raise ValueError("perceptron_rule: x contains NaN or Inf")
-    rng = backend.make_rng(seed)
     with no_grad():
         layer(x[:1])  # builds the layer (and checks the feature count)
     if y.shape[1] != layer.units:
         raise ValueError(f"perceptron_rule: y has {y.shape[1]} column(s) but the layer has "
                          f"{layer.units} unit(s)")
-    history = []
-    for _ in range(epochs):
-        errors = 0
-        order = rng.permutation(len(x)) if shuffle else np.arange(len(x))
-        for i in order:
-            with no_grad():
-                prediction = layer(x[i:i + 1]).data[0]
-            error = y[i] - prediction
-            if np.any(error != 0):
-                errors += 1
-                layer.kernel.data += learning_rate * np.outer(x[i], error)
-                if layer.bias is not None:
-                    layer.bias.data += learning_rate * error
-        history.append(errors)
-        if errors == 0:
-            break
-    return history
+    return x, y

@@ -135,27 +135,8 @@ class SecondOrderOptimizer:
         while np.abs(g).max() > self.tol:
             if nit >= self.max_iter:
                 break
-            d = self._direction(objective, x, g)
-            slope = float(g @ d)
-            if not slope < 0:                       # lost conjugacy / curvature: restart
-                self._start(x.size)
-                d, slope = -g, -float(g @ g)
-            step = self._initial_step(nit, f, f_old, g, slope)
-            finite_trials = []
-
-            def phi(a, x=x, d=d, finite_trials=finite_trials):
-                value, gradient = objective.value_and_grad(x + a * d)
-                if gradient is None:
-                    return value, math.nan, None
-                finite_trials.append(a)
-                return value, float(gradient @ d), gradient
-
-            result = self.line_search(phi, f, slope, step, noise=objective.noise(f))
+            result, d = self._search(objective, x, f, f_old, g, nit)
             if not result.success or result.grad is None:
-                if not finite_trials:
-                    raise FloatingPointError(f"{owner}.minimize: loss_fn is NaN or inf at every "
-                                             f"trial point along the direction of iteration "
-                                             f"{nit + 1}")
                 message = (f"the line search found no acceptable step at iteration {nit + 1} "
                            "(at the limit of floating-point precision, or a bad direction)")
                 break
@@ -174,6 +155,34 @@ class SecondOrderOptimizer:
         if converged:
             message = f"converged: max |gradient| = {grad_norm:.3g} <= tol = {self.tol:g}"
         return OptimizeResult(f, nit, objective.nfev, converged, message, grad_norm, history)
+
+    def _search(self, objective: FlatObjective, x, f, f_old, g, nit: int):
+        """Iteration ``nit + 1``'s direction and the line search along it: ``(result, d)``.
+
+        Raises:
+            FloatingPointError: the loss is NaN or inf at every trial point.
+        """
+        d = self._direction(objective, x, g)
+        slope = float(g @ d)
+        if not slope < 0:                       # lost conjugacy / curvature: restart
+            self._start(x.size)
+            d, slope = -g, -float(g @ g)
+        step = self._initial_step(nit, f, f_old, g, slope)
+        finite_trials = []
+
+        def phi(a):
+            value, gradient = objective.value_and_grad(x + a * d)
+            if gradient is None:
+                return value, math.nan, None
+            finite_trials.append(a)
+            return value, float(gradient @ d), gradient
+
+        result = self.line_search(phi, f, slope, step, noise=objective.noise(f))
+        if (not result.success or result.grad is None) and not finite_trials:
+            raise FloatingPointError(f"{type(self).__name__}.minimize: loss_fn is NaN or inf at "
+                                     f"every trial point along the direction of iteration "
+                                     f"{nit + 1}")
+        return result, d
 
     def apply_gradients(self, grads_and_vars) -> None:
         """Not available: a second-order method needs the loss itself, not one gradient."""

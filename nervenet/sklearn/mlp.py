@@ -261,26 +261,9 @@ class _BaseMLP(BaseEstimator):
         self.best_validation_score_ = self.best_loss_ = None
         best_flat = network.flat.copy()
         for _ in range(self.max_iter):
-            if self.shuffle:
-                order = rng.permutation(n)
-                xs, ys = X[order], Y[order]
-                ws = None if weights is None else weights[order]
-            else:
-                xs, ys, ws = X, Y, weights
-            total = 0.0
-            for start in range(0, n, batch_size):
-                window = slice(start, start + batch_size)
-                value, gradient = self._step_loss(network, xs[window], ys[window],
-                                                  None if ws is None else ws[window])
-                if not np.isfinite(value):
-                    raise FloatingPointError(
-                        f"{owner}: the loss became {value} in iteration {self.n_iter_ + 1}; "
-                        "lower learning_rate_init or scale the inputs")
-                optimizer.apply_gradients([(gradient, network.variable)])
-                total += value * len(xs[window])
+            self.loss_ = self._epoch(network, optimizer, X, Y, weights, rng, batch_size)
             self.n_iter_ += 1
             self.t_ += n
-            self.loss_ = total / n
             self.loss_curve_.append(self.loss_)
             if self.verbose:
                 print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
@@ -310,6 +293,25 @@ class _BaseMLP(BaseEstimator):
                           "before the loss stopped improving", ConvergenceWarning, stacklevel=3)
         if early:
             network.flat[...] = best_flat
+
+    def _epoch(self, network: _Network, optimizer, X, Y, weights, rng, batch_size: int) -> float:
+        """One pass over the samples (shuffled when ``shuffle``) in minibatches; the mean loss."""
+        n = len(X)
+        order = rng.permutation(n) if self.shuffle else slice(None)
+        xs, ys = X[order], Y[order]
+        ws = None if weights is None else weights[order]
+        total = 0.0
+        for start in range(0, n, batch_size):
+            window = slice(start, start + batch_size)
+            value, gradient = self._step_loss(network, xs[window], ys[window],
+                                              None if ws is None else ws[window])
+            if not np.isfinite(value):
+                raise FloatingPointError(
+                    f"{type(self).__name__}: the loss became {value} in iteration "
+                    f"{self.n_iter_ + 1}; lower learning_rate_init or scale the inputs")
+            optimizer.apply_gradients([(gradient, network.variable)])
+            total += value * len(xs[window])
+        return total / n
 
     def _split_validation(self, X, Y, weights, rng):
         stratify = Y if self._is_classifier and Y.shape[1] == 1 else None

@@ -31,6 +31,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from nervenet.models.perceptron import perceptron_update
 from nervenet.sklearn._common import (
     NoImprovement,
     check_choice,
@@ -202,10 +203,8 @@ class Perceptron(ClassifierMixin, BaseEstimator):
                 if l2:
                     w *= shrink
                 if margin <= 0:                       # a mistake: Rosenblatt's update
-                    step = eta * signs[i] * weights[i]
-                    w += step * x
-                    if self.fit_intercept:
-                        b[0] += step
+                    perceptron_update(w, b if self.fit_intercept else None, x,
+                                      signs[i] * weights[i], eta)
                 if l1:
                     u += eta * l1
                     before = w.copy()
