@@ -33,6 +33,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from nervenet import backend
+from nervenet.checks import check_int, check_number
 
 _VOTING = ("soft", "hard")
 
@@ -49,12 +50,6 @@ def predicted_classes(outputs) -> np.ndarray:
 def _n_classes(outputs) -> int:
     outputs = np.asarray(outputs)
     return outputs.shape[1] if outputs.ndim == 2 and outputs.shape[1] > 1 else 2
-
-
-def _check_positive_int(value, name: str, owner: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{owner}: {name} must be a positive int, got {value!r}")
-    return int(value)
 
 
 def _check_build_fn(build_fn, owner: str) -> Callable:
@@ -193,7 +188,7 @@ class Bagging(_Ensemble):
                  voting: str = "soft", seed: int | None = None):
         super().__init__(voting)
         self.build_fn = _check_build_fn(build_fn, "Bagging")
-        self.n_estimators = _check_positive_int(n_estimators, "n_estimators", "Bagging")
+        self.n_estimators = check_int("Bagging", "n_estimators", n_estimators, low=1)
         if isinstance(max_samples, bool) or not isinstance(max_samples, (int, float, np.number)) \
                 or max_samples <= 0 or (isinstance(max_samples, float) and max_samples > 1):
             raise ValueError(f"Bagging: max_samples must be a fraction in (0, 1] or a positive "
@@ -270,14 +265,10 @@ class Boosting(_Ensemble):
                  n_classes: int | None = None):
         super().__init__("hard")
         self.build_fn = _check_build_fn(build_fn, "Boosting")
-        self.n_estimators = _check_positive_int(n_estimators, "n_estimators", "Boosting")
-        if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) \
-                or not (math.isfinite(learning_rate) and learning_rate > 0):
-            raise ValueError(f"Boosting: learning_rate must be a finite number > 0, got "
-                             f"{learning_rate!r}")
-        self.learning_rate = float(learning_rate)
-        self.n_classes = None if n_classes is None else _check_positive_int(
-            n_classes, "n_classes", "Boosting")
+        self.n_estimators = check_int("Boosting", "n_estimators", n_estimators, low=1)
+        self.learning_rate = check_number("Boosting", "learning_rate", learning_rate, 0.0,
+                                          low_open=True)
+        self.n_classes = check_int("Boosting", "n_classes", n_classes, low=1, allow_none=True)
 
     def fit(self, x, y, **fit_kwargs) -> Boosting:
         """Train up to ``n_estimators`` members with SAMME's sample weights.

@@ -25,6 +25,8 @@ import threading
 
 import numpy as np
 
+from nervenet.checks import check_int, check_string
+
 __all__ = ["FileWriter", "create_file_writer", "histogram", "image", "scalar", "text"]
 
 _DEFAULT = threading.local()          # .stack: [(writer, step), ...], innermost last
@@ -47,18 +49,14 @@ def _stack() -> list:
 
 
 def _check_name(owner: str, name) -> str:
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"summary.{owner}: name must be a non-empty string, got {name!r}")
-    return name
+    return check_string(f"summary.{owner}", "name", name)
 
 
 def _check_step(owner: str, step) -> int:
     if step is None:
         raise ValueError(f"summary.{owner}: no step given and the default writer has none; "
                          "pass step=... here or to writer.as_default(step=...)")
-    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 0:
-        raise ValueError(f"summary.{owner}: step must be a non-negative int, got {step!r}")
-    return int(step)
+    return check_int(f"summary.{owner}", "step", step, low=0)
 
 
 class FileWriter:

@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "nervenet"
 FLOORS = {
     # 0: the ground floor: arrays, kernels, string ids, seeding, the version, the MPI world
     "nervenet.backend": 0, "nervenet.kernels": 0, "nervenet.registry": 0, "nervenet.utils": 0,
-    "nervenet._version": 0, "nervenet.world": 0,
+    "nervenet._version": 0, "nervenet.world": 0, "nervenet.checks": 0,
     "nervenet.fake_device": 0,  # the fake test device's arrays and module, beside the backend
     "nervenet.nest": 0,  # the one nest/flatten helper, where it is to live (issue #20)
     # 1: the engine and the public op namespace

@@ -28,6 +28,8 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
+from nervenet.checks import check_int
+
 CHUNK = 1 << 16
 
 
@@ -110,8 +112,7 @@ def fetch(filename: str, urls: str | Sequence[str], sha256: str, subdir: str = "
     for url in urls:
         if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
             raise ValueError(f"fetch: only http and https URLs are supported, got {url!r}")
-    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 1:
-        raise ValueError(f"fetch: retries must be a positive int, got {retries!r}")
+    check_int("fetch", "retries", retries, low=1)
     sha256 = sha256.lower()
     folder = cache_dir() / subdir
     target = folder / filename

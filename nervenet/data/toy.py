@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from nervenet import backend
+from nervenet.checks import check_int, check_number
 
 _GATE_INPUTS = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
 GATES = {
@@ -55,19 +56,6 @@ def xor() -> tuple[np.ndarray, np.ndarray]:
     return logic_gates("xor")
 
 
-def _check_count(n_samples, name: str, minimum: int = 1) -> int:
-    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or (
-            n_samples < minimum):
-        raise ValueError(f"{name}: n_samples must be an int >= {minimum}, got {n_samples!r}")
-    return int(n_samples)
-
-
-def _check_noise(noise, name: str) -> float:
-    if not isinstance(noise, (int, float)) or noise < 0:
-        raise ValueError(f"{name}: noise must be a number >= 0, got {noise!r}")
-    return float(noise)
-
-
 def _finish(x, y, noise, rng, shuffle=True):
     if noise:
         x = x + rng.normal(scale=noise, size=x.shape)
@@ -94,8 +82,8 @@ def make_moons(n_samples: int = 100, noise: float = 0.0, seed=None):
         >>> x.shape, sorted(y.tolist())
         ((6, 2), [0, 0, 0, 1, 1, 1])
     """
-    n = _check_count(n_samples, "make_moons", 2)
-    noise = _check_noise(noise, "make_moons")
+    n = check_int("make_moons", "n_samples", n_samples, low=2)
+    noise = check_number("make_moons", "noise", noise, low=0.0)
     rng = backend.make_rng(seed)
     n_out, n_in = n // 2 + n % 2, n // 2
     t_out, t_in = np.linspace(0, np.pi, n_out), np.linspace(0, np.pi, n_in)
@@ -119,8 +107,8 @@ def make_circles(n_samples: int = 100, noise: float = 0.0, factor: float = 0.8, 
         >>> np.round(np.hypot(x[:, 0], x[:, 1]), 3)[np.argsort(y, kind="stable")].tolist()
         [1.0, 1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.5]
     """
-    n = _check_count(n_samples, "make_circles", 2)
-    noise = _check_noise(noise, "make_circles")
+    n = check_int("make_circles", "n_samples", n_samples, low=2)
+    noise = check_number("make_circles", "noise", noise, low=0.0)
     if not 0 < factor < 1:
         raise ValueError(f"make_circles: factor must be in (0, 1), got {factor!r}")
     rng = backend.make_rng(seed)
@@ -152,8 +140,8 @@ def make_spirals(n_samples: int = 100, n_classes: int = 2, noise: float = 0.0,
         >>> x.shape, np.bincount(y).tolist()
         ((30, 2), [10, 10, 10])
     """
-    n = _check_count(n_samples, "make_spirals", 2)
-    noise = _check_noise(noise, "make_spirals")
+    n = check_int("make_spirals", "n_samples", n_samples, low=2)
+    noise = check_number("make_spirals", "noise", noise, low=0.0)
     if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 2:
         raise ValueError(f"make_spirals: n_classes must be an int >= 2, got {n_classes!r}")
     rng = backend.make_rng(seed)
@@ -188,7 +176,7 @@ def make_blobs(n_samples: int = 100, centers=3, n_features: int = 2, cluster_std
         >>> bool(np.abs(x[y == 1].mean(axis=0) - 10).max() < 0.1)
         True
     """
-    n = _check_count(n_samples, "make_blobs")
+    n = check_int("make_blobs", "n_samples", n_samples, low=1)
     rng = backend.make_rng(seed)
     if isinstance(centers, (int, np.integer)) and not isinstance(centers, bool):
         if centers < 1:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from nervenet.checks import check_int, check_number
+
 
 def split(owner: str, x: np.ndarray, y: np.ndarray, test_split: float, seed: int):
     """Shuffle ``(x, y)`` with ``seed`` and keep the last ``test_split`` fraction for testing.
@@ -11,12 +13,9 @@ def split(owner: str, x: np.ndarray, y: np.ndarray, test_split: float, seed: int
     Returns:
         ``(x_train, y_train), (x_test, y_test)``.
     """
-    if isinstance(test_split, bool) or not isinstance(test_split, (int, float)) \
-            or not 0.0 <= test_split < 1.0:
-        raise ValueError(f"{owner}.load_data: test_split must be a number in [0, 1), got "
-                         f"{test_split!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"{owner}.load_data: seed must be a non-negative int, got {seed!r}")
+    test_split = check_number(f"{owner}.load_data", "test_split", test_split, 0.0, 1.0,
+                              high_open=True)
+    seed = check_int(f"{owner}.load_data", "seed", seed, low=0)
     order = np.random.default_rng(seed).permutation(len(x))
     n_train = len(x) - int(round(test_split * len(x)))
     train, test = order[:n_train], order[n_train:]

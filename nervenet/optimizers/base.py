@@ -40,8 +40,8 @@ import warnings
 import numpy as np
 
 from nervenet.autograd.tensor import Tensor
+from nervenet.checks import check_number
 from nervenet.optimizers import schedules
-from nervenet.optimizers._checks import check_number
 
 #: variables of at least this many bytes write their update into a buffer kept across steps.
 #: Measured (bench/optimizers.py, bench/mlp.py): Adam on 4 tensors of 1M parameters takes 13.4

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nervenet.optimizers._checks import check_number
+from nervenet.checks import check_number
 from nervenet.optimizers.base import Optimizer, keras2_arguments
 
 

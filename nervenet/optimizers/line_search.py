@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nervenet.optimizers._checks import check_number
+from nervenet.checks import check_number
 
 
 @dataclass

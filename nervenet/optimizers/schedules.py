@@ -22,7 +22,7 @@ from __future__ import annotations
 import bisect
 import math
 
-from nervenet.optimizers._checks import check_number
+from nervenet.checks import check_int, check_number
 
 
 class LearningRateSchedule:
@@ -44,12 +44,6 @@ class LearningRateSchedule:
         return f"{type(self).__name__}({arguments})"
 
 
-def _check_steps(owner: str, name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{owner}: {name} must be a positive int, got {value!r}")
-    return value
-
-
 class _StepRatioDecay(LearningRateSchedule):
     """What ExponentialDecay and InverseTimeDecay share: their arguments and the ratio
     ``t / decay_steps`` (``t // decay_steps`` with ``staircase``)."""
@@ -58,7 +52,7 @@ class _StepRatioDecay(LearningRateSchedule):
         owner = type(self).__name__
         self.initial_learning_rate = check_number(owner, "initial_learning_rate",
                                                   initial_learning_rate, 0.0)
-        self.decay_steps = _check_steps(owner, "decay_steps", decay_steps)
+        self.decay_steps = check_int(owner, "decay_steps", decay_steps, low=1)
         self.decay_rate = check_number(owner, "decay_rate", decay_rate, 0.0)
         self.staircase = bool(staircase)
 
@@ -184,7 +178,7 @@ class CosineDecay(LearningRateSchedule):
         owner = type(self).__name__
         self.initial_learning_rate = check_number(owner, "initial_learning_rate",
                                                   initial_learning_rate, 0.0)
-        self.decay_steps = _check_steps(owner, "decay_steps", decay_steps)
+        self.decay_steps = check_int(owner, "decay_steps", decay_steps, low=1)
         self.alpha = check_number(owner, "alpha", alpha, 0.0, 1.0)
         self.warmup_target = check_number(owner, "warmup_target", warmup_target, 0.0,
                                           allow_none=True)

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nervenet.optimizers._checks import check_number
+from nervenet.checks import check_number
 from nervenet.optimizers.line_search import LineSearch
 from nervenet.optimizers.objective import FlatObjective
 

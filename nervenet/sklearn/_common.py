@@ -1,4 +1,5 @@
-"""What the scikit-learn estimators share: argument checks, random states, the stopping rule."""
+"""What the scikit-learn estimators share: the sample weights, random states, the stopping rule
+(their arguments are checked by ``nervenet.checks``)."""
 
 from __future__ import annotations
 
@@ -7,34 +8,6 @@ import numbers
 import numpy as np
 
 from nervenet import backend
-
-
-def check_choice(owner: str, name: str, value, choices) -> None:
-    """Raise ValueError unless ``value`` is one of ``choices`` (listing them)."""
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{owner}: {name} must be one of {sorted(choices)}, got {value!r}")
-
-
-def check_int(owner: str, name: str, value, low: int) -> int:
-    """Raise ValueError unless ``value`` is an int >= ``low``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"{owner}: {name} must be an int >= {low}, got {value!r}")
-    return int(value)
-
-
-def check_real(owner: str, name: str, value, low: float | None = None,
-               high: float | None = None, low_open: bool = False,
-               high_open: bool = False) -> float:
-    """Raise ValueError unless ``value`` is a finite real number in the given interval."""
-    left = "(" if low_open else "["
-    right = ")" if high_open else "]"
-    interval = f"{left}{'-inf' if low is None else low}, {'inf' if high is None else high}{right}"
-    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
-            or not np.isfinite(value)
-            or (low is not None and (value <= low if low_open else value < low))
-            or (high is not None and (value >= high if high_open else value > high))):
-        raise ValueError(f"{owner}: {name} must be a real number in {interval}, got {value!r}")
-    return float(value)
 
 
 def check_sample_weight(owner: str, sample_weight, n: int, dtype) -> np.ndarray | None:

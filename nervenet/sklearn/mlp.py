@@ -46,11 +46,9 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 import nervenet.functional as F
 from nervenet import backend, losses, optimizers
 from nervenet.autograd import Tensor, grad, no_grad
+from nervenet.checks import check_choice, check_int, check_number
 from nervenet.sklearn._common import (
     NoImprovement,
-    check_choice,
-    check_int,
-    check_real,
     check_sample_weight,
     make_generator,
 )
@@ -151,19 +149,19 @@ class _BaseMLP(BaseEstimator):
         check_choice(owner, "activation", self.activation, ACTIVATIONS)
         check_choice(owner, "solver", self.solver, SOLVERS)
         check_choice(owner, "learning_rate", self.learning_rate, LEARNING_RATES)
-        check_real(owner, "alpha", self.alpha, 0.0)
+        check_number(owner, "alpha", self.alpha, 0.0)
         if not (isinstance(self.batch_size, str) and self.batch_size == "auto"):
             check_int(owner, "batch_size ('auto' or)", self.batch_size, 1)
-        check_real(owner, "learning_rate_init", self.learning_rate_init, 0.0, low_open=True)
-        check_real(owner, "power_t", self.power_t, 0.0)
+        check_number(owner, "learning_rate_init", self.learning_rate_init, 0.0, low_open=True)
+        check_number(owner, "power_t", self.power_t, 0.0)
         check_int(owner, "max_iter", self.max_iter, 1)
-        check_real(owner, "tol", self.tol, 0.0)
-        check_real(owner, "momentum", self.momentum, 0.0, 1.0, high_open=True)
-        check_real(owner, "validation_fraction", self.validation_fraction, 0.0, 1.0,
+        check_number(owner, "tol", self.tol, 0.0)
+        check_number(owner, "momentum", self.momentum, 0.0, 1.0, high_open=True)
+        check_number(owner, "validation_fraction", self.validation_fraction, 0.0, 1.0,
                    low_open=True, high_open=True)
-        check_real(owner, "beta_1", self.beta_1, 0.0, 1.0, high_open=True)
-        check_real(owner, "beta_2", self.beta_2, 0.0, 1.0, high_open=True)
-        check_real(owner, "epsilon", self.epsilon, 0.0, low_open=True)
+        check_number(owner, "beta_1", self.beta_1, 0.0, 1.0, high_open=True)
+        check_number(owner, "beta_2", self.beta_2, 0.0, 1.0, high_open=True)
+        check_number(owner, "epsilon", self.epsilon, 0.0, low_open=True)
         check_int(owner, "n_iter_no_change", self.n_iter_no_change, 1)
         check_int(owner, "max_fun", self.max_fun, 1)
 

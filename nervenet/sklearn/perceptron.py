@@ -31,12 +31,10 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from nervenet.checks import check_choice, check_int, check_number
 from nervenet.models.perceptron import perceptron_update
 from nervenet.sklearn._common import (
     NoImprovement,
-    check_choice,
-    check_int,
-    check_real,
     check_sample_weight,
     make_generator,
 )
@@ -106,13 +104,13 @@ class Perceptron(ClassifierMixin, BaseEstimator):
         if self.penalty not in PENALTIES:
             raise ValueError(f"{owner}: penalty must be one of {list(PENALTIES)}, got "
                              f"{self.penalty!r}")
-        check_real(owner, "alpha", self.alpha, 0.0)
-        check_real(owner, "l1_ratio", self.l1_ratio, 0.0, 1.0)
+        check_number(owner, "alpha", self.alpha, 0.0)
+        check_number(owner, "l1_ratio", self.l1_ratio, 0.0, 1.0)
         check_int(owner, "max_iter", self.max_iter, 1)
         if self.tol is not None:
-            check_real(owner, "tol", self.tol, None)
-        check_real(owner, "eta0", self.eta0, 0.0, low_open=True)
-        check_real(owner, "validation_fraction", self.validation_fraction, 0.0, 1.0,
+            check_number(owner, "tol", self.tol, None)
+        check_number(owner, "eta0", self.eta0, 0.0, low_open=True)
+        check_number(owner, "validation_fraction", self.validation_fraction, 0.0, 1.0,
                    low_open=True, high_open=True)
         check_int(owner, "n_iter_no_change", self.n_iter_no_change, 1)
         if isinstance(self.class_weight, str):
