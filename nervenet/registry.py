@@ -59,6 +59,23 @@ class Registry:
     def __contains__(self, name: object) -> bool:
         return name in self._entries
 
+    def name_of(self, obj: Any) -> str | None:
+        """The reverse lookup: the first id (in sorted order) under which ``obj`` is registered,
+        or, for an instance, under which its class is; ``None`` when neither is.
+
+        Example:
+            >>> shapes = Registry("shape")
+            >>> class Square:
+            ...     pass
+            >>> shapes.add("square", Square)
+            >>> shapes.name_of(Square()), shapes.name_of(Square), shapes.name_of(3)
+            ('square', 'square', None)
+        """
+        registered = [name for name in self.names() if self._entries[name] is obj]
+        if not registered:
+            registered = [name for name in self.names() if self._entries[name] is type(obj)]
+        return registered[0] if registered else None
+
     def lookup(self, name: str) -> Any:
         """Return the object registered as ``name``, or raise a ValueError listing the ids."""
         if not isinstance(name, str):

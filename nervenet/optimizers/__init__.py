@@ -25,22 +25,16 @@ from nervenet.optimizers.second_order import (
     OptimizeResult,
     SecondOrderOptimizer,
 )
+from nervenet.registry import Registry
 
-# The one registry of string ids (Keras's names, plus the second-order methods).
-_REGISTRY = {
-    "sgd": SGD,
-    "adagrad": Adagrad,
-    "rmsprop": RMSprop,
-    "adam": Adam,
-    "adamw": AdamW,
-    "adamax": Adamax,
-    "nadam": Nadam,
-    "newton": Newton,
-    "conjugate_gradient": ConjugateGradient,
-    "bfgs": BFGS,
-    "lbfgs": LBFGS,
-}
-_BY_CLASS_NAME = {cls.__name__: cls for cls in _REGISTRY.values()}
+#: The optimizers by string id (Keras's names, plus the second-order methods) and by class
+#: name (what ``serialize`` writes and model files hold).
+registry = Registry("optimizer")
+for _id, _cls in (("sgd", SGD), ("adagrad", Adagrad), ("rmsprop", RMSprop), ("adam", Adam),
+                  ("adamw", AdamW), ("adamax", Adamax), ("nadam", Nadam), ("newton", Newton),
+                  ("conjugate_gradient", ConjugateGradient), ("bfgs", BFGS), ("lbfgs", LBFGS)):
+    registry.add(_id, _cls)
+    registry.add(_cls.__name__, _cls)
 
 
 def get(identifier):
@@ -64,19 +58,10 @@ def get(identifier):
     """
     if isinstance(identifier, (Optimizer, SecondOrderOptimizer)):
         return identifier
-    if isinstance(identifier, dict):
-        cls = _BY_CLASS_NAME.get(identifier.get("class_name"))
-        if cls is None:
-            raise ValueError(f"optimizers.get: unknown optimizer class_name "
-                             f"{identifier.get('class_name')!r}; expected one of "
-                             f"{sorted(_BY_CLASS_NAME)}")
-        return cls.from_config(identifier.get("config", {}))
-    if isinstance(identifier, str):
-        key = identifier.lower()
-        if key not in _REGISTRY:
-            raise ValueError(f"optimizers.get: unknown optimizer {identifier!r}; valid ids: "
-                             f"{sorted(_REGISTRY)}")
-        return _REGISTRY[key]()
+    if isinstance(identifier, str) and identifier not in registry:
+        identifier = identifier.lower()
+    if isinstance(identifier, (str, dict)):
+        return registry.get(identifier, instantiate=True)
     raise TypeError(f"optimizers.get: expected a string id, a config dict or an optimizer, got "
                     f"{type(identifier).__name__}")
 
@@ -86,11 +71,11 @@ def serialize(optimizer) -> dict:
     if not isinstance(optimizer, (Optimizer, SecondOrderOptimizer)):
         raise TypeError(f"optimizers.serialize: expected an optimizer, got "
                         f"{type(optimizer).__name__}")
-    return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
+    return registry.serialize(optimizer)
 
 
 __all__ = [
     "BFGS", "LBFGS", "SGD", "Adagrad", "Adam", "AdamW", "Adamax", "ConjugateGradient",
     "LineSearch", "LineSearchResult", "Nadam", "Newton", "OptimizeResult", "Optimizer",
-    "RMSprop", "SecondOrderOptimizer", "get", "schedules", "serialize",
+    "RMSprop", "SecondOrderOptimizer", "get", "registry", "schedules", "serialize",
 ]

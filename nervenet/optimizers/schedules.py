@@ -23,6 +23,7 @@ import bisect
 import math
 
 from nervenet.checks import check_int, check_number
+from nervenet.registry import Registry
 
 
 class LearningRateSchedule:
@@ -322,28 +323,26 @@ class OneCycle(LearningRateSchedule):
                 "max_momentum": self.max_momentum}
 
 
-_SCHEDULES = {cls.__name__: cls for cls in (ExponentialDecay, InverseTimeDecay,
-                                            PiecewiseConstantDecay, CosineDecay, OneCycle)}
+#: The built-in schedules by class name (what ``serialize`` writes and model files hold).
+registry = Registry("schedule")
+for _cls in (ExponentialDecay, InverseTimeDecay, PiecewiseConstantDecay, CosineDecay, OneCycle):
+    registry.add(_cls.__name__, _cls)
 
 
 def serialize(schedule) -> dict:
     """``{"class_name": ..., "config": ...}`` for a built-in schedule."""
-    if type(schedule).__name__ not in _SCHEDULES:
-        raise TypeError(f"serialize: only the built-in schedules {sorted(_SCHEDULES)} can be "
+    if registry.name_of(schedule) is None:
+        raise TypeError(f"serialize: only the built-in schedules {registry.names()} can be "
                         f"saved, got {type(schedule).__name__}")
-    return {"class_name": type(schedule).__name__, "config": schedule.get_config()}
+    return registry.serialize(schedule)
 
 
 def deserialize(config: dict) -> LearningRateSchedule:
-    """Rebuild a schedule from ``serialize()``'s dict."""
-    name = config.get("class_name") if isinstance(config, dict) else None
-    if name not in _SCHEDULES:
-        raise ValueError(f"deserialize: unknown schedule {name!r}; expected one of "
-                         f"{sorted(_SCHEDULES)}")
-    return _SCHEDULES[name].from_config(config.get("config", {}))
+    """Rebuild a schedule from ``serialize()``'s dict (registered class names only)."""
+    return registry.from_config(config)
 
 
 __all__ = [
     "CosineDecay", "ExponentialDecay", "InverseTimeDecay", "LearningRateSchedule", "OneCycle",
-    "PiecewiseConstantDecay", "deserialize", "serialize",
+    "PiecewiseConstantDecay", "deserialize", "registry", "serialize",
 ]

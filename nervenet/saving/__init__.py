@@ -117,10 +117,9 @@ def _serialize_loss(loss):
 def _serialize_metric(metric):
     if metric is None or isinstance(metric, str):
         return metric
-    if isinstance(metric, metrics.Metric):
-        for name in metrics.registry.names():
-            if metrics.registry.lookup(name) is type(metric):
-                return {"class_name": name, "config": metric.get_config()}
+    name = metrics.registry.name_of(metric) if isinstance(metric, metrics.Metric) else None
+    if name is not None:
+        return {"class_name": name, "config": metric.get_config()}
     raise ValueError(f"the metric {metric!r} is not registered, so a model file cannot name it")
 
 

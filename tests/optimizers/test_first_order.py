@@ -215,7 +215,8 @@ def test_get_config_round_trip_and_registry():
         assert type(optimizers.get(key)) is cls
         assert type(optimizers.get(optimizers.serialize(optimizers.get(key)))) is cls
     assert optimizers.get(opt) is opt
-    with pytest.raises(ValueError, match=r"unknown optimizer 'adamm'.*'adam'.*'sgd'"):
+    with pytest.raises(ValueError, match=r"unknown optimizer 'adamm'; valid optimizer ids are: "
+                                         r".*adam, .*sgd"):
         optimizers.get("adamm")
     with pytest.raises(TypeError):
         optimizers.get(3)
