@@ -23,16 +23,9 @@ import pytest
 
 from nervenet import layers, models
 from nervenet.saving import ModelFormatError, SafetensorsError, archive, safetensors
+from tests.reliability.common import small_model
 
 MiB = 2**20
-
-
-def small_model():
-    model = models.Sequential([layers.Input(shape=(3,)), layers.Dense(4, name="dense"),
-                               layers.Dense(2, name="dense_1")])
-    model.compile("adam", "mse")
-    model.fit(np.ones((4, 3), np.float32), np.zeros((4, 2), np.float32), verbose=0)
-    return model
 
 
 @pytest.fixture(scope="module")

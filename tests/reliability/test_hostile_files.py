@@ -24,8 +24,9 @@ import zipfile
 import numpy as np
 import pytest
 
-from nervenet import layers, models
+from nervenet import models
 from nervenet.saving import ModelFormatError, archive, safetensors
+from tests.reliability.common import small_model
 
 #: audit events that mean code from a file could be running
 DANGEROUS = ("import", "exec", "compile", "os.system", "os.exec", "os.posix_spawn", "os.spawn",
@@ -51,16 +52,6 @@ def watch():
         yield events
     finally:
         _recording.pop()
-
-
-def small_model():
-    model = models.Sequential([layers.Input(shape=(3,)),
-                               layers.Dense(4, activation="relu", kernel_regularizer="l2",
-                                            name="dense"),
-                               layers.Dense(2, name="dense_1")])
-    model.compile("adam", "mse", metrics=["mae"])
-    model.fit(np.ones((4, 3), np.float32), np.zeros((4, 2), np.float32), verbose=0)
-    return model
 
 
 @pytest.fixture(scope="module")
