@@ -158,17 +158,11 @@ def erf(x) -> np.ndarray:
         0.5204998778130465
     """
     xp = get_array_module(x)
-    x = xp.asarray(x)
-    if x.dtype.kind != "f":
-        x = x.astype(np.float64)
-    y = xp.abs(x)
-    small = y <= _ERF_SMALL
+    x, small, near, tail = _erf_pieces(x)
     result = xp.empty_like(x)
-    result[small] = _erf_small(x[small])
-    large = ~small
-    if large.any():
-        xl = x[large]
-        result[large] = xp.copysign((0.5 - _erfc_positive(xp.abs(xl))) + 0.5, xl)
+    result[small] = near
+    if tail is not None:
+        result[~small] = xp.copysign((0.5 - tail) + 0.5, x[~small])
     return result
 
 
@@ -181,19 +175,24 @@ def erfc(x) -> np.ndarray:
         2.08848758376e-45
     """
     xp = get_array_module(x)
+    x, small, near, tail = _erf_pieces(x)
+    result = xp.empty_like(x)
+    result[small] = 1.0 - near
+    if tail is not None:
+        result[~small] = xp.where(x[~small] < 0, 2.0 - tail, tail)
+    return result
+
+
+def _erf_pieces(x):
+    """What erf and erfc share: ``x`` as a floating array, the mask ``|x| <= 0.46875``
+    (Cody's first interval), erf there, and erfc(|x|) elsewhere (``None`` when nothing is)."""
+    xp = get_array_module(x)
     x = xp.asarray(x)
     if x.dtype.kind != "f":
         x = x.astype(np.float64)
-    y = xp.abs(x)
-    small = y <= _ERF_SMALL
-    result = xp.empty_like(x)
-    result[small] = 1.0 - _erf_small(x[small])
-    large = ~small
-    if large.any():
-        xl = x[large]
-        tail = _erfc_positive(xp.abs(xl))
-        result[large] = xp.where(xl < 0, 2.0 - tail, tail)
-    return result
+    small = xp.abs(x) <= _ERF_SMALL
+    tail = None if small.all() else _erfc_positive(xp.abs(x[~small]))
+    return x, small, _erf_small(x[small]), tail
 
 
 def normal_cdf(x: np.ndarray) -> np.ndarray:
