@@ -222,11 +222,11 @@ def retain_freed_memory(nbytes: int = RETAINED_BYTES) -> bool:
     A training step allocates and frees tens of megabytes of temporaries (im2col matrices,
     activations, masks, gradients), each step the same sizes. By default glibc gives freed
     memory at the top of the heap back to the kernel once a few megabytes are free, so every
-    step touches fresh pages again: about 4,000 page faults per step of a LeNet-style CNN at
-    batch 64, 40% of its time with one thread and half of it with two. With the pad the step
-    faults no pages at all. The cost is up to ``nbytes`` of resident memory that the process
-    keeps. (Setting the pad also stops glibc from adapting its mmap threshold: large blocks that
-    do not fit in the heap's free top are mapped afresh, as blocks over 32 MiB always are.)
+    step touches fresh pages again, the largest cost of a CNN training step (bench/README.md,
+    "cnn.py"). With the pad the step faults no pages at all. The cost is up to ``nbytes`` of
+    resident memory that the process keeps. (Setting the pad also stops glibc from adapting its
+    mmap threshold: large blocks that do not fit in the heap's free top are mapped afresh, as
+    blocks over 32 MiB always are.)
 
     The environment variable ``NERVENET_RETAINED_BYTES`` sets the amount applied on import;
     ``0`` leaves the allocator as it is.

@@ -43,11 +43,10 @@ from nervenet.autograd.tensor import Tensor
 from nervenet.checks import check_number
 from nervenet.optimizers import schedules
 
-#: variables of at least this many bytes write their update into a buffer kept across steps.
-#: Measured (bench/optimizers.py, bench/mlp.py): Adam on 4 tensors of 1M parameters takes 13.4
-#: ms per step with new arrays and 7.4 ms with kept buffers (the allocator maps such blocks
-#: afresh: page faults), while for the MNIST MLP's tensors (at most 0.9 MiB) new arrays come
-#: from recently freed, still cached memory, and kept buffers made a training step slower.
+#: variables of at least this many bytes write their update into a buffer kept across steps:
+#: a new array that large is mapped afresh by the allocator (page faults), while smaller ones
+#: come from recently freed memory, where a kept buffer only adds a copy (the measurements are
+#: in bench/README.md, "optimizers.py").
 DELTA_BUFFER_BYTES = 2 << 20
 
 # torch.nn.utils.clip_grad_norm_ divides by (norm + 1e-6); we do the same so that clipped
