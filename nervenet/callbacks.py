@@ -28,6 +28,7 @@ import warnings
 import numpy as np
 
 from nervenet import diagnostics, summary
+from nervenet.checks import check_int
 from nervenet.progbar import Progbar
 from nervenet.saving import checkpoint
 
@@ -408,11 +409,8 @@ class EarlyStopping(MonitorCallback):
                  verbose: int = 0, mode: str = "auto", baseline: float | None = None,
                  restore_best_weights: bool = False, start_from_epoch: int = 0):
         super().__init__(monitor, mode, min_delta)
-        for name, value in (("patience", patience), ("start_from_epoch", start_from_epoch)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"EarlyStopping: {name} must be a non-negative int, got "
-                                 f"{value!r}")
-        self.patience = patience
+        self.patience = check_int("EarlyStopping", "patience", patience, low=0)
+        start_from_epoch = check_int("EarlyStopping", "start_from_epoch", start_from_epoch, low=0)
         self.verbose = verbose
         self.baseline = baseline
         self.restore_best_weights = restore_best_weights
@@ -552,9 +550,7 @@ class ModelCheckpoint(MonitorCallback):
             raise ValueError(f"ModelCheckpoint: save_freq must be 'epoch' or a positive int "
                              f"(batches), got {save_freq!r}")
         if period is not None:
-            if isinstance(period, bool) or not isinstance(period, int) or period < 1:
-                raise ValueError(f"ModelCheckpoint: period must be a positive int, got "
-                                 f"{period!r}")
+            check_int("ModelCheckpoint", "period", period, low=1)
             warnings.warn("ModelCheckpoint: the argument period is deprecated, use save_freq",
                           DeprecationWarning, stacklevel=2)
         if options is not None:
@@ -740,11 +736,8 @@ class TensorBoard(Callback):
                  embeddings_metadata=None, **kwargs):
         super().__init__()
         summary._tensorboardx()               # the clear ImportError now, not at the first epoch
-        for name, value in (("histogram_freq", histogram_freq),
-                            ("embeddings_freq", embeddings_freq)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"TensorBoard: {name} must be a non-negative int, got "
-                                 f"{value!r}")
+        check_int("TensorBoard", "histogram_freq", histogram_freq, low=0)
+        check_int("TensorBoard", "embeddings_freq", embeddings_freq, low=0)
         if update_freq not in ("epoch", "batch") and (
                 isinstance(update_freq, bool) or not isinstance(update_freq, int)
                 or update_freq < 1):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from nervenet.checks import check_int
 from nervenet.registry import Registry
 
 registry = Registry("metric")
@@ -175,9 +176,7 @@ class TopKCategoricalAccuracy(MeanMetricWrapper):
     default_name = "top_k_categorical_accuracy"
 
     def __init__(self, k: int = 5, name: str | None = None):
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"{type(self).__name__}: k must be a positive int, got {k!r}")
-        self.k = int(k)
+        self.k = check_int(type(self).__name__, "k", k, low=1)
         super().__init__(name)
 
     def labels(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:

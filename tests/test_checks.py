@@ -5,9 +5,10 @@ what came; and the entry points that check through it follow the rule."""
 import numpy as np
 import pytest
 
-from nervenet import ensemble, optimizers
+from nervenet import callbacks, ensemble, metrics, optimizers
 from nervenet.checks import check_choice, check_int, check_number, check_string
 from nervenet.data import toy
+from nervenet.data.dataset import Dataset
 from nervenet.optimizers import schedules
 
 
@@ -69,6 +70,11 @@ def test_check_choice_and_string():
     (lambda: toy.make_moons(n_samples="100"), TypeError),
     (lambda: toy.make_moons(n_samples=1), ValueError),
     (lambda: toy.make_moons(noise=-0.1), ValueError),
+    (lambda: callbacks.EarlyStopping(patience=1.5), TypeError),
+    (lambda: callbacks.EarlyStopping(patience=-1), ValueError),
+    (lambda: metrics.TopKCategoricalAccuracy(k="5"), TypeError),
+    (lambda: Dataset.from_tensor_slices(np.zeros(4)).batch(0), ValueError),
+    (lambda: Dataset.from_tensor_slices(np.zeros(4)).batch(2.0), TypeError),
 ])
 def test_entry_points_follow_the_rule(build, error):
     with pytest.raises(error):

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from nervenet import backend
+from nervenet.checks import check_int
 
 
 def _take(structure, index):
@@ -97,10 +98,7 @@ class Dataset:
             seed: an int or Generator (default ``None``: nervenet's global generator).
             reshuffle_each_iteration: a new order on every pass (default ``True``).
         """
-        if isinstance(buffer_size, bool) or not isinstance(buffer_size, (int, np.integer)) or (
-                buffer_size < 1):
-            raise ValueError(f"Dataset.shuffle: buffer_size must be a positive int, got "
-                             f"{buffer_size!r}")
+        check_int("Dataset.shuffle", "buffer_size", buffer_size, low=1)
         if self._batched():
             raise ValueError("Dataset.shuffle: shuffle before batch (shuffling whole batches "
                              "is not supported)")
@@ -110,10 +108,7 @@ class Dataset:
     def batch(self, batch_size: int, drop_remainder: bool = False) -> Dataset:
         """Group consecutive elements into batches of ``batch_size`` (the last one smaller
         unless ``drop_remainder``)."""
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or (
-                batch_size < 1):
-            raise ValueError(f"Dataset.batch: batch_size must be a positive int, got "
-                             f"{batch_size!r}")
+        check_int("Dataset.batch", "batch_size", batch_size, low=1)
         if self._batched():
             raise ValueError("Dataset.batch: the dataset is already batched")
         return self._with(("batch", int(batch_size), bool(drop_remainder)))

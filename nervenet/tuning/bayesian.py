@@ -25,6 +25,7 @@ from __future__ import annotations
 import warnings
 
 from nervenet import distributed
+from nervenet.checks import check_int, check_number
 from nervenet.tuning.hyperparameters import Boolean, Choice, Fixed, Float, Int
 from nervenet.tuning.tuners import Trial, Tuner
 
@@ -114,15 +115,10 @@ class BayesianOptimization(Tuner):
                  num_initial_points: int | None = None, alpha: float = 1e-4,
                  beta: float = 2.6, **kwargs):
         optuna = _optuna()
-        if num_initial_points is not None and (isinstance(num_initial_points, bool) or not
-                                               isinstance(num_initial_points, int)
-                                               or num_initial_points < 0):
-            raise ValueError(f"BayesianOptimization: num_initial_points must be a non-negative "
-                             f"int or None, got {num_initial_points!r}")
+        num_initial_points = check_int("BayesianOptimization", "num_initial_points",
+                                       num_initial_points, low=0, allow_none=True)
         for name, value, default in (("alpha", alpha, 1e-4), ("beta", beta, 2.6)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ValueError(f"BayesianOptimization: {name} must be a number >= 0, got "
-                                 f"{value!r}")
+            check_number("BayesianOptimization", name, value, low=0.0)
             if value != default:
                 warnings.warn(f"BayesianOptimization: {name}={value!r} has no effect in "
                               "nervenet (Optuna's samplers have no KerasTuner GP noise or UCB "

@@ -16,6 +16,7 @@ import math
 
 import numpy as np
 
+from nervenet.checks import check_int
 from nervenet.tuning.hyperparameters import Choice, HyperParameters, _Range
 from nervenet.tuning.tuners import Trial, Tuner
 
@@ -37,12 +38,10 @@ class Hyperband(Tuner):
 
     def __init__(self, hypermodel=None, objective="val_loss", max_epochs: int = 27,
                  factor: int = 3, hyperband_iterations: int = 1, **kwargs):
-        for name, value, low in (("max_epochs", max_epochs, 1), ("factor", factor, 2),
-                                 ("hyperband_iterations", hyperband_iterations, 1)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"Hyperband: {name} must be an int >= {low}, got {value!r}")
-        self.max_epochs, self.factor = max_epochs, factor
-        self.hyperband_iterations = hyperband_iterations
+        self.max_epochs = check_int("Hyperband", "max_epochs", max_epochs, low=1)
+        self.factor = check_int("Hyperband", "factor", factor, low=2)
+        self.hyperband_iterations = check_int("Hyperband", "hyperband_iterations",
+                                              hyperband_iterations, low=1)
         super().__init__(hypermodel, objective, max_trials=None, **kwargs)
 
     def brackets(self) -> list[list[tuple[int, int]]]:
@@ -153,8 +152,7 @@ def coarse_to_fine(tuner: Tuner, top_k: int = 3, margin: float = 0.25) -> HyperP
     Returns:
         A new ``HyperParameters``.
     """
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-        raise ValueError(f"coarse_to_fine: top_k must be a positive int, got {top_k!r}")
+    top_k = check_int("coarse_to_fine", "top_k", top_k, low=1)
     if not margin >= 0:
         raise ValueError(f"coarse_to_fine: margin must be >= 0, got {margin!r}")
     best = tuner.get_best_trials(top_k)

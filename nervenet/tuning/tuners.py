@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nervenet.checks import check_int
 from nervenet.saving.archive import atomic_write
 from nervenet.tuning.hyperparameters import Fixed, HyperParameters, grid_points
 
@@ -167,13 +168,10 @@ class Tuner:
                             f"{type(hypermodel).__name__}")
         if hypermodel is None and type(self).run_trial is Tuner.run_trial:
             raise ValueError(f"{owner}: give a hypermodel or override run_trial")
-        for name, value in (("executions_per_trial", executions_per_trial),
-                            ("n_jobs", n_jobs)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{owner}: {name} must be a positive int, got {value!r}")
-        if max_trials is not None and (isinstance(max_trials, bool) or not isinstance(
-                max_trials, int) or max_trials < 1):
-            raise ValueError(f"{owner}: max_trials must be a positive int, got {max_trials!r}")
+        executions_per_trial = check_int(owner, "executions_per_trial", executions_per_trial,
+                                         low=1)
+        n_jobs = check_int(owner, "n_jobs", n_jobs, low=1)
+        max_trials = check_int(owner, "max_trials", max_trials, low=1, allow_none=True)
         self.hypermodel = hypermodel
         self.objective = Objective.get(objective)
         self.max_trials = max_trials
