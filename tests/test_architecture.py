@@ -114,16 +114,29 @@ def test_every_module_has_a_floor():
     assert [m for m in MODULES if floor_of(m) is None] == []
 
 
-def test_no_import_runs_back_up():
+def _upward(imports: dict[str, set[str]]) -> list[str]:
+    """Every import in ``imports`` (module -> what it imports) that runs up a floor."""
     upward = []
-    for module, imported in IMPORTS.items():
+    for module, imported in imports.items():
         for target in sorted(set().union(*map(_runs, imported)) if imported else ()):
             if target == "nervenet" or not target.startswith("nervenet"):
                 continue
             if floor_of(target) > floor_of(module) and (module, target) not in KNOWN_UPWARD:
                 upward.append(f"{module} (floor {floor_of(module)}) imports {target} "
                               f"(floor {floor_of(target)})")
-    assert upward == []
+    return upward
+
+
+def test_no_import_runs_back_up():
+    assert _upward(IMPORTS) == []
+
+
+def test_an_import_through_a_package_above_is_caught():
+    """Before the world moved to the ground floor, a layer imported it through the
+    distributed package, whose __init__ runs training and callbacks (floor 3)."""
+    found = _upward({"nervenet.layers.normalization": {"nervenet.distributed.world"}})
+    assert found == [f"nervenet.layers.normalization (floor 2) imports {name} (floor 3)"
+                     for name in ("nervenet.distributed", "nervenet.distributed.world")]
 
 
 def test_the_package_root_is_imported_only_from_the_top_floor():
@@ -212,3 +225,13 @@ def _too_long() -> list[tuple[str, str, int]]:
 def test_no_function_too_long():
     too_long = [f for f in _too_long() if f[:2] not in KNOWN_LONG]
     assert too_long == []
+
+
+def test_the_length_check_measures_from_def_to_the_last_line(tmp_path):
+    body = "".join(f"        x{i} = {i}\n" for i in range(59))
+    source = ("class Function:\n    def __call__(self):\n" + body + "\n"
+              "def backward():\n" + "".join(f"    y{i} = {i}\n" for i in range(40)))
+    path = tmp_path / "sample.py"
+    path.write_text(source)
+    assert list(_functions(path)) == [("Function.__call__", "__call__", 60),
+                                      ("backward", "backward", 41)]
