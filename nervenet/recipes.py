@@ -287,7 +287,7 @@ def perceptron_features(model, x) -> np.ndarray:
     h = np.asarray(x, dtype=np.float32)
     with no_grad():
         for layer in model.layers[:model.layers.index(output)]:
-            h = np.asarray(getattr(layer(h), "data", h))
+            h = layer(h).data
     return h.reshape(len(h), -1)
 
 

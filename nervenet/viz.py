@@ -271,7 +271,8 @@ def plot_activations(names=("step", "sigmoid", "tanh", "relu", "leaky_relu", "el
     for axis, name in zip(axes, names):
         fn = activations.get(name)
         with no_grad():
-            values = np.asarray(getattr(fn(x), "data", fn(x)), dtype=np.float64)
+            out = fn(x)  # a Tensor, or x itself for "linear"
+        values = np.asarray(getattr(out, "data", out), dtype=np.float64)
         axis.plot(x, values, label="f(x)")
         axis.plot(x, activations.derivative(name, x), "--", label="f'(x)")
         axis.axhline(0, color="grey", linewidth=0.5)
