@@ -38,6 +38,8 @@ class _GradMode(threading.local):
     ``no_grad`` in one thread (a predict, a load) must not turn recording off in another."""
 
     enabled = True
+    #: a ``capture.Tape`` recording this thread's calls while a step is being captured
+    tape = None
 
 
 _grad_mode = _GradMode()
@@ -144,6 +146,8 @@ class Function:
         """Run ``forward`` on the inputs' arrays; while gradients are being recorded and some
         input requires one, link the outputs into the graph."""
         inputs = _as_tensors(inputs)
+        tape = _grad_mode.tape
+        state = None if tape is None else dict(self.__dict__)  # what the constructor set
         self.needs_input_grad = tuple(map(_requires_grad, inputs)) if _grad_mode.enabled \
             else (False,) * len(inputs)
         try:
@@ -166,6 +170,8 @@ class Function:
                 y.generation = generation + 1
             if several:
                 self.output_specs = [(y.data.shape, y.data.dtype) for y in outputs]
+        if tape is not None:
+            tape.record(self, state, inputs, outputs)
         return outputs if several else outputs[0]
 
     def forward(self, *xs: np.ndarray):

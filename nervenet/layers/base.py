@@ -274,6 +274,12 @@ def _structure_changed() -> None:
     _structure_version[0] = next(_structure_counter)  # atomic: threads lose no change
 
 
+def structure_version() -> int:
+    """A number that changes whenever any layer's sub-layers, weights or trainable flag do
+    (a captured step made under another number is stale)."""
+    return _structure_version[0]
+
+
 def nested_layers(layer: Layer) -> list[Layer]:
     """Every layer inside ``layer``, depth first, a shared layer once (each training step
     asks: cached until a layer's structure changes)."""

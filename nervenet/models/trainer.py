@@ -26,7 +26,7 @@ from nervenet.callbacks import CallbackList, History, ProgbarLogger
 from nervenet.data.dataset import Dataset
 from nervenet.distributed import data_parallel
 from nervenet.layers.base import Layer, nested_layers, state_transaction
-from nervenet.models import data_adapter
+from nervenet.models import data_adapter, jit
 from nervenet.models.compile_utils import OutputLosses, OutputMetrics, output_loss
 
 
@@ -53,8 +53,12 @@ class Trainer:
         self._initial_epoch = 0
         #: the running data-parallel fit (``nervenet.distributed``), ``None`` in one process
         self.data_parallel: data_parallel.DataParallel | None = None
+        self.jit_compile = False
+        #: the captured training and inference steps (``jit_compile``), ``None``: eager
+        self.captured_steps: jit.CapturedSteps | None = None
 
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None) -> None:
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
+                jit_compile="auto") -> None:
         """Choose how the model learns.
 
         Args:
@@ -69,6 +73,11 @@ class Trainer:
                 output.
             loss_weights: with several outputs, the weight of each output's loss in the total
                 (a list or a dict by output name; default ``None``: all 1.0).
+            jit_compile: ``"auto"`` (default) captures the training and inference steps and
+                replays them without the framework's bookkeeping, bit for bit equal to eager,
+                falling back to eager (one log line says why) where a step cannot be captured;
+                ``True`` raises there instead; ``False`` always runs eagerly (see
+                ``nervenet.models.jit``).
 
         A new ``compile`` starts a new optimizer state: compile again after changing
         ``trainable`` (fine-tuning) so that the optimizer sees the new set of weights.
@@ -81,12 +90,15 @@ class Trainer:
         output_losses = OutputLosses(loss, loss_weights, names)
         output_metrics = OutputMetrics(metrics, names)
         self.optimizer = optimizers.get(optimizer)
+        self.jit_compile = jit.check_mode(jit_compile)
         self._set_outputs(output_losses, output_metrics)
         self.compile_arguments = {"loss": loss, "loss_weights": loss_weights,
                                   "metrics": metrics}
         self.metric_ids = list(metrics) if isinstance(metrics, (list, tuple)) else (
             [] if metrics is None else [metrics])
         self.compiled = True
+        self.captured_steps = None if jit_compile is False else jit.CapturedSteps(
+            self, jit_compile, Trainer.train_step)
 
     def _set_outputs(self, output_losses: OutputLosses, output_metrics: OutputMetrics) -> None:
         self._output_losses, self._output_metrics = output_losses, output_metrics
@@ -329,7 +341,8 @@ class Trainer:
         for step, (batch_x, batch_y, batch_w) in enumerate(batches):
             if batch_hooks:
                 callback_list.call("on_train_batch_begin", step, {})
-            loss, y_pred = (self.data_parallel or self).train_step(batch_x, batch_y, batch_w)
+            loss, y_pred = (self.data_parallel or self.captured_steps or self).train_step(
+                batch_x, batch_y, batch_w)
             count = data_adapter.num_samples(batch_x)
             total_loss += loss * count
             seen += count
@@ -608,7 +621,8 @@ class Trainer:
         with no_grad():  # no sample: one empty batch, so that the output has its shape
             for step, (batch_x, _, _) in enumerate(batches):
                 callback_list.call("on_predict_batch_begin", step, {})
-                outputs.append(_arrays(self(batch_x, training=False)))
+                outputs.append(self.captured_steps.predict_batch(batch_x) if self.captured_steps
+                               else _arrays(self(batch_x, training=False)))
                 callback_list.call("on_predict_batch_end", step, {"outputs": outputs[-1]})
         callback_list.call("on_predict_end", {})
         if not outputs:

@@ -10,15 +10,28 @@ from nervenet.autograd.tensor import as_tensor
 
 
 class Dropout(Function):
-    """y = x * m with m = keep / (1 - rate), keep ~ Bernoulli(1 - rate);  dx = gy * m."""
+    """y = x * m with m = keep / (1 - rate), keep ~ Bernoulli(1 - rate);  dx = gy * m.
 
-    def __init__(self, scaled_mask: np.ndarray):
-        self.scaled_mask = scaled_mask
+    The mask is drawn in ``forward`` from ``rng`` (float32 uniforms, half the random bits of
+    float64, for either dtype: the same seed gives the same mask in float32 and float64), so
+    a captured step that replays ``forward`` draws the masks eager would draw, in order.
+    """
+
+    def __init__(self, rng: np.random.Generator, rate: float):
+        self.rng = rng
+        self.rate = rate
 
     def forward(self, x):
+        keep = self.rng.random(x.shape, dtype=np.float32) >= self.rate
+        # drawn on the host and moved: a seed gives the same mask on every device
+        keep = backend.to_device(keep, backend.device_of(x))
+        self.scaled_mask = keep * x.dtype.type(1 / (1 - self.rate))
         return x * self.scaled_mask
 
     def backward(self, gy):
+        return gy * self.scaled_mask
+
+    def backward_array(self, gy):
         return gy * self.scaled_mask
 
 
@@ -67,10 +80,4 @@ def dropout(x, rate, training, rng=None):
         return x
     if x.dtype.kind != "f":
         raise TypeError(f"dropout: x must be floating, got dtype {x.dtype}")
-    # float32 uniforms (half the random bits of float64) for either dtype: the same seed
-    # gives the same mask in float32 and float64.
-    # Drawn on the host and moved: a seed gives the same mask on every device.
-    keep = backend.make_rng(rng).random(x.shape, dtype=np.float32) >= rate
-    keep = backend.to_device(keep, x.device)
-    scaled_mask = keep * x.dtype.type(1 / (1 - rate))
-    return Dropout(scaled_mask)(x)
+    return Dropout(backend.make_rng(rng), rate)(x)

@@ -1,0 +1,349 @@
+"""Captured steps: record the Functions of one eager step, replay them on later batches.
+
+The eager engine builds a graph of Tensors and Functions on every call and walks it backward.
+A step whose structure does not change from batch to batch (the same layers, shapes and
+dtypes) can skip that bookkeeping: ``Tape`` records, while an eager step runs, every Function
+call (its type, what its constructor set, its input and output Tensors); ``Program`` turns two
+such recordings into a flat list of array calls:
+
+* forward: ``function.forward(*arrays)`` for each recorded call, in the recorded order, on the
+  same Function objects, whose input and output Tensors are kept and have their ``.data``
+  replaced by each batch's arrays (so a ``backward_array`` that reads ``self.inputs`` sees the
+  batch's values);
+* backward: ``function.backward_array(*grads)`` in the order ``engine.backward`` visits the
+  Functions (a max-heap on generation), gradients added over fan-out and summed back over
+  broadcast axes exactly as the engine does.
+
+Because the replay calls the same array code on the same arrays in the same order, it gives
+the eager step's results to the last bit; random draws (dropout) come from the same generator
+in the same order, since they are drawn inside ``forward``.
+
+Two recordings (on two different batches) are compared before a program is made, to sort each
+input of each call into one of four kinds: the output of an earlier call, a parameter (read
+live from the Tensor), an array of the batch (``feeds``: the same array, a view of it, or a
+cast of it), or a constant (the same array, or equal values, in both recordings). An input that
+is none of these (an array computed outside the recorded calls, which changes from batch to
+batch) makes the step uncapturable: ``CaptureError`` says which call and why.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+import itertools
+import weakref
+
+import numpy as np
+
+from nervenet.autograd import function as function_module
+from nervenet.autograd.ops.shape import SumTo
+from nervenet.autograd.tensor import Tensor
+
+
+class CaptureError(Exception):
+    """The step cannot be captured; the message says why."""
+
+
+class Tape:
+    """Records the Function calls made in this thread inside ``with tape:``.
+
+    Only calls made in the recording mode the tape started in are kept: while training (graph
+    recorded) the engine's own backward arithmetic, which runs without recording, is left out.
+    """
+
+    def __init__(self):
+        self.records: list[tuple] = []  # (function, constructor state, inputs, outputs)
+        self.mode = True
+
+    def __enter__(self) -> Tape:
+        self.mode = function_module.is_grad_enabled()
+        self._outer = function_module._grad_mode.tape
+        function_module._grad_mode.tape = self
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        function_module._grad_mode.tape = self._outer
+
+    def record(self, function, state: dict, inputs: tuple, outputs: tuple) -> None:
+        if function_module.is_grad_enabled() == self.mode:
+            self.records.append((function, state, inputs, outputs,
+                                 function.needs_input_grad, function.generation))
+
+    def tensor_with(self, array: np.ndarray) -> Tensor:
+        """The recorded output Tensor whose array is ``array`` (the same object)."""
+        for _, _, _, outputs, _, _ in reversed(self.records):
+            for tensor in outputs:
+                if tensor.data is array:
+                    return tensor
+        raise CaptureError("a result of the step was not computed by a recorded operation")
+
+
+def _feed_source(array: np.ndarray, feeds: list[np.ndarray]):
+    """``(index, how)`` when ``array`` is feed ``index`` itself (``how`` None), a view of it
+    with its size (``"view"``), or equal to a cast of it (``"cast"``); else ``None``."""
+    for index, feed in enumerate(feeds):
+        if array is feed:
+            return index, None
+    for index, feed in enumerate(feeds):
+        if array.size == feed.size and array.dtype == feed.dtype and _address(
+                array) == _address(feed) and array.flags.c_contiguous and feed.flags.c_contiguous:
+            return index, "view"
+    for index, feed in enumerate(feeds):
+        if array.size == feed.size and array.size > 1 and np.array_equal(
+                array, feed.reshape(array.shape).astype(array.dtype)):
+            return index, "cast"
+    return None
+
+
+def _address(array: np.ndarray) -> int:
+    return array.__array_interface__["data"][0]
+
+
+def _same_constant(a, b) -> bool:
+    if a is b:
+        return True
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.dtype == b.dtype
+                and a.shape == b.shape and np.array_equal(a, b))
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(map(_same_constant, a, b))
+    if isinstance(a, (int, float, str, bool, type(None), np.generic, np.dtype)) or (
+            dataclasses.is_dataclass(a) and a.__dataclass_params__.frozen):  # values
+        return bool(a == b)
+    return False
+
+
+class _Classifier:
+    """Sorts the values a recorded call depends on, in both recordings at once."""
+
+    def __init__(self, tapes, feeds, parameters):
+        self.feeds = feeds  # per recording: the batch's arrays
+        self.parameters = {id(p): index for index, p in enumerate(parameters)}
+        self.parameter_arrays = {id(p.data): p for p in parameters}
+        self.produced = [{id(t): (i, k) for i, record in enumerate(tape.records)
+                          for k, t in enumerate(record[3])} for tape in tapes]
+        # a Tensor made around an output's array (``detach()``) reads that output
+        self.arrays = [{id(t.data): (i, k) for i, record in enumerate(tape.records)
+                        for k, t in enumerate(record[3])} for tape in tapes]
+
+    def tensor(self, tensors: tuple[Tensor, Tensor], where: str):
+        """``("op", i, k)``, ``("parameter", p)``, ``("feed", f, how)`` or ``("constant",)``."""
+        kinds = []
+        for run, tensor in enumerate(tensors):
+            produced = self.produced[run].get(id(tensor))
+            if produced is not None:
+                kinds.append(("op",) + produced)
+            elif id(tensor) in self.parameters:
+                kinds.append(("parameter", self.parameters[id(tensor)]))
+            elif id(tensor.data) in self.arrays[run] and not tensor.requires_grad:
+                kinds.append(("alias",) + self.arrays[run][id(tensor.data)])
+            elif tensor.requires_grad:
+                raise CaptureError(f"{where} is a Tensor that requires gradients but is not a "
+                                   "weight of the model")
+            else:
+                kinds.append(self.array(tuple(t.data for t in tensors), where))
+                break
+        if len(set(kinds)) != 1:
+            raise CaptureError(f"{where} comes from different places in two batches")
+        return kinds[0]
+
+    def array(self, arrays: tuple, where: str):
+        owner = self.parameter_arrays.get(id(arrays[1]))
+        if owner is not None and arrays[0] is arrays[1]:
+            return ("parameter data", owner)  # a weight's array (BN's moving statistics)
+        sources = [_feed_source(a, feeds) if isinstance(a, np.ndarray) else None
+                   for a, feeds in zip(arrays, self.feeds)]
+        if sources[0] is not None and sources[0] == sources[1]:
+            return ("feed",) + sources[0]
+        if _same_constant(*arrays):
+            return ("constant",)
+        raise CaptureError(f"{where} is computed outside the recorded operations and changes "
+                           "from batch to batch")
+
+
+def _check_same_calls(first: Tape, second: Tape) -> None:
+    if len(first.records) != len(second.records):
+        raise CaptureError(f"two batches ran {len(first.records)} and {len(second.records)} "
+                           "operations (Python control flow that depends on the data?)")
+    for a, b in zip(first.records, second.records):
+        if type(a[0]) is not type(b[0]) or len(a[2]) != len(b[2]) or a[4] != b[4]:
+            raise CaptureError(f"two batches ran different operations ({type(a[0]).__name__} "
+                               f"and {type(b[0]).__name__})")
+
+
+class Program:
+    """The replayable form of a recorded step.
+
+    Args:
+        tapes: two recordings of the same step on two batches.
+        feeds: for each recording, the batch's arrays (inputs, targets, weights) in one list.
+        parameters: the Tensors read live at every replay (the model's weights).
+        wanted: the parameters whose gradients ``backward`` returns (empty: forward only).
+        loss: the loss Tensor of the second recording (``None``: forward only).
+
+    After ``forward(feeds)``, the second recording's Tensors hold this batch's values: read
+    them as ``tensor.data``.
+    """
+
+    def __init__(self, tapes: list[Tape], feeds: list[list[np.ndarray]], parameters,
+                 wanted=(), loss: Tensor | None = None):
+        first, second = tapes
+        _check_same_calls(first, second)
+        classify = _Classifier(tapes, feeds, parameters)
+        self.feed_tensors: list[tuple] = []  # (tensor, feed index, how)
+        self.feed_states: list[tuple] = []   # (function, attribute, feed index, how)
+        self.weight_states: list[tuple] = []  # (function, attribute, weight Tensor)
+        self.calls: list[tuple] = []          # (function, inputs, outputs)
+        seen = set()
+        for position, (a, b) in enumerate(zip(first.records, second.records)):
+            function, state, inputs, outputs, needs, generation = b
+            name = f"{type(function).__name__} (operation {position})"
+            aliases = []
+            for slot, pair in enumerate(zip(a[2], inputs)):
+                kind = classify.tensor(pair, f"input {slot} of {name}")
+                if kind[0] == "alias":
+                    aliases.append((pair[1], second.records[kind[1]][3][kind[2]]))
+                if kind[0] in ("feed", "parameter data") and id(pair[1]) not in seen:
+                    seen.add(id(pair[1]))
+                    if kind[0] == "feed":
+                        self.feed_tensors.append((pair[1], kind[1], kind[2]))
+                    else:
+                        self.weight_states.append((pair[1], "data", kind[1]))
+            if set(a[1]) != set(state):
+                raise CaptureError(f"{name} was constructed differently in two batches")
+            for key, value in state.items():
+                kind = classify.array((a[1][key], value), f"{name}.{key}")
+                if kind[0] == "feed":
+                    self.feed_states.append((function, key, kind[1], kind[2]))
+                elif kind[0] == "parameter data":
+                    self.weight_states.append((function, key, kind[1]))
+            _rearm(function, state, inputs, outputs, needs, generation)
+            self.calls.append((function, inputs, outputs, len(outputs) > 1, tuple(aliases)))
+        self.loss = loss
+        self.wanted = list(wanted)
+        self.plan = _backward_plan(self.calls, loss, self.wanted) if loss is not None else None
+
+    def forward(self, feeds: list[np.ndarray]) -> None:
+        """Run every recorded call's ``forward`` on this batch."""
+        for tensor, index, how in self.feed_tensors:
+            tensor.data = _derive(feeds[index], tensor.data, how)
+        for function, key, index, how in self.feed_states:
+            setattr(function, key, _derive(feeds[index], getattr(function, key), how))
+        for function, key, weight in self.weight_states:  # set_weights may give new arrays
+            setattr(function, key, weight.data)
+        for function, inputs, outputs, several, aliases in self.calls:
+            for alias, source in aliases:
+                alias.data = source.data
+            results = function.forward(*[t.data for t in inputs])
+            if several:
+                for tensor, result in zip(outputs, results):
+                    tensor.data = result
+            else:
+                outputs[0].data = results
+
+    def backward(self) -> list[np.ndarray | None]:
+        """The gradients of the loss with respect to ``wanted`` (``None`` for an unused one),
+        computed as ``engine.backward`` computes them."""
+        slots, loss_slot, steps, results = self.plan
+        grads: list = [None] * slots
+        grads[loss_slot] = np.ones_like(self.loss.data)
+        for function, gy_slots, keep, specs, targets in steps:
+            gys = [None if s is None else grads[s] for s in gy_slots]
+            for s in gy_slots:
+                if s is not None and s not in keep:
+                    grads[s] = None
+            if all(g is None for g in gys):
+                continue
+            if specs is not None:
+                gys = [np.zeros(shape, dtype) if g is None else g
+                       for g, (shape, dtype) in zip(gys, specs)]
+            for g, x, slot, sum_to in _input_grads(function, gys, targets):
+                if g.shape != x.data.shape:  # broadcasting undone, as the engine does
+                    g = sum_to.forward(g)
+                previous = grads[slot]
+                grads[slot] = g if previous is None else previous + g
+        return [None if s is None else grads[s] for s in results]
+
+
+def _derive(feed: np.ndarray, previous: np.ndarray, how):
+    if how is None:
+        return feed
+    if how == "view":
+        return feed.reshape(previous.shape)
+    return feed.reshape(previous.shape).astype(previous.dtype)
+
+
+def _rearm(function, state, inputs, outputs, needs, generation) -> None:
+    """Put back what the call gave the Function (the engine released it after backward)."""
+    function.__dict__.clear()
+    function.__dict__.update(state)
+    function.needs_input_grad = needs
+    function.generation = generation
+    if True in needs:
+        function.inputs = inputs
+        function.outputs = [weakref.ref(t) for t in outputs]  # kept alive by the Program
+        if len(outputs) > 1:
+            function.output_specs = [(t.data.shape, t.data.dtype) for t in outputs]
+
+
+def _input_grads(function, gys: list, targets):
+    """``(gradient, input tensor, slot, SumTo)`` for each input that receives one."""
+    if function.backward_array is not None:
+        result = function.backward_array(*gys)
+        result = result if type(result) is tuple else (result,)
+    else:  # no array form: the Tensor backward, as the engine does
+        with function_module.no_grad():
+            result = function.backward(*map(Tensor.from_array, gys))
+        result = result if type(result) is tuple else (result,)
+        result = [None if g is None else g.data for g in result]
+    for position, x, slot, sum_to in targets:
+        g = result[position]
+        if g is not None:
+            yield g, x, slot, sum_to
+
+
+def _backward_plan(calls, loss: Tensor, wanted: list[Tensor]):
+    """Visit the recorded calls as ``engine.backward`` would (deepest generation first, ties
+    in the order scheduled) and write down, for each, where its upstream gradients are and
+    where its input gradients go."""
+    wanted_ids = {id(w) for w in wanted}
+    slot_of: dict[int, int] = {}
+    heap: list = []
+    order = itertools.count()
+    scheduled: set[int] = set()
+
+    def add(x: Tensor) -> int | None:
+        creator = x.creator
+        if creator is None and id(x) not in wanted_ids:
+            return None
+        slot = slot_of.setdefault(id(x), len(slot_of))
+        if creator is not None and id(creator) not in scheduled:
+            scheduled.add(id(creator))
+            heapq.heappush(heap, (-creator.generation, next(order), creator))
+        return slot
+
+    loss_slot = add(loss)
+    outputs_of = {id(call[0]): call[2] for call in calls}
+    steps = []
+    while heap:
+        function = heapq.heappop(heap)[2]
+        outputs = outputs_of.get(id(function))
+        if outputs is None:
+            raise CaptureError(f"{type(function).__name__} is in the loss's graph but was not "
+                               "recorded in this step")
+        gy_slots = [slot_of.get(id(y)) for y in outputs]
+        keep = {slot_of[id(y)] for y in outputs if id(y) in wanted_ids}
+        if all(s is None for s in gy_slots):
+            continue
+        targets = []
+        for position, x in enumerate(function.inputs):
+            if x.requires_grad:
+                slot = add(x)
+                if slot is not None:
+                    targets.append((position, x, slot, SumTo(tuple(x.shape))))
+        specs = function.output_specs if len(outputs) > 1 else None
+        steps.append((function, gy_slots, keep, specs, targets))
+    results = [slot_of.get(id(w)) for w in wanted]
+    return len(slot_of), loss_slot, steps, results
