@@ -52,7 +52,11 @@ class Tape:
     """
 
     def __init__(self):
-        self.records: list[tuple] = []  # (function, constructor state, inputs, outputs)
+        # (function, constructor state, inputs, outputs, needs_input_grad, generation, state
+        # after the call)
+        self.records: list[tuple] = []
+        #: the ``update_state`` closures of the step (BatchNormalization's moving statistics)
+        self.state_updates: list = []
         self.mode = True
 
     def __enter__(self) -> Tape:
@@ -67,11 +71,17 @@ class Tape:
     def record(self, function, state: dict, inputs: tuple, outputs: tuple) -> None:
         if function_module.is_grad_enabled() == self.mode:
             self.records.append((function, state, inputs, outputs,
-                                 function.needs_input_grad, function.generation))
+                                 function.needs_input_grad, function.generation,
+                                 dict(function.__dict__)))
+
+    def record_state_update(self, apply) -> None:
+        """Keep a state update the step made (``layers.base.update_state``)."""
+        if function_module.is_grad_enabled() == self.mode:
+            self.state_updates.append(apply)
 
     def tensor_with(self, array: np.ndarray) -> Tensor:
         """The recorded output Tensor whose array is ``array`` (the same object)."""
-        for _, _, _, outputs, _, _ in reversed(self.records):
+        for outputs in reversed([record[3] for record in self.records]):
             for tensor in outputs:
                 if tensor.data is array:
                     return tensor
@@ -198,7 +208,7 @@ class Program:
         self.calls: list[tuple] = []          # (function, inputs, outputs)
         seen = set()
         for position, (a, b) in enumerate(zip(first.records, second.records)):
-            function, state, inputs, outputs, needs, generation = b
+            function, state, inputs, outputs, needs, generation, _ = b
             name = f"{type(function).__name__} (operation {position})"
             aliases = []
             for slot, pair in enumerate(zip(a[2], inputs)):
@@ -221,6 +231,7 @@ class Program:
                     self.weight_states.append((function, key, kind[1]))
             _rearm(function, state, inputs, outputs, needs, generation)
             self.calls.append((function, inputs, outputs, len(outputs) > 1, tuple(aliases)))
+        self.updates = _state_updates(first, second)
         self.loss = loss
         self.wanted = list(wanted)
         self.plan = _backward_plan(self.calls, loss, self.wanted) if loss is not None else None
@@ -242,6 +253,14 @@ class Program:
                     tensor.data = result
             else:
                 outputs[0].data = results
+
+    def state_updates(self) -> list:
+        """The step's state updates (closures to give ``update_state``), each reading the
+        arrays of this batch's forward."""
+        for _, bindings in self.updates:
+            for cell, function, key in bindings:
+                cell.cell_contents = getattr(function, key)
+        return [apply for apply, _ in self.updates]
 
     def backward(self) -> list[np.ndarray | None]:
         """The gradients of the loss with respect to ``wanted`` (``None`` for an unused one),
@@ -265,6 +284,43 @@ class Program:
                 previous = grads[slot]
                 grads[slot] = g if previous is None else previous + g
         return [None if s is None else grads[s] for s in results]
+
+
+def current_tape() -> Tape | None:
+    """The tape recording this thread's step, if one is and in the mode it records."""
+    tape = function_module._grad_mode.tape
+    return tape if tape is not None and function_module.is_grad_enabled() == tape.mode \
+        else None
+
+
+def _state_updates(first: Tape, second: Tape) -> list[tuple]:
+    """``(closure, [(cell, function, attribute)])`` for each state update of the step: an
+    array the closure holds that a recorded call left on its Function (BatchNormalization's
+    batch statistics) is re-read from that Function at each replay; anything else it holds
+    must be the same in both recordings."""
+    if len(first.state_updates) != len(second.state_updates):
+        raise CaptureError("two batches made different numbers of state updates")
+    left = {id(value): (i, key) for i, record in enumerate(second.records)
+            for key, value in record[6].items() if isinstance(value, np.ndarray)}
+    right = {id(value): (i, key) for i, record in enumerate(first.records)
+             for key, value in record[6].items() if isinstance(value, np.ndarray)}
+    updates = []
+    for a, b in zip(first.state_updates, second.state_updates):
+        name = getattr(b, "__qualname__", type(b).__name__)
+        if getattr(a, "__code__", None) is not getattr(b, "__code__", 0):
+            raise CaptureError(f"two batches made different state updates ({name})")
+        bindings = []
+        for cell_a, cell_b in zip(a.__closure__ or (), b.__closure__ or ()):
+            value = cell_b.cell_contents
+            source = left.get(id(value))
+            if source is not None and right.get(id(cell_a.cell_contents)) == source:
+                bindings.append((cell_b, second.records[source[0]][0], source[1]))
+            elif not (value is cell_a.cell_contents or _same_constant(value,
+                                                                     cell_a.cell_contents)):
+                raise CaptureError(f"the state update {name} uses a value computed outside "
+                                   "the recorded operations")
+        updates.append((b, bindings))
+    return updates
 
 
 def _derive(feed: np.ndarray, previous: np.ndarray, how):

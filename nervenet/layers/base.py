@@ -30,6 +30,7 @@ import numpy as np
 
 from nervenet import activations, backend, constraints, initializers, regularizers
 from nervenet.autograd import Tensor, no_grad
+from nervenet.autograd.capture import current_tape
 from nervenet.autograd.ops.cast import cast
 from nervenet.registry import Registry
 
@@ -88,6 +89,9 @@ _transactions = threading.local()
 def update_state(apply) -> None:
     """Change non-trainable state (``apply()`` writes it: BatchNormalization's moving
     statistics): now, or, inside a ``state_transaction`` of this thread, when it commits."""
+    tape = current_tape()
+    if tape is not None:  # a step being captured: its replays make this update too
+        tape.record_state_update(apply)
     transaction = getattr(_transactions, "current", None)
     if transaction is None:
         apply()

@@ -77,6 +77,14 @@ def flatten(data) -> list[np.ndarray]:
     return [data]
 
 
+def output_arrays(outputs):
+    """A model's outputs as arrays: one, or a list (a tuple stays a tuple)."""
+    if isinstance(outputs, Tensor):
+        return outputs.data
+    return type(outputs)(o.data for o in outputs) if isinstance(outputs, tuple) else [
+        o.data for o in outputs]
+
+
 def num_samples(data) -> int:
     return len(flatten(data)[0])
 

@@ -23,7 +23,12 @@ import numpy as np
 
 from nervenet.autograd import no_grad
 from nervenet.autograd.capture import CaptureError, Program, Tape
-from nervenet.layers.base import nested_layers, state_transaction, structure_version
+from nervenet.layers.base import (
+    nested_layers,
+    state_transaction,
+    structure_version,
+    update_state,
+)
 from nervenet.models import data_adapter
 
 logger = logging.getLogger("nervenet.jit")
@@ -45,105 +50,83 @@ class CapturedSteps:
     Args:
         model: the compiled Model.
         mode: ``"auto"`` (fall back to eager, with a log line) or ``True`` (raise).
-        eager_train_step: the ``train_step`` of the Model class: a subclass that overrides it
-            is run eagerly.
+        trainer: the class defining the eager ``train_step`` and ``test_step``: a subclass
+            that overrides one of them runs it eagerly.
     """
 
-    def __init__(self, model, mode, eager_train_step):
+    def __init__(self, model, mode, trainer):
         self.model = model
         self.mode = mode
-        self.eager_train_step = eager_train_step
-        # signature -> Program, or the recordings so far (a list), or the reason (a str)
+        self.trainer = trainer
+        # signature -> _Replay, or the recordings so far (a list), or the reason (a str)
         self.entries: dict[tuple, object] = {}
         self.reported: set[str] = set()
         if hasattr(model.optimizer, "minimize"):
             self._refuse(f"{type(model.optimizer).__name__} is a second-order optimizer, which "
                          "trains full-batch through its own minimize")
 
-    # ------------------------------------------------------------------ training
-    def train_step(self, x, y, sample_weight=None):
+    def train_step(self, x, y, sample_weight=None) -> tuple[float, object]:
         """``model.train_step(x, y, sample_weight)``: replayed, captured, or eager."""
-        feeds = _feeds(x, y, sample_weight)
-        key = self._signature(feeds, True)
-        entry = self.entries.get(key)
-        if type(entry) is _TrainReplay:
-            return entry(feeds)
-        if entry is None or type(entry) is list:
-            entry = self._capture_train(key, entry or [], feeds, x, y, sample_weight)
-            if type(entry) is tuple:
-                return entry
-        return self.model.train_step(x, y, sample_weight)
+        return self._step("train", (x, y, sample_weight), _feeds(x, y, sample_weight))
 
-    def _capture_train(self, key, recordings, feeds, x, y, sample_weight):
-        """Run the step eagerly while recording it; the second recording makes the replay."""
+    def test_step(self, x, y, sample_weight=None) -> tuple[float, object]:
+        """``model.test_step(x, y, sample_weight)``: the loss and outputs of one batch."""
+        return self._step("test", (x, y, sample_weight), _feeds(x, y, sample_weight))
+
+    def predict_step(self, x):
+        """The model's outputs (arrays) for the batch ``x``, in inference mode."""
+        return self._step("predict", (x,), _feeds(x, None, None))
+
+    def _eager(self, kind: str):
+        if kind == "predict":
+            return _predict_eagerly(self.model)
+        return getattr(self.model, f"{kind}_step")
+
+    def _step(self, kind: str, arguments: tuple, feeds: list[np.ndarray]):
+        """Replay the step of this signature, or run it eagerly (recording it the first two
+        times: the second recording makes the replay)."""
         model = self.model
-        reason = self._reason()
+        key = (kind, structure_version(), id(model.optimizer),
+               tuple([(a.shape, a.dtype.str) for a in feeds]))
+        entry = self.entries.get(key)
+        if type(entry) is _Replay:
+            return entry(feeds)
+        eager = self._eager(kind)
+        if type(entry) is str:
+            return eager(*arguments)
+        reason = self._reason(kind)
         if reason is not None:
             self.entries[key] = reason
             self._refuse(reason)
-            return None
-        states = [w.data.copy() for w in model.non_trainable_weights]
+            return eager(*arguments)
+        states = [w.data.copy() for w in model.non_trainable_weights] if kind == "train" else []
         tape = Tape()
         with tape:
-            value, predictions = model.train_step(x, y, sample_weight)
-        if not math.isfinite(value):  # nothing was written: record another batch
-            self.entries[key] = recordings
-            return value, predictions
+            result = eager(*arguments)
+        if kind != "predict" and not math.isfinite(result[0]):
+            return result  # a refused step: nothing was written; record another batch
         try:
-            _check_state_unchanged(model, states)
-            recordings.append((tape, feeds, value, predictions, model.last_regularization_loss))
-            self.entries[key] = recordings
-            if len(recordings) == 2:
-                self.entries[key] = _TrainReplay(model, recordings)
+            if not tape.state_updates:
+                _check_state_unchanged(model, states)
+            penalty = None if kind == "predict" else model.last_regularization_loss
+            recordings = (entry or []) + [(tape, feeds, result, penalty)]
+            self.entries[key] = recordings if len(recordings) < 2 else _Replay(
+                model, kind, recordings)
         except CaptureError as error:
             self.entries[key] = str(error)
             self._refuse(str(error))
-        return value, predictions
+        return result
 
-    # ------------------------------------------------------------------ inference
-    def predict_batch(self, x):
-        """The model's outputs (arrays) for the batch ``x``, in inference mode."""
-        feeds = _feeds(x, None, None)
-        key = self._signature(feeds, False)
-        entry = self.entries.get(key)
-        if type(entry) is _InferenceReplay:
-            return entry(feeds)
-        if entry is None or type(entry) is list:
-            reason = self._reason(training=False)
-            if reason is None:
-                return self._capture_inference(key, entry or [], feeds, x)
-            self.entries[key] = reason
-            self._refuse(reason)
-        with no_grad():
-            return _arrays(self.model(x, training=False))
-
-    def _capture_inference(self, key, recordings, feeds, x):
-        tape = Tape()
-        with no_grad(), tape:
-            outputs = self.model(x, training=False)
-        recordings.append((tape, feeds, outputs))
-        self.entries[key] = recordings
-        if len(recordings) == 2:
-            try:
-                self.entries[key] = _InferenceReplay(self.model, recordings)
-            except CaptureError as error:
-                self.entries[key] = str(error)
-                self._refuse(str(error))
-        return _arrays(outputs)
-
-    # ------------------------------------------------------------------ checks
-    def _signature(self, feeds, training: bool) -> tuple:
-        return (training, structure_version(), id(self.model.optimizer),
-                tuple([(a.shape, a.dtype.str) for a in feeds]))
-
-    def _reason(self, training: bool = True) -> str | None:
-        """Why this model's steps cannot be captured (``None``: they can)."""
+    def _reason(self, kind: str) -> str | None:
+        """Why this model's ``kind`` steps cannot be captured (``None``: they can)."""
         model = self.model
-        if training and type(model).train_step is not self.eager_train_step:
-            return f"{type(model).__name__} overrides train_step"
-        if training and model.data_parallel is not None:
+        for method in ("train", "test"):
+            if kind == method and getattr(type(model), f"{method}_step") is not getattr(
+                    self.trainer, f"{method}_step"):
+                return f"{type(model).__name__} overrides {method}_step"
+        if kind == "train" and model.data_parallel is not None:
             return "a data-parallel fit (nervenet.distributed) reduces gradients between ranks"
-        if training and model._output_losses.multi:
+        if kind != "predict" and model._output_losses.multi:
             return "the model has several outputs"
         if not model.has_fixed_outputs():
             return (f"{type(model).__name__} is a subclassed model: its call is Python code "
@@ -152,7 +135,7 @@ class CapturedSteps:
             if not type(layer).__module__.startswith("nervenet."):
                 return (f"layer {layer.name!r} ({type(layer).__name__}) is not a built-in layer: "
                         "its call is Python code that may depend on the data")
-        if training:
+        if kind != "predict":
             for loss in model._output_losses.losses:
                 if loss is not None and not type(loss).__module__.startswith("nervenet."):
                     return f"the loss {loss!r} is not a built-in loss"
@@ -168,36 +151,57 @@ class CapturedSteps:
                         reason)
 
 
-class _TrainReplay:
-    """A captured training step: forward, loss, backward and update, as ``train_step``."""
+class _Replay:
+    """A captured step: ``"train"`` (forward, loss, backward and update, as ``train_step``),
+    ``"test"`` (the loss and outputs, as ``test_step``) or ``"predict"`` (the outputs)."""
 
-    def __init__(self, model, recordings):
-        (tape, feeds, _, _, _), (tape2, feeds2, value, predictions, penalty) = recordings
-        self.model = model
-        self.wanted = list(model.trainable_weights)
-        loss = tape2.records[-1][3][0] if tape2.records else None
-        if loss is None or not _same_float(float(loss.data), value):
-            raise CaptureError("the loss is not the last recorded operation")
-        self.program = Program([tape, tape2], [feeds, feeds2], model.weights, self.wanted, loss)
-        self.outputs = [tape2.tensor_with(p) for p in _listed(predictions)]
-        self.single = not isinstance(predictions, list)
-        self.penalty = None
-        if penalty is not None:
-            function, _, inputs, _, _, _ = tape2.records[-1]
-            if type(function).__name__ != "Add" or not _same_float(
-                    float(inputs[1].data), penalty):
-                raise CaptureError("the regularization penalty is not the last term added")
-            self.penalty = inputs[1]
+    def __init__(self, model, kind: str, recordings):
+        (tape, feeds, _, _), (tape2, feeds2, result, penalty) = recordings
+        self.model, self.kind = model, kind
+        self.wanted = list(model.trainable_weights) if kind == "train" else []
+        outputs = result if kind == "predict" else result[1]
+        loss = self.penalty = None
+        if kind != "predict":
+            loss = tape2.records[-1][3][0] if tape2.records else None
+            if loss is None or not _same_float(float(loss.data), result[0]):
+                raise CaptureError("the loss is not the last recorded operation")
+            if penalty is not None:
+                function, _, inputs = tape2.records[-1][:3]
+                if type(function).__name__ != "Add" or not _same_float(
+                        float(inputs[1].data), penalty):
+                    raise CaptureError("the regularization penalty is not the last term added")
+                self.penalty = inputs[1]
+        self.loss = loss
+        self.program = Program([tape, tape2], [feeds, feeds2], model.weights, self.wanted,
+                               loss if kind == "train" else None)
+        self.several = type(outputs) if isinstance(outputs, (list, tuple)) else None
+        self.outputs = [tape2.tensor_with(array) for array in _listed(outputs)]
 
     def __call__(self, feeds):
+        if self.kind == "train":
+            return self._train(feeds)
+        self.program.forward(feeds)
+        if self.kind == "predict":
+            return self._outputs()
+        return self._loss(), self._outputs()
+
+    def _outputs(self):
+        if self.several is None:
+            return self.outputs[0].data
+        return self.several(t.data for t in self.outputs)
+
+    def _loss(self) -> float:
+        self.model.last_regularization_loss = (None if self.penalty is None
+                                               else float(self.penalty.data))
+        return float(self.loss.data)
+
+    def _train(self, feeds):
         model, program = self.model, self.program
         with state_transaction(model) as step:
             program.forward(feeds)
-            value = float(program.loss.data)
-            predictions = [t.data for t in self.outputs]
-            predictions = predictions[0] if self.single else predictions
-            model.last_regularization_loss = (None if self.penalty is None
-                                              else float(self.penalty.data))
+            for apply in program.state_updates():
+                update_state(apply)
+            value, predictions = self._loss(), self._outputs()
             if not math.isfinite(value):
                 return value, predictions
             gradients = program.backward()
@@ -208,20 +212,11 @@ class _TrainReplay:
         return value, predictions
 
 
-class _InferenceReplay:
-    """A captured inference forward (predict)."""
-
-    def __init__(self, model, recordings):
-        (tape, feeds, _), (tape2, feeds2, outputs) = recordings
-        self.program = Program([tape, tape2], [feeds, feeds2], model.weights)
-        self.kind = type(outputs) if isinstance(outputs, (list, tuple)) else None
-        self.outputs = [tape2.tensor_with(o.data) for o in _listed(outputs)]
-
-    def __call__(self, feeds):
-        self.program.forward(feeds)
-        if self.kind is None:
-            return self.outputs[0].data
-        return self.kind(t.data for t in self.outputs)
+def _predict_eagerly(model):
+    def predict(x):
+        with no_grad():
+            return data_adapter.output_arrays(model(x, training=False))
+    return predict
 
 
 def _feeds(x, y, sample_weight) -> list[np.ndarray]:
@@ -247,9 +242,3 @@ def _same_float(a: float, b: float) -> bool:
 
 def _listed(values) -> list:
     return list(values) if isinstance(values, (list, tuple)) else [values]
-
-
-def _arrays(outputs):
-    if isinstance(outputs, (list, tuple)):
-        return type(outputs)(o.data for o in outputs)
-    return outputs.data

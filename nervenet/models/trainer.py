@@ -98,7 +98,7 @@ class Trainer:
             [] if metrics is None else [metrics])
         self.compiled = True
         self.captured_steps = None if jit_compile is False else jit.CapturedSteps(
-            self, jit_compile, Trainer.train_step)
+            self, jit_compile, Trainer)
 
     def _set_outputs(self, output_losses: OutputLosses, output_metrics: OutputMetrics) -> None:
         self._output_losses, self._output_metrics = output_losses, output_metrics
@@ -188,6 +188,14 @@ class Trainer:
             step.commit()
         self.apply_constraints()
         return value, predictions
+
+    def test_step(self, x, y, sample_weight=None) -> tuple[float, object]:
+        """The loss and the outputs (arrays) of one batch in inference mode (evaluate's step);
+        ``compute_loss`` leaves each output's loss in the logs' place as in training."""
+        with no_grad():
+            y_pred = self(x, training=False)
+            loss = self.compute_loss(y, y_pred, sample_weight)
+        return float(loss.data), data_adapter.output_arrays(y_pred)
 
     # -------------------------------------------------------------------------- fit
     def fit(self, x=None, y=None, epochs: int = 1, batch_size: int | None = 32,
@@ -396,17 +404,18 @@ class Trainer:
         with no_grad():
             y_pred = self(x, training=False)
             self.compute_loss(y, y_pred, sample_weight)  # the per-output losses, for the logs
-        self._update_metrics(y, y_pred, sample_weight)
+        self._update_metrics(y, data_adapter.output_arrays(y_pred), sample_weight)
         logs = self._logs(float(result.fun), [float(v) for v in self._output_losses.last])
         callback_list.call("on_train_batch_end", 0, logs)
         return logs
 
     def _update_metrics(self, y, y_pred, sample_weight) -> None:
+        """Update the metrics with the outputs ``y_pred`` (arrays) of a batch."""
         for metric, index, _ in self._metric_entries:
             if index is None:
-                metric.update_state(y, y_pred.data, sample_weight)
+                metric.update_state(y, y_pred, sample_weight)
             else:
-                metric.update_state(y[index], y_pred[index].data, sample_weight)
+                metric.update_state(y[index], y_pred[index], sample_weight)
 
     def _logs(self, loss: float, output_losses: list[float] | None = None,
               regularization_loss: float | None = None) -> dict:
@@ -587,10 +596,10 @@ class Trainer:
             for step, (batch_x, batch_y, batch_w) in enumerate(batches):
                 if batch_hooks:
                     callback_list.call("on_test_batch_begin", step, {})
-                y_pred = self(batch_x, training=False)
-                loss = self.compute_loss(batch_y, y_pred, batch_w)
+                loss, y_pred = (self.captured_steps or self).test_step(batch_x, batch_y,
+                                                                       batch_w)
                 count = data_adapter.num_samples(batch_x)
-                total += float(loss.data) * count
+                total += loss * count
                 weight_total += count
                 for index, value in enumerate(self._output_losses.last):
                     output_totals[index] += float(value) * count
@@ -621,8 +630,8 @@ class Trainer:
         with no_grad():  # no sample: one empty batch, so that the output has its shape
             for step, (batch_x, _, _) in enumerate(batches):
                 callback_list.call("on_predict_batch_begin", step, {})
-                outputs.append(self.captured_steps.predict_batch(batch_x) if self.captured_steps
-                               else _arrays(self(batch_x, training=False)))
+                outputs.append(self.captured_steps.predict_step(batch_x) if self.captured_steps
+                               else data_adapter.output_arrays(self(batch_x, training=False)))
                 callback_list.call("on_predict_batch_end", step, {"outputs": outputs[-1]})
         callback_list.call("on_predict_end", {})
         if not outputs:
@@ -636,20 +645,13 @@ class Trainer:
     def predict_on_batch(self, x):
         """The outputs for one batch (no batching, inference mode)."""
         with no_grad():
-            return _arrays(self(self._standardize_x(x, "x"), training=False))
+            return data_adapter.output_arrays(self(self._standardize_x(x, "x"), training=False))
 
     def train_on_batch(self, x, y, sample_weight=None) -> float:
         """One training step on one batch; returns the loss."""
         self._require_compiled("train_on_batch")
         x, y, sample_weight = self._standardize(x, y, sample_weight, "")
         return self.train_step(x, y, sample_weight)[0]
-
-
-def _arrays(outputs):
-    if isinstance(outputs, Tensor):
-        return outputs.data
-    return type(outputs)(o.data for o in outputs) if isinstance(outputs, tuple) else [
-        o.data for o in outputs]
 
 
 def _check_optional_steps(value, name: str) -> int | None:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from nervenet import callbacks, constraints, layers, losses, models, optimizers, regularizers
-from nervenet.models.jit import _InferenceReplay, _TrainReplay
+from nervenet.models.jit import _Replay
 from nervenet.utils import set_random_seed
 
 
@@ -41,7 +41,9 @@ def _train(build, jit, optimizer="sgd", loss=None, metrics=None, epochs=3, batch
                       from_logits=True), metrics=metrics, jit_compile=jit)
     if x is None:
         x, y = _data()
+    fit.setdefault("validation_split", 0.25)  # evaluate's step, each epoch
     history = model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0, **fit)
+    history.history["evaluate"] = model.evaluate(x, y, batch_size=batch_size, verbose=0)
     return model, history.history, model.predict(x, batch_size=batch_size, verbose=0)
 
 
@@ -55,8 +57,9 @@ def _assert_same(eager, captured):
     assert np.array_equal(p1, p2)
 
 
-def _replayed(model, kind=_TrainReplay) -> bool:
-    return any(type(e) is kind for e in model.captured_steps.entries.values())
+def _replayed(model, kind="train") -> bool:
+    return any(type(entry) is _Replay and key[0] == kind
+               for key, entry in model.captured_steps.entries.items())
 
 
 def _same_both_ways(build, **kwargs):
@@ -75,7 +78,7 @@ def _same_both_ways(build, **kwargs):
 def test_every_first_order_optimizer_replays_the_eager_steps(optimizer):
     model = _same_both_ways(lambda: _mlp(dropout=0.25), optimizer=optimizer,
                             metrics=["accuracy"])
-    assert _replayed(model) and _replayed(model, _InferenceReplay)
+    assert _replayed(model) and _replayed(model, "test") and _replayed(model, "predict")
 
 
 @pytest.mark.parametrize("options", [
@@ -163,7 +166,7 @@ LAYER_MODELS = {
 
 #: layers whose training step draws or updates state outside the recorded operations (noise
 #: drawn in NumPy, moving statistics): the capture sees it and the step runs eagerly
-RUN_EAGERLY = {"batch_norm", "noise", "spatial_dropout"}
+RUN_EAGERLY = {"noise", "spatial_dropout"}
 
 
 @pytest.mark.parametrize("name", sorted(LAYER_MODELS))
@@ -175,7 +178,7 @@ def test_every_built_in_layer_trains_as_eager(name):
                                   layers.Dense(3)])
     model = _same_both_ways(build, optimizer="adam", x=x, y=y, batch_size=8)
     assert _replayed(model) == (name not in RUN_EAGERLY)
-    assert _replayed(model, _InferenceReplay)
+    assert _replayed(model, "predict")
 
 
 def test_functional_model_with_branches_and_merges():
@@ -209,7 +212,8 @@ def test_learning_rate_schedule_and_batch_sizes_that_change():
     schedule = optimizers.schedules.ExponentialDecay(0.1, decay_steps=2, decay_rate=0.5)
     model = _same_both_ways(_mlp, x=x, y=y, optimizer=lambda: optimizers.SGD(schedule),
                             epochs=4)
-    assert sum(type(e) is _TrainReplay for e in model.captured_steps.entries.values()) == 2
+    assert sum(type(e) is _Replay and key[0] == "train"
+               for key, e in model.captured_steps.entries.items()) == 2
 
 
 def test_weights_assigned_from_outside_are_used():
