@@ -3,7 +3,9 @@
 The network: Conv2D 3x3x32 ReLU -> MaxPool 2 -> Conv2D 3x3x64 ReLU -> MaxPool 2 -> Flatten ->
 Dense 128 ReLU -> Dense 10, softmax cross-entropy from logits, plain SGD (learning rate 0.01),
 float32, batch 64, on the 5k MNIST subset. nervenet runs its Keras-style API
-(``Sequential``, ``compile``, ``train_on_batch``, ``predict``); PyTorch runs ``torch.nn`` in
+(``Sequential``, ``compile``, ``train_on_batch``, ``predict``), with its captured steps
+(``jit_compile="auto"``, the default) as ``nervenet`` and every step eager
+(``jit_compile=False``) as ``eager``; PyTorch runs ``torch.nn`` in
 eager mode (``zero_grad``, ``backward``, ``step``; ``no_grad`` and ``eval`` for inference).
 Both start from the same initial weights (Glorot-uniform, zero biases) and see the same
 batches. Each measurement runs in a fresh process with the same environment and 2 threads
@@ -76,7 +78,7 @@ def _time_predict(predict, images, clock=time.perf_counter) -> float:
     return PREDICT_SAMPLES / (clock() - start)
 
 
-def worker_nervenet(clock=time.perf_counter) -> dict:
+def worker_nervenet(clock=time.perf_counter, jit_compile="auto") -> dict:
     from nervenet import layers, losses, models, optimizers
     from nervenet.layers.conv import Conv2D
     from nervenet.layers.pooling import MaxPooling2D
@@ -92,7 +94,8 @@ def worker_nervenet(clock=time.perf_counter) -> dict:
                        np.zeros(64, np.float32), weights["dense1"], np.zeros(128, np.float32),
                        weights["dense2"], np.zeros(10, np.float32)])
     model.compile(optimizer=optimizers.SGD(LEARNING_RATE),
-                  loss=losses.SparseCategoricalCrossentropy(from_logits=True))
+                  loss=losses.SparseCategoricalCrossentropy(from_logits=True),
+                  jit_compile=jit_compile)
     train, loss = _time_training(model.train_on_batch, images, labels, clock)
     predict = _time_predict(lambda x: model.predict(x, batch_size=PREDICT_BATCH), images, clock)
     return {"train": train, "predict": predict, "loss": loss}
@@ -141,7 +144,11 @@ def worker_torch(clock=time.perf_counter) -> dict:
     return {"train": train, "predict": _time_predict(predict, x_all, clock), "loss": loss}
 
 
-WORKERS = {"nervenet": worker_nervenet, "torch": worker_torch}
+def worker_nervenet_eager(clock=time.perf_counter) -> dict:
+    return worker_nervenet(clock, jit_compile=False)
+
+
+WORKERS = {"nervenet": worker_nervenet, "eager": worker_nervenet_eager, "torch": worker_torch}
 
 
 def main() -> None:
@@ -199,13 +206,15 @@ def _report(args, results: dict, discarded: int) -> None:
     table = "\n".join([f"| system | train {unit} | predict {unit} | others' CPU share |",
                        "|---|---:|---:|---:|", *rows])
     ratios = []
-    for other, label in (("torch", "PyTorch"), ("nervenet@base", "nervenet@base")):
-        if other in results and "nervenet" in results:
-            train = _common.median_ratio([r["train"] for r in results["nervenet"]],
+    for system, other, label in (("nervenet", "torch", "PyTorch"), ("eager", "torch", "PyTorch"),
+                                 ("nervenet", "eager", "eager"),
+                                 ("nervenet", "nervenet@base", "nervenet@base")):
+        if other in results and system in results:
+            train = _common.median_ratio([r["train"] for r in results[system]],
                                          [r["train"] for r in results[other]])
-            predict = _common.median_ratio([r["predict"] for r in results["nervenet"]],
+            predict = _common.median_ratio([r["predict"] for r in results[system]],
                                            [r["predict"] for r in results[other]])
-            ratios.append(f"nervenet / {label}: training {train:.3f}x, inference {predict:.3f}x")
+            ratios.append(f"{system} / {label}: training {train:.3f}x, inference {predict:.3f}x")
     summary = "; ".join(ratios) + f" (medians of {args.rounds} rounds, {discarded} discarded)"
     print(table)
     print(summary)

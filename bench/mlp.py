@@ -19,7 +19,11 @@ took more than ``--max-foreign`` of the CPUs are thrown away and run again.
 
 Systems:
     fit       nervenet ``Sequential.fit(x, y, batch_size, epochs, verbose=0)`` (shuffling,
-              batching, the loss average and the callbacks included)
+              batching, the loss average and the callbacks included), compiled with the
+              default ``jit_compile="auto"``: from the third batch of a shape on, the captured
+              step is replayed (``nervenet.models.jit``)
+    fit_eager the same with ``jit_compile=False``: every step eager (the reference the
+              captured step equals bit for bit)
     loop      a bare loop over nervenet.functional (F.linear, F.relu,
               F.sparse_categorical_cross_entropy(from_logits=True), loss.backward(), in-place
               SGD on p.data under no_grad)
@@ -101,23 +105,24 @@ def _time_predict(predict, images, clock) -> float:
     return best
 
 
-def _model():
+def _model(jit_compile="auto"):
     from nervenet import layers, losses, models, optimizers
 
     model = models.Sequential([layers.Input(shape=(784,)), layers.Dense(300, activation="relu"),
                                layers.Dense(100, activation="relu"), layers.Dense(10)])
     model.set_weights(_common.mlp_init())
     model.compile(optimizer=optimizers.SGD(LEARNING_RATE),
-                  loss=losses.SparseCategoricalCrossentropy(from_logits=True))
+                  loss=losses.SparseCategoricalCrossentropy(from_logits=True),
+                  jit_compile=jit_compile)
     return model
 
 
-def worker_fit(images, labels, batch_size: int, clock) -> dict:
+def worker_fit(images, labels, batch_size: int, clock, jit_compile="auto") -> dict:
     from nervenet import callbacks
     from nervenet.utils import set_random_seed
 
     set_random_seed(1)
-    model = _model()
+    model = _model(jit_compile)
     starts, times = [], []
     timer = callbacks.LambdaCallback(
         on_epoch_begin=lambda epoch, logs: starts.append(clock()),
@@ -128,6 +133,10 @@ def worker_fit(images, labels, batch_size: int, clock) -> dict:
                             images, clock)
     return {"samples_per_s": max(len(images) / t for t in times[WARMUP_EPOCHS:]),
             "final_loss": history.history["loss"][-1], "predict_per_s": predict}
+
+
+def worker_fit_eager(images, labels, batch_size: int, clock) -> dict:
+    return worker_fit(images, labels, batch_size, clock, jit_compile=False)
 
 
 def worker_loop(images, labels, batch_size: int, clock) -> dict:
@@ -265,14 +274,14 @@ def worker_numpy(images, labels, batch_size: int, clock) -> dict:
     return {**result, "predict_per_s": _time_predict(predict, images, clock)}
 
 
-WORKERS = {"fit": worker_fit, "loop": worker_loop, "torch": worker_torch,
-           "sklearn": worker_sklearn, "numpy": worker_numpy}
+WORKERS = {"fit": worker_fit, "fit_eager": worker_fit_eager, "loop": worker_loop,
+           "torch": worker_torch, "sklearn": worker_sklearn, "numpy": worker_numpy}
 
 
 def _worker(system: str, batch_size: int, clock_name: str) -> dict:
     clock = time.perf_counter if clock_name == "wall" else time.process_time
     images, labels = _common.load_mnist()
-    if system in ("fit", "loop"):
+    if system in ("fit", "fit_eager", "loop"):
         import nervenet  # noqa: F401  (imported before the memory baseline, as torch is)
     elif system == "torch":
         import torch  # noqa: F401
@@ -325,7 +334,7 @@ def main(default_systems=tuple(WORKERS), title: str = "MLP 784-300-100-10, float
     _common.resolve_max_foreign(args)
 
     if args.baseline:
-        args.systems += [f"{s}@base" for s in args.systems if s in ("fit", "loop")]
+        args.systems += [f"{s}@base" for s in args.systems if s in ("fit", "fit_eager", "loop")]
     results, discarded = {}, 0
     for batch_size in args.batch:
         def run(system, batch_size=batch_size):

@@ -644,14 +644,17 @@ class Trainer:
 
     def predict_on_batch(self, x):
         """The outputs for one batch (no batching, inference mode)."""
+        x = self._standardize_x(x, "x")
+        if self.captured_steps is not None:
+            return self.captured_steps.predict_step(x)
         with no_grad():
-            return data_adapter.output_arrays(self(self._standardize_x(x, "x"), training=False))
+            return data_adapter.output_arrays(self(x, training=False))
 
     def train_on_batch(self, x, y, sample_weight=None) -> float:
         """One training step on one batch; returns the loss."""
         self._require_compiled("train_on_batch")
         x, y, sample_weight = self._standardize(x, y, sample_weight, "")
-        return self.train_step(x, y, sample_weight)[0]
+        return (self.captured_steps or self).train_step(x, y, sample_weight)[0]
 
 
 def _check_optional_steps(value, name: str) -> int | None:
