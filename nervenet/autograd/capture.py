@@ -40,6 +40,10 @@ from nervenet.autograd.ops.shape import SumTo
 from nervenet.autograd.tensor import Tensor
 
 
+#: what a released result holds until the next replay
+_RELEASED = np.empty(0)
+
+
 class CaptureError(Exception):
     """The step cannot be captured; the message says why."""
 
@@ -205,7 +209,8 @@ class Program:
         self.feed_tensors: list[tuple] = []  # (tensor, feed index, how)
         self.feed_states: list[tuple] = []   # (function, attribute, feed index, how)
         self.weight_states: list[tuple] = []  # (function, attribute, weight Tensor)
-        self.calls: list[tuple] = []          # (function, inputs, outputs)
+        self.calls: list[tuple] = []          # (function, inputs, outputs, several, aliases)
+        self.armed: list[tuple] = []          # (function, its attributes before a forward)
         seen = set()
         for position, (a, b) in enumerate(zip(first.records, second.records)):
             function, state, inputs, outputs, needs, generation, _ = b
@@ -230,6 +235,7 @@ class Program:
                 elif kind[0] == "parameter data":
                     self.weight_states.append((function, key, kind[1]))
             _rearm(function, state, inputs, outputs, needs, generation)
+            self.armed.append((function, dict(function.__dict__)))
             self.calls.append((function, inputs, outputs, len(outputs) > 1, tuple(aliases)))
         self.updates = _state_updates(first, second)
         self.loss = loss
@@ -253,6 +259,19 @@ class Program:
                     tensor.data = result
             else:
                 outputs[0].data = results
+
+    def release(self, keep=()) -> None:
+        """Drop what the last replay computed (the saved arrays of each Function, every
+        result but those in ``keep``), as the engine releases a graph: a captured step
+        holds no batch's arrays between its calls."""
+        kept = {id(t) for t in keep}
+        for function, armed in self.armed:
+            function.__dict__.clear()
+            function.__dict__.update(armed)
+        for call in self.calls:
+            for tensor in call[2]:
+                if id(tensor) not in kept:
+                    tensor.data = _RELEASED
 
     def state_updates(self) -> list:
         """The step's state updates (closures to give ``update_state``), each reading the

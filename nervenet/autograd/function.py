@@ -17,7 +17,8 @@ when the gradient itself is recorded; that choice is made in one place
 
 Calling a Function on Tensors runs ``forward``, wraps the outputs in Tensors and, when
 gradients are being recorded and some input requires them, links the outputs to the Function
-(``creator``) and the Function to its inputs: that is the computational graph.
+(``creator``) and the Function to its inputs: that is the computational graph. While a step is
+being captured (``autograd.capture``), each call is also handed to the thread's ``Tape``.
 """
 
 from __future__ import annotations

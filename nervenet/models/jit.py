@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 
 import numpy as np
 
@@ -61,6 +62,7 @@ class CapturedSteps:
         # signature -> _Replay, or the recordings so far (a list), or the reason (a str)
         self.entries: dict[tuple, object] = {}
         self.reported: set[str] = set()
+        self.lock = threading.Lock()
         if hasattr(model.optimizer, "minimize"):
             self._refuse(f"{type(model.optimizer).__name__} is a second-order optimizer, which "
                          "trains full-batch through its own minimize")
@@ -89,10 +91,13 @@ class CapturedSteps:
         key = (kind, structure_version(), id(model.optimizer),
                tuple([(a.shape, a.dtype.str) for a in feeds]))
         entry = self.entries.get(key)
-        if type(entry) is _Replay:
-            return entry(feeds)
+        if type(entry) is _Replay and self.lock.acquire(blocking=False):
+            try:  # (another thread replaying this model's steps: this one runs eagerly)
+                return entry(feeds)
+            finally:
+                self.lock.release()
         eager = self._eager(kind)
-        if type(entry) is str:
+        if type(entry) in (_Replay, str):
             return eager(*arguments)
         reason = self._reason(kind)
         if reason is not None:
@@ -181,9 +186,9 @@ class _Replay:
         if self.kind == "train":
             return self._train(feeds)
         self.program.forward(feeds)
-        if self.kind == "predict":
-            return self._outputs()
-        return self._loss(), self._outputs()
+        result = self._outputs() if self.kind == "predict" else (self._loss(), self._outputs())
+        self.program.release(self.outputs)
+        return result
 
     def _outputs(self):
         if self.several is None:
@@ -197,6 +202,12 @@ class _Replay:
         return float(self.loss.data)
 
     def _train(self, feeds):
+        try:
+            return self._train_step(feeds)
+        finally:
+            self.program.release()
+
+    def _train_step(self, feeds):
         model, program = self.model, self.program
         with state_transaction(model) as step:
             program.forward(feeds)

@@ -304,3 +304,13 @@ def test_second_order_optimizers_and_bad_modes():
         model.compile(optimizers.LBFGS(), "mse", jit_compile=True)
     with pytest.raises(ValueError, match="jit_compile must be 'auto', True or False"):
         model.compile("sgd", "mse", jit_compile="xla")
+
+
+def test_a_replay_busy_in_another_thread_leaves_this_call_eager():
+    x, y = _data()
+    model = _mlp()
+    model.compile("sgd", losses.SparseCategoricalCrossentropy(from_logits=True))
+    expected = model.predict(x, batch_size=16, verbose=0)
+    assert _replayed(model, "predict")
+    with model.captured_steps.lock:  # as if another thread were replaying
+        assert np.array_equal(model.predict(x, batch_size=16, verbose=0), expected)
