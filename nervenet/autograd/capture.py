@@ -39,7 +39,6 @@ from nervenet.autograd import function as function_module
 from nervenet.autograd.ops.shape import SumTo
 from nervenet.autograd.tensor import Tensor
 
-
 #: what a released result holds until the next replay
 _RELEASED = np.empty(0)
 
