@@ -34,6 +34,9 @@ from nervenet.models import data_adapter
 
 logger = logging.getLogger("nervenet.jit")
 
+#: the most input signatures captured per kind of step (each holds one batch's Functions)
+MAX_SIGNATURES = 8
+
 #: the values ``compile(jit_compile=...)`` accepts
 MODES = ("auto", True, False)
 
@@ -91,6 +94,8 @@ class CapturedSteps:
         key = (kind, structure_version(), id(model.optimizer),
                tuple([(a.shape, a.dtype.str) for a in feeds]))
         entry = self.entries.get(key)
+        if entry is None:
+            entry = self._new_entry(key)
         if type(entry) is _Replay and self.lock.acquire(blocking=False):
             try:  # (another thread replaying this model's steps: this one runs eagerly)
                 return entry(feeds)
@@ -121,6 +126,18 @@ class CapturedSteps:
             self.entries[key] = str(error)
             self._refuse(str(error))
         return result
+
+    def _new_entry(self, key: tuple):
+        """``None`` (record this signature), or why not: the steps of an older structure or
+        optimizer are forgotten, and a kind of step has at most ``MAX_SIGNATURES``."""
+        if any(other[1:3] != key[1:3] for other in self.entries):
+            self.entries = {k: v for k, v in self.entries.items() if k[1:3] == key[1:3]}
+        if sum(other[0] == key[0] for other in self.entries) < MAX_SIGNATURES:
+            return None
+        reason = (f"more than {MAX_SIGNATURES} input shapes for {key[0]} steps; the "
+                  "others run eagerly")
+        self._refuse(reason)
+        return reason
 
     def _reason(self, kind: str) -> str | None:
         """Why this model's ``kind`` steps cannot be captured (``None``: they can)."""

@@ -322,3 +322,16 @@ def test_a_replay_busy_in_another_thread_leaves_this_call_eager():
     assert _replayed(model, "predict")
     with model.captured_steps.lock:  # as if another thread were replaying
         assert np.array_equal(model.predict(x, batch_size=16, verbose=0), expected)
+
+
+def test_at_most_a_few_input_shapes_are_captured(monkeypatch, caplog):
+    monkeypatch.setattr("nervenet.models.jit.MAX_SIGNATURES", 2)
+    x, y = _data()
+    model = _mlp()
+    model.compile("sgd", losses.SparseCategoricalCrossentropy(from_logits=True))
+    with caplog.at_level(logging.INFO, logger="nervenet.jit"):
+        for batch_size in (4, 6, 8, 4):
+            model.predict(x, batch_size=batch_size, verbose=0)
+    kinds = [key[0] for key in model.captured_steps.entries]
+    assert kinds.count("predict") == 2
+    assert any("more than 2 input shapes" in r.getMessage() for r in caplog.records)
