@@ -143,8 +143,9 @@ class CapturedSteps:
         """Why this model's ``kind`` steps cannot be captured (``None``: they can)."""
         model = self.model
         for method in ("train", "test"):
-            if kind == method and getattr(type(model), f"{method}_step") is not getattr(
-                    self.trainer, f"{method}_step"):
+            step = getattr(model, f"{method}_step")
+            if kind == method and getattr(step, "__func__", step) is not getattr(
+                    self.trainer, f"{method}_step"):  # overridden, or replaced on the model
                 return f"{type(model).__name__} overrides {method}_step"
         if kind == "train" and model.data_parallel is not None:
             return "a data-parallel fit (nervenet.distributed) reduces gradients between ranks"

@@ -335,3 +335,19 @@ def test_at_most_a_few_input_shapes_are_captured(monkeypatch, caplog):
     kinds = [key[0] for key in model.captured_steps.entries]
     assert kinds.count("predict") == 2
     assert any("more than 2 input shapes" in r.getMessage() for r in caplog.records)
+
+
+class _CustomStep(models.Sequential):
+    def train_step(self, x, y, sample_weight=None):
+        self.custom_steps = getattr(self, "custom_steps", 0) + 1
+        return super().train_step(x, y, sample_weight)
+
+
+def test_a_custom_train_step_runs_eagerly_every_batch(caplog):
+    x, y = _data()
+    model = _CustomStep([layers.Input(shape=(6,)), layers.Dense(3)])
+    model.compile("sgd", losses.SparseCategoricalCrossentropy(from_logits=True))
+    with caplog.at_level(logging.INFO, logger="nervenet.jit"):
+        model.fit(x, y, epochs=3, batch_size=16, verbose=0)
+    assert model.custom_steps == 9
+    assert any("overrides train_step" in r.getMessage() for r in caplog.records)
