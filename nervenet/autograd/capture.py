@@ -38,6 +38,7 @@ import numpy as np
 from nervenet.autograd import function as function_module
 from nervenet.autograd.ops.shape import SumTo
 from nervenet.autograd.tensor import Tensor
+from nervenet.backend import get_array_module
 
 #: what a released result holds until the next replay
 _RELEASED = np.empty(0)
@@ -285,7 +286,7 @@ class Program:
         computed as ``engine.backward`` computes them."""
         slots, loss_slot, steps, results = self.plan
         grads: list = [None] * slots
-        grads[loss_slot] = np.ones_like(self.loss.data)
+        grads[loss_slot] = get_array_module(self.loss.data).ones_like(self.loss.data)
         for function, gy_slots, keep, specs, targets in steps:
             gys = [None if s is None else grads[s] for s in gy_slots]
             for s in gy_slots:
@@ -294,7 +295,8 @@ class Program:
             if all(g is None for g in gys):
                 continue
             if specs is not None:
-                gys = [np.zeros(shape, dtype) if g is None else g
+                xp = get_array_module(*[t.data for t in function.inputs])
+                gys = [xp.zeros(shape, dtype) if g is None else g
                        for g, (shape, dtype) in zip(gys, specs)]
             for g, x, slot, sum_to in _input_grads(function, gys, targets):
                 if g.shape != x.data.shape:  # broadcasting undone, as the engine does

@@ -22,6 +22,7 @@ import threading
 
 import numpy as np
 
+from nervenet import backend
 from nervenet.autograd import no_grad
 from nervenet.autograd.capture import CaptureError, Program, Tape
 from nervenet.layers.base import (
@@ -151,6 +152,9 @@ class CapturedSteps:
             return "a data-parallel fit (nervenet.distributed) reduces gradients between ranks"
         if kind != "predict" and model._output_losses.multi:
             return "the model has several outputs"
+        devices = {backend.device_of(w.data) for w in model.weights} - {"cpu"}
+        if devices:
+            return f"captured steps run on the CPU; the model is on {devices.pop()!r}"
         if not model.has_fixed_outputs():
             return (f"{type(model).__name__} is a subclassed model: its call is Python code "
                     "that may depend on the data")
