@@ -143,6 +143,7 @@ def compile_config(model) -> dict | None:
             "loss": _structure(arguments["loss"], _serialize_loss),
             "loss_weights": arguments["loss_weights"],
             "metrics": _structure(arguments["metrics"], _serialize_metric),
+            "jit_compile": getattr(model, "jit_compile", "auto"),
         }
     except (ValueError, TypeError) as error:
         warnings.warn(f"the compile settings of {model.name!r} are not saved: {error}; "
@@ -169,7 +170,8 @@ def compile_arguments(config: dict) -> dict:
     return {"optimizer": optimizers.get(config["optimizer"]),
             "loss": _objects(config["loss"], losses.get),
             "loss_weights": config.get("loss_weights"),
-            "metrics": _objects(metric_ids, metrics.get)}
+            "metrics": _objects(metric_ids, metrics.get),
+            "jit_compile": config.get("jit_compile", "auto")}
 
 
 # ------------------------------------------------------------------------------ saving

@@ -351,3 +351,16 @@ def test_a_custom_train_step_runs_eagerly_every_batch(caplog):
         model.fit(x, y, epochs=3, batch_size=16, verbose=0)
     assert model.custom_steps == 9
     assert any("overrides train_step" in r.getMessage() for r in caplog.records)
+
+
+def test_the_mode_is_saved_with_the_compile_settings(tmp_path):
+    from nervenet.models import load_model
+
+    x, y = _data()
+    model = _mlp()
+    model.compile("sgd", losses.SparseCategoricalCrossentropy(from_logits=True),
+                  jit_compile=False)
+    model.fit(x, y, epochs=1, batch_size=16, verbose=0)
+    model.save(tmp_path / "eager.nervenet")
+    loaded = load_model(tmp_path / "eager.nervenet")
+    assert loaded.jit_compile is False and loaded.captured_steps is None
