@@ -150,8 +150,6 @@ class CapturedSteps:
                 return f"{type(model).__name__} overrides {method}_step"
         if kind == "train" and model.data_parallel is not None:
             return "a data-parallel fit (nervenet.distributed) reduces gradients between ranks"
-        if kind != "predict" and model._output_losses.multi:
-            return "the model has several outputs"
         devices = {backend.device_of(w.data) for w in model.weights} - {"cpu"}
         if devices:
             return f"captured steps run on the CPU; the model is on {devices.pop()!r}"
@@ -199,6 +197,10 @@ class _Replay:
                     raise CaptureError("the regularization penalty is not the last term added")
                 self.penalty = inputs[1]
         self.loss = loss
+        # each output's loss (a model with several): the arrays compute_loss left in ``last``
+        self.output_losses = [tape2.tensor_with(value) if isinstance(value, np.ndarray) else None
+                              for value in model._output_losses.last] if (
+            kind != "predict" and model._output_losses.multi) else []
         self.program = Program([tape, tape2], [feeds, feeds2], model.weights, self.wanted,
                                loss if kind == "train" else None)
         self.several = type(outputs) if isinstance(outputs, (list, tuple)) else None
@@ -221,6 +223,10 @@ class _Replay:
         penalty = None if self.penalty is None else float(self.penalty.data)
         if penalty is not None or self.model.last_regularization_loss is not None:
             self.model.last_regularization_loss = penalty  # (a Layer attribute costs ~10 us)
+        last = self.model._output_losses.last
+        for index, tensor in enumerate(self.output_losses):
+            if tensor is not None:
+                last[index] = tensor.data
         return float(self.loss.data)
 
     def _train(self, feeds):

@@ -33,12 +33,13 @@ def _mlp(dropout=0.0, **dense):
 
 
 def _train(build, jit, optimizer="sgd", loss=None, metrics=None, epochs=3, batch_size=16,
-           x=None, y=None, **fit):
+           x=None, y=None, loss_weights=None, **fit):
     set_random_seed(3)
     model = build()
     model.compile(optimizer=optimizers.get(optimizer) if isinstance(optimizer, str) else
                   optimizer(), loss=loss or losses.SparseCategoricalCrossentropy(
-                      from_logits=True), metrics=metrics, jit_compile=jit)
+                      from_logits=True), metrics=metrics, loss_weights=loss_weights,
+                  jit_compile=jit)
     if x is None:
         x, y = _data()
     fit.setdefault("validation_split", 0.25)  # evaluate's step, each epoch
@@ -54,7 +55,8 @@ def _assert_same(eager, captured):
     assert s1.keys() == s2.keys()
     assert all(np.array_equal(s1[k], s2[k]) for k in s1)
     assert h1 == h2
-    assert np.array_equal(p1, p2)
+    p1, p2 = (p if isinstance(p, list) else [p] for p in (p1, p2))
+    assert len(p1) == len(p2) and all(map(np.array_equal, p1, p2))
 
 
 def _replayed(model, kind="train") -> bool:
@@ -198,6 +200,21 @@ def test_functional_model_with_branches_and_merges():
         return models.Model(inputs, layers.Dense(3)(merged))
     model = _same_both_ways(build, optimizer="rmsprop")
     assert _replayed(model)
+
+
+def test_several_outputs_with_their_own_losses_weights_and_metrics():
+    x, labels = _data()
+    targets = [labels, x[:, :2] * 0.5]
+
+    def build():
+        inputs = layers.Input(shape=(6,))
+        hidden = layers.Dense(8, activation="relu")(inputs)
+        return models.Model(inputs, [layers.Dense(3, name="kind")(hidden),
+                                     layers.Dense(2, name="size")(hidden)])
+    model = _same_both_ways(build, x=x, y=targets, loss=[
+        losses.SparseCategoricalCrossentropy(from_logits=True), "mse"],
+        metrics=[["accuracy"], ["mae"]], loss_weights=[1.0, 0.5])
+    assert _replayed(model) and _replayed(model, "test")
 
 
 # ------------------------------------------------------------------ invalidation
