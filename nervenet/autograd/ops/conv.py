@@ -76,6 +76,14 @@ class Conv2d(Function):
         gb = ChannelSum()(gy) if len(self.inputs) == 3 and self.needs_input_grad[2] else None
         return gx, gw, gb
 
+    def backward_array(self, gy):
+        """The same three gradients on arrays (the kernels the Functions above call)."""
+        x, w = self.inputs[0].data, self.inputs[1].data
+        needs = self.needs_input_grad
+        return (kernels.conv_input_grad(gy, w, self.geometry) if needs[0] else None,
+                kernels.conv_weight_grad(x, gy, self.geometry, self.cols) if needs[1] else None,
+                kernels.channel_sum(gy) if len(self.inputs) == 3 and needs[2] else None)
+
 
 class Conv2dInputGrad(Function):
     """y = the transposed convolution of gy by w (the input gradient of Conv2d);

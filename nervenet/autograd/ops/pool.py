@@ -41,6 +41,9 @@ class MaxPool2d(Function):
     def backward(self, gy):
         return WindowScatter(self.geometry, self.argmax)(gy)
 
+    def backward_array(self, gy):
+        return kernels.scatter(gy, self.argmax, self.geometry)
+
 
 class WindowScatter(Function):
     """y = zeros with x[n,i,j,c] added at the cell picked in window (i, j);  dx = WindowGather(gy)
