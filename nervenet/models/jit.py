@@ -67,6 +67,7 @@ class CapturedSteps:
         self.entries: dict[tuple, object] = {}
         self.reported: set[str] = set()
         self.lock = threading.Lock()
+        self.retries: dict[tuple, int] = {}  # signature -> recordings dropped (see _record_again)
         if hasattr(model.optimizer, "minimize"):
             self._refuse(f"{type(model.optimizer).__name__} is a second-order optimizer, which "
                          "trains full-batch through its own minimize")
@@ -121,12 +122,25 @@ class CapturedSteps:
                 _check_state_unchanged(model, states)
             penalty = None if kind == "predict" else model.last_regularization_loss
             recordings = (entry or []) + [(tape, feeds, result, penalty)]
+            if len(recordings) == 2 and not _every_array_differs(recordings):
+                recordings = self._record_again(key, recordings)
             self.entries[key] = recordings if len(recordings) < 2 else _Replay(
                 model, kind, recordings)
         except CaptureError as error:
             self.entries[key] = str(error)
             self._refuse(str(error))
         return result
+
+    def _record_again(self, key: tuple, recordings: list) -> list:
+        """Two batches that share an array (the same targets, constant sample weights) cannot
+        tell an array derived from it from a constant: keep the newer recording and wait for
+        a batch that differs in every array, ``MAX_SIGNATURES`` times at most."""
+        self.retries[key] = self.retries.get(key, 0) + 1
+        if self.retries[key] < MAX_SIGNATURES:
+            return recordings[1:]
+        raise CaptureError(f"{self.retries[key] + 1} batches in a row repeated one of their "
+                           "arrays (inputs, targets or sample weights), so the arrays derived "
+                           "from it cannot be told from constants")
 
     def _new_entry(self, key: tuple):
         """``None`` (record this signature), or why not: the steps of an older structure or
@@ -267,6 +281,12 @@ def _feeds(x, y, sample_weight) -> list[np.ndarray]:
     if sample_weight is not None:
         feeds.append(sample_weight)
     return [np.asarray(getattr(a, "data", a)) for a in feeds]
+
+
+def _every_array_differs(recordings) -> bool:
+    """Whether the two recorded batches differ in every array."""
+    (_, first, _, _), (_, second, _, _) = recordings
+    return all(a is not b and not np.array_equal(a, b) for a, b in zip(first, second))
 
 
 def _check_state_unchanged(model, before: list[np.ndarray]) -> None:

@@ -381,3 +381,26 @@ def test_the_mode_is_saved_with_the_compile_settings(tmp_path):
     model.save(tmp_path / "eager.nervenet")
     loaded = load_model(tmp_path / "eager.nervenet")
     assert loaded.jit_compile is False and loaded.captured_steps is None
+
+
+def test_a_repeated_batch_is_not_taken_for_constants():
+    """The weighted sparse cross-entropy makes its one-hot targets in NumPy: two recordings of
+    the same batch would take them for a constant. Only batches that differ in every array
+    make a replay; here the step stays eager and equal."""
+    x, labels = _data()
+    weights = np.ones(16, np.float32)
+    runs = []
+    for jit in (False, "auto"):
+        set_random_seed(3)
+        model = _mlp()
+        model.compile("sgd", losses.SparseCategoricalCrossentropy(from_logits=True),
+                      jit_compile=jit)
+        losses_seen = [model.train_on_batch(x[:16], labels[:16], sample_weight=weights)
+                       for _ in range(3)]
+        losses_seen += [model.train_on_batch(x[16:32], labels[16:32], sample_weight=weights)
+                        for _ in range(2)]
+        runs.append((model, losses_seen))
+    (eager, l1), (captured, l2) = runs
+    assert l1 == l2
+    assert all(np.array_equal(a, b) for a, b in zip(eager.get_weights(), captured.get_weights()))
+    assert not _replayed(captured)
