@@ -37,6 +37,9 @@ class ConvGeometry:
         stride: (sh, sw).
         pads: (top, bottom, left, right) cells added around the input.
         output_hw: (Ho, Wo).
+        dilation: (dh, dw): offset (p, q) of the window reads the cell (p*dh, q*dw) from
+            its corner (1, 1: adjacent cells). A dilated window spans
+            ``span = (k - 1) * d + 1`` cells per axis (convolutions only; pooling has none).
     """
 
     input_shape: tuple[int, int, int, int]
@@ -44,12 +47,16 @@ class ConvGeometry:
     stride: tuple[int, int]
     pads: tuple[int, int, int, int]
     output_hw: tuple[int, int]
+    dilation: tuple[int, int] = (1, 1)
 
     @classmethod
-    def build(cls, input_shape, window, stride, padding, function: str) -> ConvGeometry:
-        """Resolve ``padding`` ("valid", "same" or an int) and check that a window fits."""
+    def build(cls, input_shape, window, stride, padding, function: str,
+              dilation=(1, 1)) -> ConvGeometry:
+        """Resolve ``padding`` ("valid", "same" or an int) and check that a window (its
+        dilated span) fits."""
         _, h, w, _ = input_shape
-        (kh, kw), (sh, sw) = window, stride
+        (sh, sw), (dh, dw) = stride, dilation
+        kh, kw = (window[0] - 1) * dh + 1, (window[1] - 1) * dw + 1  # the spans
         if isinstance(padding, str) and padding.lower() == "valid":
             pads = (0, 0, 0, 0)
         elif isinstance(padding, str) and padding.lower() == "same":
@@ -62,11 +69,13 @@ class ConvGeometry:
                              f"int, got {padding!r}")
         hp, wp = h + pads[0] + pads[1], w + pads[2] + pads[3]
         if kh > hp or kw > wp:
+            spans = "" if (dh, dw) == (1, 1) else f" spanning ({kh}, {kw}) with dilation " \
+                                                  f"({dh}, {dw}),"
             raise ValueError(
-                f"{function}: the window ({kh}, {kw}) is larger than the padded input "
+                f"{function}: the window {tuple(window)}{spans} is larger than the padded input "
                 f"({hp}, {wp}) (input shape {tuple(input_shape)}, padding {padding!r})")
         output_hw = ((hp - kh) // sh + 1, (wp - kw) // sw + 1)
-        return cls(tuple(input_shape), (kh, kw), (sh, sw), pads, output_hw)
+        return cls(tuple(input_shape), tuple(window), (sh, sw), pads, output_hw, (dh, dw))
 
     @property
     def padded_shape(self) -> tuple[int, int, int, int]:
@@ -81,12 +90,13 @@ class ConvGeometry:
     def window_slices(self):
         """Yield ((p, q), index): for each offset of the window, in row-major order, the index
         of the strided slice of the padded input that this offset reads for every output
-        cell. Loops run over the kh*kw offsets, never over pixels."""
+        cell (rows p*dh, p*dh + sh, ...). Loops run over the kh*kw offsets, never over pixels."""
         (kh, kw), (sh, sw), (ho, wo) = self.window, self.stride, self.output_hw
+        dh, dw = self.dilation
         for p in range(kh):
             for q in range(kw):
-                yield (p, q), (slice(None), slice(p, p + sh * (ho - 1) + 1, sh),
-                               slice(q, q + sw * (wo - 1) + 1, sw))
+                yield (p, q), (slice(None), slice(p * dh, p * dh + sh * (ho - 1) + 1, sh),
+                               slice(q * dw, q * dw + sw * (wo - 1) + 1, sw))
 
     def pad(self, x: np.ndarray, value: float = 0.0) -> np.ndarray:
         """Return x surrounded by the padding (x itself when there is none)."""
@@ -126,6 +136,7 @@ def im2col(padded: np.ndarray, geometry: ConvGeometry, bias_column: bool = False
     """
     n, _, _, c = padded.shape
     (kh, kw), (sh, sw), (ho, wo) = geometry.window, geometry.stride, geometry.output_hw
+    dh, dw = geometry.dilation
     k = kh * kw * c
     xp = get_array_module(padded)
     cols = xp.empty((n, ho, wo, k + bias_column), dtype=padded.dtype)
@@ -136,7 +147,7 @@ def im2col(padded: np.ndarray, geometry: ConvGeometry, bias_column: bool = False
     else:
         s_n, s_h, s_w, s_c = padded.strides
         windows = xp.lib.stride_tricks.as_strided(  # a view, only read
-            padded, (n, ho, wo, kh, kw, c), (s_n, s_h * sh, s_w * sw, s_h, s_w, s_c))
+            padded, (n, ho, wo, kh, kw, c), (s_n, s_h * sh, s_w * sw, s_h * dh, s_w * dw, s_c))
         xp.copyto(fields, windows)
     if bias_column:
         cols[..., k] = 1

@@ -101,10 +101,11 @@ def spatial_output_shape(layer: Layer, input_shape, window: tuple[int, int],
 class Conv2D(Layer):
     """2-D convolution over channels-last images (``keras.layers.Conv2D``):
 
-        y[n, i, j, o] = activation( sum_{p, q, c} xp[n, i*sh + p, j*sw + q, c] * kernel[p, q, c, o]
-                                    + bias[o] )
+        y[n, i, j, o] = activation( sum_{p, q, c} xp[n, i*sh + p*dh, j*sw + q*dw, c]
+                                                  * kernel[p, q, c, o] + bias[o] )
 
-    where ``xp`` is the input, zero-padded for ``padding="same"``.
+    where ``xp`` is the input, zero-padded for ``padding="same"``, and (dh, dw) the
+    ``dilation_rate``.
 
     Args:
         filters: the number of output channels (feature maps), a positive int.
@@ -114,6 +115,10 @@ class Conv2D(Layer):
             ``"same"`` (zeros around the input so that the output has ceil(H / sh) rows and
             ceil(W / sw) columns; the odd cell of padding goes after, as Keras/TensorFlow).
         data_format: ``None`` or ``"channels_last"`` (the only layout; default ``None``).
+        dilation_rate: (dh, dw), or an int (default 1): the kernel's taps are dh rows and dw
+            columns apart (an atrous convolution), so a kh x kw kernel sees a window spanning
+            (kh - 1)*dh + 1 rows and (kw - 1)*dw + 1 columns with kh*kw weights. Unlike Keras
+            (but as torch), strides above 1 may go with it.
         activation: an activation id or callable (default ``None``: linear).
         use_bias: add one bias per filter (default ``True``).
         kernel_initializer: default ``"glorot_uniform"``, with fan_in = kh*kw*C and
@@ -125,9 +130,10 @@ class Conv2D(Layer):
             ``MaxNorm(axis=[0, 1, 2])`` bounds each filter's norm.
 
     Shape:
-        (batch, H, W, C) -> (batch, Ho, Wo, filters) with Ho = floor((H - kh) / sh) + 1 for
-        "valid" and Ho = ceil(H / sh) for "same" (likewise Wo). The kernel is
-        (kh, kw, C, filters) and the bias (filters,): ``kh*kw*C*filters + filters`` parameters.
+        (batch, H, W, C) -> (batch, Ho, Wo, filters) with Ho = floor((H - span_h) / sh) + 1
+        for "valid", span_h = (kh - 1)*dh + 1, and Ho = ceil(H / sh) for "same" (likewise
+        Wo). The kernel is (kh, kw, C, filters) and the bias (filters,):
+        ``kh*kw*C*filters + filters`` parameters.
 
     Raises:
         ValueError: for input that is not 4-D, whose channels do not match the kernel's, or
@@ -141,12 +147,15 @@ class Conv2D(Layer):
         ((3, 3, 1, 32), 320)
         >>> Conv2D(8, (3, 5), strides=2, padding="same").compute_output_shape((None, 7, 9, 3))
         (None, 4, 5, 8)
+        >>> Conv2D(4, 3, dilation_rate=2).compute_output_shape((None, 28, 28, 1))  # span 5
+        (None, 24, 24, 4)
     """
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
-                 activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
-                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None,
+                 dilation_rate=1, activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None,
                  **kwargs):
         super().__init__(**kwargs)
         if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)) \
@@ -157,6 +166,7 @@ class Conv2D(Layer):
         self.strides = normalize_pair(strides, "strides", "Conv2D")
         self.padding = normalize_padding(padding, "Conv2D")
         self.data_format = check_data_format(data_format, "Conv2D")
+        self.dilation_rate = normalize_pair(dilation_rate, "dilation_rate", "Conv2D")
         set_kernel_arguments(self, activation, use_bias, kernel_initializer, bias_initializer,
                              kernel_regularizer, bias_regularizer, activity_regularizer,
                              kernel_constraint, bias_constraint)
@@ -198,16 +208,19 @@ class Conv2D(Layer):
         # checks, with this layer's name, that the kernel fits these (possibly new) sizes
         self.compute_output_shape(inputs.shape)
         return self.activation(conv2d(inputs, self.kernel, self.bias, stride=self.strides,
-                                      padding=self.padding))
+                                      padding=self.padding, dilation=self.dilation_rate))
 
     def compute_output_shape(self, input_shape):
-        return spatial_output_shape(self, input_shape, self.kernel_size, self.strides,
-                                    self.padding, self.filters, window_name="kernel")
+        span = tuple((k - 1) * d + 1 for k, d in zip(self.kernel_size, self.dilation_rate))
+        name = "kernel" if span == self.kernel_size else \
+            f"kernel {self.kernel_size} with dilation_rate {self.dilation_rate}, spanning"
+        return spatial_output_shape(self, input_shape, span, self.strides,
+                                    self.padding, self.filters, window_name=name)
 
     def get_config(self):
         return {
             **super().get_config(), "filters": self.filters,
             "kernel_size": list(self.kernel_size), "strides": list(self.strides),
             "padding": self.padding, "data_format": self.data_format,
-            **kernel_arguments_config(self),
+            "dilation_rate": list(self.dilation_rate), **kernel_arguments_config(self),
         }

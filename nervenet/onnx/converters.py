@@ -166,11 +166,22 @@ def _dense(b, call, inputs):
 
 def _pads(call: Call, window, strides, padding: str, dilations=(1, 1)) -> dict:
     """ONNX's ``pads`` (begin, begin, end, end) for Keras's "valid"/"same" on the known spatial
-    sizes; ``auto_pad="SAME_UPPER"`` (TF's split: the odd cell after) when they are unknown."""
+    sizes (any size with stride 1: the total is then span - 1); ``auto_pad="SAME_UPPER"``
+    (TF's split: the odd cell after) for unknown sizes and strides above 1, which
+    onnxruntime does not run dilated."""
     if padding == "valid":
         return {"pads": [0, 0, 0, 0]}
-    sizes = call.input_shapes[0][1:3]
+    sizes = list(call.input_shapes[0][1:3])
+    for axis, size in enumerate(sizes):
+        if size is None and strides[axis] == 1:
+            sizes[axis] = 1  # any size: same_padding is then (span - 1) split, the odd after
     if any(size is None for size in sizes):
+        if any(d != 1 for d in dilations):
+            raise ValueError(
+                f"layer {call.layer.name!r}: a dilated convolution with padding='same' and "
+                f"strides {tuple(strides)} needs the input's height and width to export "
+                f"(onnxruntime runs no dilated Conv with auto_pad SAME_UPPER); got input shape "
+                f"{tuple(call.input_shapes[0])}")
         return {"auto_pad": "SAME_UPPER"}
     pairs = [same_padding(size, (k - 1) * d + 1, s)
              for size, k, s, d in zip(sizes, window, strides, dilations)]
@@ -193,7 +204,7 @@ def _channels_first(b: GraphBuilder, x: str, name: str, op, activation=None) -> 
 @converter("Conv2D")
 def _conv2d(b, call, inputs):
     layer = call.layer
-    dilations = tuple(getattr(layer, "dilation_rate", (1, 1)))
+    dilations = layer.dilation_rate
     kernel = b.weight(layer.kernel, f"{layer.name}/kernel", perm=[3, 2, 0, 1])  # HWIO -> OIHW
     bias = [] if layer.bias is None else [b.weight(layer.bias, f"{layer.name}/bias")]
     attributes = {"kernel_shape": list(layer.kernel_size), "strides": list(layer.strides),

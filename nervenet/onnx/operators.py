@@ -163,16 +163,18 @@ def _softmax(im: Importer, node):
 
 
 # ---------------------------------------------------------------------------- convolutions
-def _spatial(im: Importer, node, source: Value, window, strides):
+def _spatial(im: Importer, node, source: Value, window, strides, dilations=(1, 1)):
     """Keras padding ("valid"/"same") for the node's pads, or ``(top, bottom), (left,
-    right)`` pads nervenet must add with ZeroPadding2D first."""
+    right)`` pads nervenet must add with ZeroPadding2D first. ``dilations`` are the ones a
+    Conv's layer takes (a window then spans (k - 1) * d + 1 cells); any other is an error."""
     attributes = im.attributes(node)
     if not source.nchw:
         raise im.fail(node, f"expected a 4-D (N, C, H, W) input, got shape "
                             f"{source.tensor.shape}")
-    if any(d != 1 for d in attributes.get("dilations", [1, 1])):
+    if list(attributes.get("dilations", [1, 1])) != list(dilations):
         raise im.fail(node, f"dilations {attributes['dilations']} do not convert (nervenet's "
-                            "layers have no dilation)")
+                            "pooling layers have no dilation)")
+    window = [(k - 1) * d + 1 for k, d in zip(window, dilations)]
     auto_pad = attributes.get("auto_pad", b"NOTSET")
     auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else auto_pad
     if auto_pad == "SAME_UPPER":
@@ -209,9 +211,12 @@ def _conv(im: Importer, node):
                             f"{kernel.shape}")
     window = tuple(kernel.shape[2:])
     strides = tuple(attributes.get("strides", [1, 1]))
-    x, padding = _padded(im, node, source, _spatial(im, node, source, window, strides))
+    dilations = tuple(attributes.get("dilations", [1, 1]))
+    x, padding = _padded(im, node, source,
+                         _spatial(im, node, source, window, strides, dilations))
     layer = layers.Conv2D(kernel.shape[0], window, strides=strides, padding=padding,
-                          use_bias=bias is not None, name=im.layer_name(node))
+                          dilation_rate=dilations, use_bias=bias is not None,
+                          name=im.layer_name(node))
     y = layer(x)
     layer.set_weights([kernel.transpose(2, 3, 1, 0)] + ([] if bias is None else [bias]))
     im.output(node, Value(y, nchw=True))

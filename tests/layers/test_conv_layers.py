@@ -42,6 +42,11 @@ CASES = {
     "conv-same-stride2-odd": (lambda: Conv2D(3, 4, strides=(2, 3), padding="same",
                                              activation="relu"), (2, 9, 7, 2), (2, 5, 3, 3),
                               4 * 4 * 2 * 3 + 3, 0),
+    "conv-dilated": (lambda: Conv2D(3, 3, dilation_rate=2), (2, 9, 8, 2), (2, 5, 4, 3),
+                     3 * 3 * 2 * 3 + 3, 0),
+    "conv-dilated-rect-same-stride2": (lambda: Conv2D(2, (2, 3), strides=2, padding="same",
+                                                      dilation_rate=(3, 2)),
+                                       (2, 9, 7, 2), (2, 5, 4, 2), 2 * 3 * 2 * 2 + 2, 0),
     "conv-no-bias": (lambda: Conv2D(6, 1, use_bias=False, kernel_initializer="he_normal"),
                      (2, 4, 4, 3), (2, 4, 4, 6), 18, 0),
     "maxpool": (lambda: MaxPooling2D(), (2, 7, 7, 3), (2, 3, 3, 3), 0, 0),
@@ -139,10 +144,12 @@ def test_config_round_trip_gives_identical_outputs(case):
 # ------------------------------------------------------------------------------------- values
 
 
-def _conv_reference(x, w, b, stride, padding):
-    """A direct loop over output cells, Keras's "same" split (the extra cell after)."""
+def _conv_reference(x, w, b, stride, padding, dilation=(1, 1)):
+    """A direct loop over output cells, Keras's "same" split (the extra cell after); a
+    dilated kernel reads every d-th cell of its span (k - 1) * d + 1."""
     n, h, wd, _ = x.shape
-    kh, kw, _, o = w.shape
+    (dh, dw), o = dilation, w.shape[3]
+    kh, kw = (w.shape[0] - 1) * dh + 1, (w.shape[1] - 1) * dw + 1
     sh, sw = stride
     if padding == "same":
         ho, wo = -(-h // sh), -(-wd // sw)
@@ -153,22 +160,43 @@ def _conv_reference(x, w, b, stride, padding):
     y = np.zeros((n, ho, wo, o))
     for i in range(ho):
         for j in range(wo):
-            field = x[:, i * sh:i * sh + kh, j * sw:j * sw + kw, :]
+            field = x[:, i * sh:i * sh + kh:dh, j * sw:j * sw + kw:dw, :]
             y[:, i, j, :] = np.tensordot(field, w, axes=([1, 2, 3], [0, 1, 2])) + b
     return y
 
 
-@pytest.mark.parametrize("strides,padding", [(1, "valid"), (2, "valid"), (1, "same"),
-                                             ((2, 3), "same")])
-def test_conv2d_layer_equals_the_direct_loop(strides, padding):
+@pytest.mark.parametrize("strides,padding,dilation", [
+    (1, "valid", 1), (2, "valid", 1), (1, "same", 1), ((2, 3), "same", 1), (1, "valid", 2),
+    (1, "same", (2, 3)), (2, "same", (3, 1))])
+def test_conv2d_layer_equals_the_direct_loop(strides, padding, dilation):
     rng = np.random.default_rng(4)
     layer = Conv2D(3, (3, 2), strides=strides, padding=padding, activation="tanh",
-                   bias_initializer="random_normal", dtype="float64")
+                   dilation_rate=dilation, bias_initializer="random_normal", dtype="float64")
     x = rng.standard_normal((2, 7, 6, 2))
     y = layer(x).data
     stride = strides if isinstance(strides, tuple) else (strides, strides)
-    expected = np.tanh(_conv_reference(x, layer.kernel.data, layer.bias.data, stride, padding))
+    dilation = dilation if isinstance(dilation, tuple) else (dilation, dilation)
+    assert layer.dilation_rate == dilation
+    expected = np.tanh(_conv_reference(x, layer.kernel.data, layer.bias.data, stride, padding,
+                                       dilation))
     np.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("size", [5, 6, 9])
+@pytest.mark.parametrize("window,dilation", [(2, 2), (3, 2), (2, 4), (3, 1)])
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_dilated_shapes_follow_keras_formulas(size, window, dilation, stride, padding):
+    """Keras's conv output length takes the dilated span (window - 1) * dilation + 1."""
+    expected = keras_length(size, (window - 1) * dilation + 1, stride, padding)
+    layer = Conv2D(2, (window, 1), strides=(stride, 1), padding=padding,
+                   dilation_rate=(dilation, 1))
+    if expected < 1:
+        with pytest.raises(ValueError, match=r"with dilation_rate \(\d, 1\), spanning"):
+            layer.compute_output_shape((None, size, 3, 1))
+        return
+    assert layer.compute_output_shape((None, size, 3, 1))[1] == expected
+    assert layer(_input((1, size, 3, 1), 1)).shape[1] == expected
 
 
 def test_conv2d_kernel_initializer_uses_keras_fans():
@@ -282,6 +310,8 @@ def test_bad_constructor_arguments_are_named():
         Conv2D(2, (3, 3, 3))
     with pytest.raises(ValueError, match="strides must be a positive int .* got 0"):
         MaxPooling2D(2, strides=0)
+    with pytest.raises(ValueError, match=r"dilation_rate must be .* got \(2, 0\)"):
+        Conv2D(2, 3, dilation_rate=(2, 0))
     with pytest.raises(ValueError, match="padding must be 'valid' or 'same', got 'full'"):
         Conv2D(2, 3, padding="full")
     with pytest.raises(ValueError, match="data_format must be 'channels_last'"):

@@ -54,6 +54,12 @@ CASES = {
     "conv_same_strided": (lambda: _seq((9, 8, 3), layers.Conv2D(4, (3, 2), strides=2,
                                                                    padding="same")),
                           lambda: _images((9, 8, 3))),
+    "conv_dilated_same": (lambda: _seq((9, 8, 3), layers.Conv2D(4, 3, dilation_rate=2,
+                                                                   padding="same",
+                                                                   activation="relu")),
+                          lambda: _images((9, 8, 3))),
+    "conv_dilated_rect_strided": (lambda: _seq((9, 9, 3), layers.Conv2D(
+        3, (2, 3), strides=2, dilation_rate=(3, 2))), _images),
     "conv_softmax": (lambda: _seq((6, 6, 2), layers.Conv2D(3, 1, activation="softmax")),
                      lambda: _images((6, 6, 2))),
     "conv_pool_flatten": (lambda: _seq((10, 10, 2), layers.Conv2D(4, 3, activation="relu"),
@@ -287,3 +293,25 @@ def test_merge_layers(merge, tmp_path):
 def test_layer_normalization(options, opset, tmp_path):
     model = _seq((3, 4, 5), layers.LayerNormalization(**options))
     check_export(model, _images((3, 4, 5)) * 3 + 1, tmp_path / "m.onnx", opset=opset)
+
+
+def test_dilated_same_conv_of_any_image_size(tmp_path):
+    """Unknown height and width: a stride-1 "same" convolution gets explicit pads (the total
+    is span - 1 for any size), so the dilated one runs in onnxruntime at every size; with
+    strides above 1 the pads depend on the size, which a dilated Conv cannot leave to
+    auto_pad in onnxruntime: a clear error."""
+    model = _seq((None, None, 2), layers.Conv2D(3, (3, 2), padding="same",
+                                                dilation_rate=(2, 3), activation="tanh"),
+                 layers.MaxPooling2D(3, strides=1, padding="same"))
+    model.export(tmp_path / "m.onnx")
+    for size in ((5, 7), (9, 4)):
+        x = _images(size + (2,))
+        np.testing.assert_allclose(run(tmp_path / "m.onnx", [x])[0], model.predict(x),
+                                   rtol=0, atol=1e-5)
+    strided = _seq((None, None, 2), layers.Conv2D(3, 3, strides=2, padding="same",
+                                                  dilation_rate=2, name="atrous"))
+    with pytest.raises(ValueError, match=r"layer 'atrous': a dilated convolution with "
+                                         r"padding='same' and strides \(2, 2\) needs the "
+                                         r"input's height and width"):
+        strided.export(tmp_path / "s.onnx")
+    assert not (tmp_path / "s.onnx").exists()

@@ -76,6 +76,28 @@ def test_cnn_operators(tmp_path):
     _compare(path, _rng().normal(size=(7, 3, 8, 8)).astype(np.float32))
 
 
+def test_dilated_convolutions(tmp_path):
+    """Conv with dilations: "same" pads of the dilated span (a Conv2D with padding="same"),
+    other pads (ZeroPadding2D first), and dilation with strides (onnxruntime runs no dilated
+    Conv with auto_pad SAME_UPPER)."""
+    nodes = [
+        _node("Conv", ["x", "k1", "b1"], "c1", kernel_shape=[3, 3], dilations=[2, 2],
+              pads=[2, 2, 2, 2]),
+        _node("Conv", ["c1", "k2"], "c2", kernel_shape=[2, 3], dilations=[3, 1],
+              pads=[1, 0, 0, 1]),
+        _node("Conv", ["c2", "k3", "b3"], "y", kernel_shape=[3, 2], dilations=[1, 2],
+              strides=[2, 1], pads=[1, 1, 1, 1]),
+    ]
+    weights = [_const("k1", (4, 3, 3, 3), -0.3, 0.3), _const("b1", (4,)),
+               _const("k2", (5, 4, 2, 3), -0.3, 0.3), _const("k3", (2, 5, 3, 2), -0.3, 0.3),
+               _const("b3", (2,))]  # small: outputs near 1, where float32 keeps 1e-5
+    path = _save(tmp_path / "dilated.onnx", nodes, ["N", 3, 9, 8], ["N", 2, 4, 7], weights)
+    model = _compare(path, _rng().normal(size=(7, 3, 9, 8)).astype(np.float32))
+    convs = [layer for layer in model.layers if type(layer).__name__ == "Conv2D"]
+    assert [(c.dilation_rate, c.padding) for c in convs] == \
+        [((2, 2), "same"), ((3, 1), "valid"), ((1, 2), "same")]
+
+
 def test_flatten_order_reaches_the_dense_weights(tmp_path):
     """Flattening channels-first (C, H, W) values: the imported Dense sees them in (H, W, C)
     order, with its weight rows permuted to match; also Reshape to (-1, C*H*W), MatMul + Add
@@ -122,13 +144,14 @@ def test_what_does_not_convert_names_the_op_and_node(case, tmp_path):
         "op": [_node("Sin", ["x"], "y")],
         "domain": [helper.make_node("Relu", ["x"], ["y"], name="relu_node", domain="com.x")],
         "group": [_node("Conv", ["x", "kg"], "y", kernel_shape=[3, 3], group=3)],
-        "dilation": [_node("Conv", ["x", "k"], "y", kernel_shape=[3, 3], dilations=[2, 2])],
+        "dilation": [_node("MaxPool", ["x"], "y", kernel_shape=[2, 2], dilations=[2, 2])],
         "pool pads": [_node("MaxPool", ["x"], "y", kernel_shape=[3, 3], strides=[2, 2],
                              pads=[1, 1, 1, 1])],
         "cycle": [_node("Relu", ["z"], "y"), _node("Tanh", ["y"], "z")],
     }[case]
     match = {"op": "node 'sin_y' uses operator 'Sin'", "domain": "of domain 'com.x'",
-             "group": "'conv_y' \\(Conv\\): group=3", "dilation": "dilations",
+             "group": "'conv_y' \\(Conv\\): group=3",
+             "dilation": "'maxpool_y' \\(MaxPool\\): dilations",
              "pool pads": "'maxpool_y' \\(MaxPool\\): pads", "cycle": "cycle"}[case]
     graph = helper.make_graph(
         nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 8, 8])],

@@ -104,6 +104,25 @@ def test_torch_export_predicts_as_torch(name, exporter, trained, mnist, tmp_path
             ["Conv2D", "Conv2D", "Dense", "Dense", "Dense"]
 
 
+@pytest.mark.parametrize("exporter", EXPORTERS)
+def test_dilated_convolutions_predict_as_torch(exporter, mnist, tmp_path):
+    """Atrous convolutions: "same" pads of the dilated span, other pads, dilation with
+    strides (random weights: the arithmetic, not the training, is the point)."""
+    torch.manual_seed(1)
+    net = nn.Sequential(nn.Conv2d(1, 4, 3, dilation=2, padding=2), nn.ReLU(),
+                        nn.Conv2d(4, 6, (3, 2), dilation=(1, 3), padding=(1, 0), stride=2),
+                        nn.Tanh(), nn.Conv2d(6, 3, 3, dilation=(2, 1)), nn.Flatten(),
+                        nn.Linear(3 * 10 * 11, 10)).eval()
+    _export(net, tmp_path / "atrous.onnx", exporter)
+    model = nervenet.onnx.load(tmp_path / "atrous.onnx")
+    assert [layer.dilation_rate for layer in model.layers if isinstance(layer, layers.Conv2D)] \
+        == [(2, 2), (1, 3), (2, 1)]
+    x = mnist[2][:7]
+    with torch.no_grad():
+        want = net(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(model.predict(x.transpose(0, 2, 3, 1)), want, rtol=0, atol=1e-5)
+
+
 def test_imported_lenet_fine_tunes_with_frozen_first_layers(trained, mnist, tmp_path):
     x, y, _ = mnist
     _export(trained["lenet"], tmp_path / "lenet.onnx", "torchscript")

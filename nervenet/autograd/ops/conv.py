@@ -1,9 +1,10 @@
 """2-D convolution over channels-last images, by im2col and matrix products.
 
 Images are (N, H, W, C) as in Keras; kernels are (kh, kw, C, O). With the input zero-padded to
-``xp`` (see ``ConvGeometry`` for the padding rules) and strides (sh, sw), the layer computes
+``xp`` (see ``ConvGeometry`` for the padding rules), strides (sh, sw) and dilation (dh, dw), the
+layer computes
 
-    y[n, i, j, o] = sum_{p, q, c} xp[n, i*sh + p, j*sw + q, c] * w[p, q, c, o] + b[o]
+    y[n, i, j, o] = sum_{p, q, c} xp[n, i*sh + p*dh, j*sw + q*dw, c] * w[p, q, c, o] + b[o]
 
 im2col copies every receptive field into one row of a matrix ``cols`` of shape
 (N*Ho*Wo, kh*kw*C), ordered (p, q, c) like the rows of ``w.reshape(kh*kw*C, O)``, so that the
@@ -56,7 +57,7 @@ def pair(value, name: str, function: str) -> tuple[int, int]:
 
 
 class Conv2d(Function):
-    """y[n,i,j,o] = sum_{p,q,c} xp[n, i*sh+p, j*sw+q, c] w[p,q,c,o] + b[o] (one im2col GEMM);
+    """y[n,i,j,o] = sum_{p,q,c} xp[n, i*sh+p*dh, j*sw+q*dw, c] w[p,q,c,o] + b[o] (one im2col GEMM);
     dx = Conv2dInputGrad(gy, w), dw = Conv2dWeightGrad(x, gy), db = ChannelSum(gy)."""
 
     def __init__(self, geometry: ConvGeometry):
@@ -136,13 +137,14 @@ class ChannelSum(Function):
 # --------------------------------------------------------------------- public function
 
 
-def conv2d(x, w, b=None, stride=1, padding="valid"):
+def conv2d(x, w, b=None, stride=1, padding="valid", dilation=1):
     """2-D convolution (cross-correlation, as every deep-learning library) of channels-last
     images.
 
-    With ``x_pad`` the zero-padded input and ``(sh, sw)`` the strides:
+    With ``x_pad`` the zero-padded input, ``(sh, sw)`` the strides and ``(dh, dw)`` the
+    dilation:
 
-        y[n, i, j, o] = sum_{p, q, c} x_pad[n, i*sh + p, j*sw + q, c] * w[p, q, c, o] + b[o]
+        y[n, i, j, o] = sum_{p, q, c} x_pad[n, i*sh + p*dh, j*sw + q*dw, c] * w[p, q, c, o] + b[o]
 
     computed as one matrix product of the im2col matrix (every receptive field as a row) with
     the kernel reshaped to (kh*kw*C, O).
@@ -154,8 +156,11 @@ def conv2d(x, w, b=None, stride=1, padding="valid"):
         stride: an int or a pair (sh, sw) (default 1).
         padding: ``"valid"`` (no padding, default), ``"same"`` (Keras/TensorFlow: the output
             has ceil(H / sh) x ceil(W / sw) cells; the total padding
-            max((ceil(H/sh) - 1)*sh + kh - H, 0) is split with the extra cell after), or an
-            int p (p zero cells on every side).
+            max((ceil(H/sh) - 1)*sh + span_h - H, 0) is split with the extra cell after), or
+            an int p (p zero cells on every side).
+        dilation: an int or a pair (dh, dw) (default 1): the kernel's taps are dh rows and dw
+            columns apart (an atrous convolution; ``torch``'s ``dilation``, Keras's
+            ``dilation_rate``), so a kernel spans span_h = (kh - 1)*dh + 1 rows.
 
     Returns:
         A Tensor of shape (N, Ho, Wo, O). Gradients: ``dx`` is the transposed convolution of
@@ -164,7 +169,7 @@ def conv2d(x, w, b=None, stride=1, padding="valid"):
 
     Shape:
         (N, H, W, C), (kh, kw, C, O) -> (N, Ho, Wo, O) with
-        Ho = (H + pad_top + pad_bottom - kh) // sh + 1 (likewise Wo).
+        Ho = (H + pad_top + pad_bottom - span_h) // sh + 1 (likewise Wo).
 
     Raises:
         ValueError: for an input that is not 4-D, a kernel that is not 4-D, a channel mismatch,
@@ -179,7 +184,19 @@ def conv2d(x, w, b=None, stride=1, padding="valid"):
         >>> F.conv2d(x, w, padding="same", stride=2).data[0, :, :, 0]
         array([[9., 6.],
                [6., 4.]])
+        >>> F.conv2d(np.ones((1, 5, 5, 1)), w, dilation=2).shape   # taps 2 apart: span 5
+        (1, 1, 1, 2)
     """
+    x, w = _operands(x, w)
+    geometry = ConvGeometry.build(x.shape, w.shape[:2], pair(stride, "stride", "conv2d"),
+                                  padding, "conv2d", pair(dilation, "dilation", "conv2d"))
+    if b is None:
+        return Conv2d(geometry)(x, w)
+    return Conv2d(geometry)(x, w, _bias(b, x, w))
+
+
+def _operands(x, w) -> tuple[Tensor, Tensor]:
+    """x and w as Tensors, checked: 4-D images and a 4-D kernel with matching channels."""
     x = as_tensor(x, w if isinstance(w, Tensor) else None)
     w = as_tensor(w, x)
     if x.ndim != 4:
@@ -191,11 +208,7 @@ def conv2d(x, w, b=None, stride=1, padding="valid"):
         raise ValueError(
             f"conv2d: x has {x.shape[3]} channels (x shape {x.shape}) but the kernel expects "
             f"{w.shape[2]} input channels (w shape {w.shape})")
-    geometry = ConvGeometry.build(x.shape, w.shape[:2], pair(stride, "stride", "conv2d"),
-                                  padding, "conv2d")
-    if b is None:
-        return Conv2d(geometry)(x, w)
-    return Conv2d(geometry)(x, w, _bias(b, x, w))
+    return x, w
 
 
 def _bias(b, x: Tensor, w: Tensor) -> Tensor:

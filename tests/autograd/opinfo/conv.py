@@ -51,25 +51,32 @@ def _pad_nhwc(x, pads, value=0.0):
     return np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=value)
 
 
-def _windows(x, window, stride, padding, value=0.0):
-    """Yield (i, j, window array (N, kh, kw, C), mask of real cells (kh, kw))."""
-    kh, kw = window
-    sh, sw = stride
-    pads = _pads(x.shape[1], x.shape[2], window, stride, padding)
+def _span(window, dilation):
+    """The cells a dilated window covers per axis: (k - 1) * d + 1."""
+    return tuple((k - 1) * d + 1 for k, d in zip(window, dilation))
+
+
+def _windows(x, window, stride, padding, value=0.0, dilation=(1, 1)):
+    """Yield (i, j, window array (N, kh, kw, C), mask of real cells (kh, kw)); a dilated
+    window takes every d-th cell of its span."""
+    kh, kw = _span(window, dilation)
+    (sh, sw), (dh, dw) = stride, dilation
+    pads = _pads(x.shape[1], x.shape[2], (kh, kw), stride, padding)
     xp = _pad_nhwc(x, pads, value)
     real = _pad_nhwc(np.ones((1,) + x.shape[1:3] + (1,)), pads)[0, :, :, 0] > 0
     ho = (xp.shape[1] - kh) // sh + 1
     wo = (xp.shape[2] - kw) // sw + 1
     for i in range(ho):
         for j in range(wo):
-            rows, cols = slice(i * sh, i * sh + kh), slice(j * sw, j * sw + kw)
+            rows, cols = slice(i * sh, i * sh + kh, dh), slice(j * sw, j * sw + kw, dw)
             yield i, j, ho, wo, xp[:, rows, cols, :], real[rows, cols]
 
 
-def conv2d_reference(x, w, b=None, stride=1, padding="valid"):
+def conv2d_reference(x, w, b=None, stride=1, padding="valid", dilation=1):
     stride = _pair(stride)
     out = None
-    for i, j, ho, wo, patch, _ in _windows(x, w.shape[:2], stride, padding):
+    for i, j, ho, wo, patch, _ in _windows(x, w.shape[:2], stride, padding,
+                                           dilation=_pair(dilation)):
         if out is None:
             out = np.zeros((x.shape[0], ho, wo, w.shape[3]))
         out[:, i, j, :] = np.einsum("nhwc,hwco->no", patch, w)
@@ -125,11 +132,11 @@ def _torch_pad(x_nchw, pads, value=0.0):
     return torch.nn.functional.pad(x_nchw, (left, right, top, bottom), value=value)
 
 
-def conv2d_torch(x, w, b=None, stride=1, padding="valid"):
-    stride = _pair(stride)
-    pads = _pads(x.shape[1], x.shape[2], w.shape[:2], stride, padding)
+def conv2d_torch(x, w, b=None, stride=1, padding="valid", dilation=1):
+    stride, dilation = _pair(stride), _pair(dilation)
+    pads = _pads(x.shape[1], x.shape[2], _span(w.shape[:2], dilation), stride, padding)
     y = torch.nn.functional.conv2d(_torch_pad(_nchw(x), pads), w.permute(3, 2, 0, 1), b,
-                                   stride=stride)
+                                   stride=stride, dilation=dilation)
     return _nhwc(y)
 
 
@@ -195,6 +202,14 @@ def _conv_samples(rng):
                label="valid-s2-leftover"),  # (8 - 3) % 2 = 1: the last row is never read
         Sample((x(1, 4, 4, 5), x(5, 5, 5, 3), x(3)), dict(padding="same"),
                label="same-kernel-beyond-input"),
+        Sample((x(2, 9, 8, 3), x(3, 3, 3, 4), x(4)), dict(dilation=2), label="dilated-valid"),
+        Sample((x(1, 7, 8, 2), x(3, 2, 2, 3), x(3)), dict(dilation=(2, 3), padding="same"),
+               label="dilated-rect-same"),  # spans (5, 4): pads (2, 2) and (1, 2)
+        Sample((x(1, 9, 7, 1), x(2, 3, 1, 2)), dict(dilation=(3, 2), stride=2),
+               label="dilated-s2-1ch-no-bias"),  # the one-channel im2col path
+        Sample((x(1, 8, 9, 2), x(3, 3, 2, 2), x(2)), dict(dilation=2, stride=(2, 3),
+                                                          padding="same"),
+               label="dilated-s2-same"),
     ]
 
 
