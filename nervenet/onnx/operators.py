@@ -23,7 +23,7 @@ from nervenet import layers
 from nervenet.kernels import same_padding
 from nervenet.layers.base import SymbolicTensor
 from nervenet.models.model import Model
-from nervenet.onnx.reader import OnnxFile, tensor_array
+from nervenet.onnx.reader import OnnxFile, StoredTensor, stored_tensor
 from nervenet.registry import Registry
 from nervenet.saving import ModelFormatError
 
@@ -53,7 +53,7 @@ class Importer:
         self.graph = file.proto.graph
         self.opset = next((o.version for o in file.proto.opset_import
                            if o.domain in ("", "ai.onnx")), 0)
-        self.constants: dict[str, np.ndarray] = dict(file.tensors)
+        self.constants: dict[str, StoredTensor] = dict(file.tensors)  # read when used
         self.values: dict[str, Value] = {}
         self.consumers: dict[str, list[onnx.NodeProto]] = {}
         for node in self.graph.node:
@@ -86,6 +86,13 @@ class Importer:
                               "(the graph has a cycle, or is not in topological order)")
 
     def constant(self, node: onnx.NodeProto, index: int, required: bool = True):
+        """The values of the node's constant input ``index`` (a new array)."""
+        stored = self.stored(node, index, required)
+        return None if stored is None else stored.read()
+
+    def stored(self, node: onnx.NodeProto, index: int, required: bool = True):
+        """The node's constant input ``index``, not read yet: a layer's weight reads it
+        straight into place (``StoredTensor.read(out=...)``)."""
         name = node.input[index] if index < len(node.input) else ""
         if name in self.constants:
             return self.constants[name]
@@ -122,14 +129,15 @@ def _identity(im: Importer, node):
 def _constant(im: Importer, node):
     attributes = {a.name: a for a in node.attribute}
     if "value" in attributes:
-        value = tensor_array(attributes["value"].t, im.file.folder, im.file.where)
+        value = stored_tensor(attributes["value"].t, im.file.folder, im.file.where).read()
     elif attributes.keys() & {"value_float", "value_floats", "value_int", "value_ints"}:
         key = next(iter(attributes.keys() & {"value_float", "value_floats", "value_int",
                                              "value_ints"}))
         value = np.asarray(helper.get_attribute_value(attributes[key]))
     else:
         raise im.fail(node, f"only tensor and number constants convert, got {sorted(attributes)}")
-    im.constants[node.output[0]] = value
+    im.constants[node.output[0]] = StoredTensor(node.output[0], value.dtype, value.shape,
+                                                inline=value)
 
 
 # ----------------------------------------------------------------------------- activations
@@ -198,9 +206,31 @@ def _padded(im: Importer, node, source: Value, padding):
     return pad(source.tensor), "valid"
 
 
+def _fill(im: Importer, node, layer, stored: StoredTensor, scale: float = 1.0, rest=(),
+          **layout) -> None:
+    """The layer's first weight read from ``stored`` into place (``layout``: ``perm`` and
+    ``gather`` of ``StoredTensor.read``), times ``scale``; its other weights set to the
+    (small) arrays ``rest``. Non-finite values are an error naming the node."""
+    first, *others = layer.weights
+    stored.read(out=first.data, **layout)
+    if scale != 1.0:
+        first.data *= scale
+    for weight, value in zip(others, rest, strict=True):
+        value = np.asarray(value)
+        if value.shape != weight.shape:
+            raise im.fail(node, f"{weight.name} needs shape {weight.shape}, the graph gives "
+                                f"{value.shape}")
+        weight.data[...] = value
+    for weight in layer.weights:
+        flat = weight.data.reshape(-1)
+        step = 2**22  # the check's boolean temporary stays small
+        if not all(np.isfinite(flat[i:i + step]).all() for i in range(0, flat.size, step)):
+            raise im.fail(node, f"{weight.name} holds values that are not finite")
+
+
 @operator("Conv")
 def _conv(im: Importer, node):
-    source, kernel = im.value(node), im.constant(node, 1)
+    source, kernel = im.value(node), im.stored(node, 1)
     bias = im.constant(node, 2, required=False)
     attributes = im.attributes(node)
     if attributes.get("group", 1) != 1:
@@ -218,7 +248,7 @@ def _conv(im: Importer, node):
                           dilation_rate=dilations, use_bias=bias is not None,
                           name=im.layer_name(node))
     y = layer(x)
-    layer.set_weights([kernel.transpose(2, 3, 1, 0)] + ([] if bias is None else [bias]))
+    _fill(im, node, layer, kernel, perm=(3, 2, 0, 1), rest=[] if bias is None else [bias])
     im.output(node, Value(y, nchw=True))
 
 
@@ -316,18 +346,23 @@ def _reshape(im: Importer, node):
 
 
 # ----------------------------------------------------------------------------------- dense
-def _dense(im: Importer, node, source: Value, kernel: np.ndarray, bias, output: str) -> None:
+def _dense(im: Importer, node, source: Value, weight: StoredTensor, transposed: bool, bias,
+           output: str, scale: float = 1.0) -> None:
+    """A Dense layer with kernel ``weight`` (its transpose when ``transposed``) * ``scale``,
+    its rows in the order the input holds its features (``Value.order``)."""
     if len(source.tensor.shape) < 2 or source.nchw:
         raise im.fail(node, f"expected a (batch, features) input, got held shape "
                             f"{source.tensor.shape}")
-    if kernel.ndim != 2 or kernel.shape[0] != source.tensor.shape[-1]:
-        raise im.fail(node, f"weight of shape {kernel.shape} does not fit input "
-                            f"{source.tensor.shape}")
-    if source.order is not None:
-        kernel = kernel[source.order]
-    layer = layers.Dense(kernel.shape[1], use_bias=bias is not None, name=im.layer_name(node))
+    shape = weight.shape[::-1] if transposed else weight.shape
+    if len(shape) != 2 or shape[0] != source.tensor.shape[-1]:
+        raise im.fail(node, f"weight of shape {weight.shape}{' transposed' if transposed else ''}"
+                            f" does not fit input {source.tensor.shape}")
+    layer = layers.Dense(shape[1], use_bias=bias is not None, name=im.layer_name(node))
     y = layer(source.tensor)
-    layer.set_weights([kernel] + ([] if bias is None else [bias]))
+    # kernel[i] = weight'[order[i]]: a gather along the stored axis that is the kernel's rows
+    gather = None if source.order is None else (1 if transposed else 0, source.order)
+    _fill(im, node, layer, weight, scale, perm=(1, 0) if transposed else None, gather=gather,
+          rest=[] if bias is None else [bias])
     im.values[output] = Value(y)
 
 
@@ -347,27 +382,30 @@ def _gemm(im: Importer, node):
     attributes = im.attributes(node)
     if attributes.get("transA", 0):
         raise im.fail(node, "transA=1 does not convert")
-    source, weight = im.value(node), im.constant(node, 1)
-    kernel = (weight.T if attributes.get("transB", 0) else weight) * attributes.get("alpha", 1.0)
+    source, weight = im.value(node), im.stored(node, 1)
+    transposed = bool(attributes.get("transB", 0))
     bias = im.constant(node, 2, required=False)
     if bias is not None:
-        bias = _bias_vector(node, bias * attributes.get("beta", 1.0), kernel.shape[1], im)
-    _dense(im, node, source, kernel.astype(im.dtype), bias, node.output[0])
+        units = weight.shape[0 if transposed else -1] if weight.ndim else 0
+        bias = _bias_vector(node, bias * attributes.get("beta", 1.0), units, im)
+    _dense(im, node, source, weight, transposed, bias, node.output[0],
+           scale=float(attributes.get("alpha", 1.0)))
 
 
 @operator("MatMul")
 def _matmul(im: Importer, node):
     """x W (a constant W), with the bias of a following Add when it is one: a Dense layer."""
-    source, kernel = im.value(node), im.constant(node, 1)
+    source, kernel = im.value(node), im.stored(node, 1)
     add = im.single_consumer(node.output[0])
     bias, output = None, node.output[0]
     if add is not None and add.op_type == "Add":
         other = [name for name in add.input if name != node.output[0]]
         if len(other) == 1 and other[0] in im.constants:
-            bias = _bias_vector(add, im.constants[other[0]], kernel.shape[-1], im)
+            units = kernel.shape[-1] if kernel.ndim else 0
+            bias = _bias_vector(add, im.constants[other[0]].read(), units, im)
             output = add.output[0]
             im.skip.add(id(add))
-    _dense(im, node, source, kernel.astype(im.dtype), bias, output)
+    _dense(im, node, source, kernel, False, bias, output)
 
 
 @operator("Add")

@@ -164,3 +164,42 @@ def test_altered_nervenet_metadata(edit, match, exported, tmp_path):
 
 def test_the_untouched_file_loads(exported):
     assert isinstance(nervenet.onnx.load(exported), models.Sequential)
+
+
+def _key(number: int, wire: int = 2) -> bytes:
+    return _varint(number << 3 | wire)
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value >= 0x80:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    return bytes(out + bytes([value]))
+
+
+@pytest.mark.parametrize("case, match", [
+    ("length past the end", "runs past its message"),
+    ("two graphs", "field 7 occurs twice"),
+    ("two data fields", "holds its data in 2 fields"),
+    ("too many fields", "more than 500000 protobuf fields in the model outside its nodes"),
+    ("a tensor of many fields", "more than 256 protobuf fields in an initializer"),
+    ("wire type 3", "wire type 3"),
+])
+def test_wire_format_tricks_are_caught_by_the_scan(case, match, exported, tmp_path):
+    """The scan that finds the initializers' bytes reads lengths and counts from the file:
+    each is checked against the message that holds it before anything is allocated."""
+    data = exported.read_bytes()
+    weight = onnx.numpy_helper.from_array(np.zeros((4, 3), np.float32), "w").SerializeToString()
+    bad = {
+        "length past the end": _key(7) + _varint(2**62) + b"\0" * 16,
+        "two graphs": data + _key(7) + _varint(0),
+        "two data fields": _key(7) + _varint(len(weight) + 52) + _key(5)
+        + _varint(len(weight) + 50) + weight + _key(9) + _varint(48) + bytes(48),
+        "too many fields": _key(7) + _varint(600_000 * 2) + (_key(13) + b"\0") * 600_000,
+        "a tensor of many fields": _key(7) + _varint(300 * 2 + 3) + _key(5)
+        + _varint(300 * 2) + (_key(1, 0) + b"\1") * 300,  # 300 dims of 1
+        "wire type 3": _key(7, 3) + b"\0" * 8,
+    }[case]
+    (tmp_path / "bad.onnx").write_bytes(bad)
+    _load_fails(tmp_path / "bad.onnx", match)
