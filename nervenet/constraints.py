@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from nervenet.checks import check_number
 from nervenet.registry import Registry
 
 registry = Registry("constraint")
@@ -67,11 +68,7 @@ class MaxNorm(Constraint):
     """w <- w * clip(norm, 0, max_value) / (epsilon + norm), norm over ``axis``."""
 
     def __init__(self, max_value: float = 2.0, axis=0):
-        if isinstance(max_value, bool) or not isinstance(max_value, (int, float, np.number)) or (
-                not 0 < max_value < np.inf):
-            raise ValueError(f"MaxNorm: max_value must be a finite number > 0, got "
-                             f"{max_value!r}")
-        self.max_value = float(max_value)
+        self.max_value = check_number("MaxNorm", "max_value", max_value, 0.0, low_open=True)
         self.axis = _check_axis("MaxNorm", axis)
 
     def __call__(self, weight):

@@ -32,6 +32,7 @@ import math
 import numpy as np
 
 from nervenet import backend
+from nervenet.checks import check_int
 
 FILL_MODES = ("reflect", "mirror", "wrap", "nearest", "constant")
 INTERPOLATIONS = ("bilinear", "nearest")
@@ -299,13 +300,11 @@ def random_shear(images, x_factor=0.0, y_factor=0.0, rng=None, fill_mode="reflec
 
 
 def _check_crop(images: np.ndarray, height, width, function: str) -> tuple[int, int]:
-    for name, value in (("height", height), ("width", width)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{function}: {name} must be a positive int, got {value!r}")
+    height, width = check_int(function, "height", height, 1), check_int(function, "width", width, 1)
     if height > images.shape[1] or width > images.shape[2]:
         raise ValueError(f"{function}: the crop ({height}, {width}) is larger than the images "
                          f"({images.shape[1]}, {images.shape[2]})")
-    return int(height), int(width)
+    return height, width
 
 
 def crop(images, top: int, left: int, height: int, width: int) -> np.ndarray:
