@@ -63,7 +63,9 @@ def check_int(owner: str, name: str, value, low: int | None = None, high: int | 
     """
     if value is None and allow_none:
         return None
-    if low is not None and high is None:
+    if low is None and high is None:
+        expected = "an int"
+    elif low is not None and high is None:
         expected = "a positive int" if low == 1 else f"an int >= {low}"
     else:
         expected = f"an int in {_interval(low, high, False, False)}"

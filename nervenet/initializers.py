@@ -31,6 +31,7 @@ import math
 import numpy as np
 
 from nervenet import backend
+from nervenet.checks import check_int
 from nervenet.registry import Registry
 
 registry = Registry("initializer")
@@ -79,9 +80,7 @@ def _dtype(dtype) -> np.dtype:
 
 class _Seeded(Initializer):
     def __init__(self, seed: int | None = None):
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ValueError(f"seed must be an int or None, got {seed!r}")
-        self.seed = seed
+        self.seed = check_int(type(self).__name__, "seed", seed, allow_none=True)
 
     def _rng(self) -> np.random.Generator:
         return backend.make_rng(self.seed)

@@ -7,8 +7,9 @@ on NumPy arrays, in place): no pickling, one message per array. mpi4py is import
 the world is one process: ``rank() == 0``, ``size() == 1`` and the collectives return their
 input.
 
-It lives on the ground floor and imports nothing else from nervenet, so that any floor may
-use it (SyncBatchNormalization, the training loop); ``nervenet.distributed`` re-exports it.
+It lives on the ground floor and imports nothing from nervenet but the argument checks (on
+the ground floor too), so that any floor may use it (SyncBatchNormalization, the training
+loop); ``nervenet.distributed`` re-exports it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import sys
 import traceback
 
 import numpy as np
+
+from nervenet.checks import check_int
 
 _comm = None        # MPI.COMM_WORLD once init() has run (COMM_SELF within independent())
 _mpi = None         # the mpi4py.MPI module
@@ -181,9 +184,7 @@ def broadcast(array, root: int = 0) -> np.ndarray:
         >>> broadcast(np.arange(3))
         array([0, 1, 2])
     """
-    if isinstance(root, bool) or not isinstance(root, (int, np.integer)) \
-            or not 0 <= root < size():
-        raise ValueError(f"broadcast: root must be a rank in [0, {size()}), got {root!r}")
+    check_int("broadcast", "root", root, 0, size() - 1)
     buffer = _buffer(array, "broadcast")
     if _comm is not None and _comm.Get_size() > 1:
         _comm.Bcast(buffer, root=int(root))
