@@ -25,22 +25,11 @@ import numpy as np
 
 from nervenet import backend
 from nervenet.checks import check_int
+from nervenet.nest import flatten, map_structure
 
 
 def _take(structure, index):
-    if isinstance(structure, tuple):
-        return tuple(_take(item, index) for item in structure)
-    if isinstance(structure, dict):
-        return {key: _take(value, index) for key, value in structure.items()}
-    return structure[index]
-
-
-def _leaves(structure) -> list[np.ndarray]:
-    if isinstance(structure, tuple):
-        return [leaf for item in structure for leaf in _leaves(item)]
-    if isinstance(structure, dict):
-        return [leaf for value in structure.values() for leaf in _leaves(value)]
-    return [structure]
+    return map_structure(lambda array: array[index], structure)
 
 
 def _as_structure(data):
@@ -74,10 +63,10 @@ class Dataset:
         self._structure = structure
         self._stages = stages
         self._passes = 0  # how many times iteration started (reshuffles differ between passes)
-        lengths = {len(leaf) for leaf in _leaves(structure)}
+        lengths = {len(leaf) for leaf in flatten(structure)}
         if len(lengths) != 1:
             raise ValueError(f"Dataset: all arrays must have the same number of samples, got "
-                             f"{sorted(len(leaf) for leaf in _leaves(structure))}")
+                             f"{sorted(len(leaf) for leaf in flatten(structure))}")
         self._n = lengths.pop()
 
     @classmethod

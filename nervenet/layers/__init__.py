@@ -12,7 +12,7 @@ from nervenet.layers.augmentation import (
     RandomTranslation,
     RandomZoom,
 )
-from nervenet.layers.base import InputSpec, Layer, Node, SymbolicTensor, registry
+from nervenet.layers.base import InputSpec, Layer, registry
 from nervenet.layers.conv import Conv2D
 from nervenet.layers.core import (
     Activation,
@@ -56,6 +56,7 @@ from nervenet.layers.pooling import (
     ZeroPadding2D,
 )
 from nervenet.layers.regularization import AlphaDropout, Dropout, GaussianDropout, GaussianNoise
+from nervenet.layers.symbolic import Node, SymbolicTensor
 
 __all__ = [
     # core

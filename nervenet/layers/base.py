@@ -12,26 +12,43 @@ Weights are Tensors; a trainable weight has ``requires_grad=True``. Sub-layers a
 attributes (also inside lists and dicts) are tracked in insertion order, so the order of
 ``weights`` is deterministic.
 
-Calling a layer on ``SymbolicTensor`` placeholders (what ``Input`` returns) computes nothing:
-it builds the layer, works out the output shape and records a ``Node`` (this layer, these
-inputs), which is how the functional API (``Model(inputs, outputs)``) learns the graph.
+A layer checks each new input shape against its ``input_spec`` (``check_input_shapes``) and
+is built by ``maybe_build`` on its first call. Calling a layer on ``SymbolicTensor``
+placeholders (what ``Input`` returns) computes nothing: it builds the layer, works out the
+output shape and records a ``Node`` (``layers/symbolic.py``), which is how the functional API
+(``Model(inputs, outputs)``) learns the graph. While a model file loads, the guard of that
+load (``nervenet.loading``) limits what ``add_weight`` and a call may allocate.
 """
 
 from __future__ import annotations
 
 import inspect
 import itertools
-import math
 import re
 import threading
 from collections.abc import Sequence
 
 import numpy as np
 
-from nervenet import activations, backend, constraints, initializers, regularizers
+from nervenet import (
+    activations,
+    backend,
+    constraints,
+    initializers,
+    loading,
+    nest,
+    regularizers,
+)
 from nervenet.autograd import Tensor, no_grad
 from nervenet.autograd.capture import current_tape
 from nervenet.autograd.ops.cast import cast
+from nervenet.layers.symbolic import (
+    Node,
+    check_call_arguments,
+    is_symbolic,
+    record_call,
+    symbolic_shapes,
+)
 from nervenet.registry import Registry
 
 #: layer classes by name: the only classes a saved model may name
@@ -39,49 +56,6 @@ registry = Registry("layer")
 
 _name_counts: dict[str, int] = {}
 _name_lock = threading.Lock()
-
-# While a model file is being loaded in this thread: how many weight values layers may still
-# create (a hostile config must not make build() allocate more than the file could fill) and
-# how many values one sample of an intermediate activation may have. Per thread: a load must
-# not limit what other threads build.
-_load_limits = threading.local()
-
-
-class load_budget:  # noqa: N801  (a context manager, used like a function)
-    """Within ``with load_budget(weights, activations):``, in this thread, layers may create
-    at most ``weights`` weight values in all (``add_weight`` raises ValueError beyond that),
-    and no layer may take or produce more than ``activations`` values per sample (checked
-    from the shapes, before the layer computes). Model loading uses it."""
-
-    def __init__(self, weights: int, activations: int | None = None):
-        self.weights = int(weights)
-        self.activations = activations
-
-    def __enter__(self):
-        self._outer = getattr(_load_limits, "current", None)
-        _load_limits.current = self
-        return self
-
-    def __exit__(self, *exc_info):
-        _load_limits.current = self._outer
-
-    def take_weights(self, layer: Layer, name: str, shape: tuple) -> None:
-        size = math.prod(shape)  # Python ints: a huge shape cannot overflow to 0
-        if size > self.weights:
-            raise ValueError(f"{layer.name}: weight {name!r} of shape {shape} has more "
-                             "values than the whole weights file holds")
-        self.weights -= size
-
-    def check_activation(self, layer: Layer, shape, what: str) -> None:
-        if self.activations is None or not isinstance(shape, tuple) or not all(
-                d is None or isinstance(d, int) for d in shape):
-            return
-        values = math.prod(d or 1 for d in shape[1:])
-        if values > self.activations:
-            raise ValueError(f"{layer.name}: its {what} of shape {shape} has {values} values "
-                             f"per sample, over the {self.activations} a loaded model may "
-                             "build with")
-
 
 _transactions = threading.local()
 
@@ -135,11 +109,6 @@ class state_transaction:  # noqa: N801  (a context manager, used like a function
             self.updates.clear()
             for generator, state in self.generators:
                 generator.bit_generator.state = state
-
-
-def current_load_budget() -> load_budget | None:
-    """The ``load_budget`` active in this thread (``None`` outside a load)."""
-    return getattr(_load_limits, "current", None)
 
 
 def _snake_case(name: str) -> str:
@@ -201,73 +170,6 @@ class InputSpec:
                     f"{shape} ({where})")
 
 
-class SymbolicTensor:
-    """A placeholder for data a model will receive: a shape (batch axis ``None``), a dtype,
-    and where it comes from (``node``: the layer call that produced it, and ``index``, which
-    output of that call). ``Input`` returns one; calling a layer on one returns another."""
-
-    def __init__(self, shape: tuple, dtype, node: Node | None = None, index: int = 0,
-                 name: str | None = None):
-        self.shape = tuple(shape)
-        self.dtype = np.dtype(dtype)
-        self.node = node
-        self.index = index
-        self.name = name
-
-    @property
-    def layer(self) -> Layer | None:
-        """The layer that produced this tensor (an InputLayer for a model input)."""
-        return None if self.node is None else self.node.layer
-
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    def __repr__(self) -> str:
-        producer = "" if self.layer is None else f" from {self.layer.name!r}"
-        return f"<SymbolicTensor shape={self.shape} dtype={self.dtype}{producer}>"
-
-
-class Node:
-    """One call of ``layer`` on symbolic inputs: the graph edge the functional API follows.
-
-    Attributes:
-        layer: the layer called.
-        args: the inputs exactly as given (a SymbolicTensor, or a list/tuple/dict of them).
-        kwargs: extra keyword arguments of the call (JSON-serialisable values only).
-        inputs: the SymbolicTensors in ``args``, flattened in order.
-        outputs: the SymbolicTensors the call produced.
-    """
-
-    def __init__(self, layer: Layer, args, kwargs: dict | None = None):
-        self.layer = layer
-        self.args = args
-        self.kwargs = dict(kwargs or {})
-        self.inputs = flatten_structure(args)
-        self.outputs: list[SymbolicTensor] = []
-
-    def __repr__(self) -> str:
-        return f"<Node {self.layer.name!r}: {len(self.inputs)} in, {len(self.outputs)} out>"
-
-
-def flatten_structure(value) -> list:
-    """The leaves of a nested list/tuple/dict, in order (dict values in insertion order)."""
-    if isinstance(value, (list, tuple)):
-        return [leaf for item in value for leaf in flatten_structure(item)]
-    if isinstance(value, dict):
-        return [leaf for item in value.values() for leaf in flatten_structure(item)]
-    return [value]
-
-
-def map_structure(fn, value):
-    """``value`` with every leaf replaced by ``fn(leaf)``; lists, tuples and dicts kept."""
-    if isinstance(value, (list, tuple)):
-        return type(value)(map_structure(fn, item) for item in value)
-    if isinstance(value, dict):
-        return {key: map_structure(fn, item) for key, item in value.items()}
-    return fn(value)
-
-
 #: counts the changes of any layer's sub-layers, weights or trainable flag: the cached weight
 #: lists are valid while it stays the same
 _structure_version = [0]
@@ -317,14 +219,6 @@ def current_training() -> bool | None:
     return stack[-1] if stack else None
 
 
-def _is_symbolic(inputs) -> bool:
-    if type(inputs) is SymbolicTensor:
-        return True
-    if isinstance(inputs, (list, tuple, dict)):
-        return any(type(leaf) is SymbolicTensor for leaf in flatten_structure(inputs))
-    return False
-
-
 class Layer:
     """Base class of every layer (and of Model).
 
@@ -372,7 +266,7 @@ class Layer:
         if not name.startswith("_"):
             layers = self.__dict__.get("_layers")
             if layers is not None:
-                tracked = _layers_in(value)
+                tracked = [x for x in nest.flatten(value) if isinstance(x, Layer)]
                 if layers.pop(name, None) is not None or tracked:
                     object.__setattr__(self, "_sublayers", None)  # recomputed when asked
                     _structure_changed()
@@ -413,9 +307,9 @@ class Layer:
             raise ValueError(f"{self.name}: a weight named {name!r} already exists")
         dtype = self.dtype if dtype is None else np.dtype(dtype)
         shape = shape_tuple(shape)
-        budget = current_load_budget()
-        if budget is not None:  # rebuilding a model from a file: never beyond what it holds,
-            budget.take_weights(self, name, shape)
+        guard = loading.current_guard()
+        if guard is not None:  # rebuilding a model from a file: never beyond what it holds,
+            guard.take_weights(self, name, shape)
             values = np.zeros(shape, dtype)  # and no initializer (its draws, its float64
         else:                                # temporaries): the file's values replace them
             values = initializers.get(initializer)(shape, dtype=dtype)
@@ -510,8 +404,9 @@ class Layer:
         key), each layer once."""
         found: dict[int, tuple[str, Layer]] = {}
         for attribute in self._layers:
-            for path, layer in _named_layers_in(getattr(self, attribute), attribute):
-                found.setdefault(id(layer), (path, layer))
+            for path, layer in nest.flatten_with_paths(getattr(self, attribute), attribute):
+                if isinstance(layer, Layer):
+                    found.setdefault(id(layer), (path, layer))
         return list(found.values())
 
     def get_weights(self) -> list[np.ndarray]:
@@ -580,20 +475,16 @@ class Layer:
             training = stack[-1] if stack else False
         if type(inputs) is Tensor and inputs.data.dtype == self.dtype:
             shapes = [inputs.data.shape]  # the common case (one Tensor), without conversions
-        elif _is_symbolic(inputs):
+        elif is_symbolic(inputs):
             return self._call_symbolic(inputs, kwargs)
         else:
-            inputs = self._convert_inputs(inputs)
+            inputs = nest.map_structure(self._convert_input, inputs)
             shapes = _shapes(inputs)
         if shapes != self._checked_shapes:  # once per input shape, not once per batch
-            budget = current_load_budget()
-            if budget is not None:
-                self._check_load_budget(budget, shapes)
-            self._check_input(shapes)
-            if not self.built:
-                self.build(_unbatched(shapes))
-                self.built = True
-                self._check_input(shapes)  # build may have fixed sizes (Dense: the last axis)
+            guard = loading.current_guard()
+            if guard is not None:
+                self._check_load_guard(guard, shapes)
+            self.maybe_build(shapes)
             self.input_shape = _unbatched(shapes)
             self._checked_shapes = shapes
         if _call_takes_training(type(self)):
@@ -618,82 +509,85 @@ class Layer:
         """Build the layer for the placeholders' shapes, record a Node, return placeholders
         for the outputs (nothing is computed)."""
         check_call_arguments(self, kwargs)
-        leaves = flatten_structure(inputs)
-        if not all(type(leaf) is SymbolicTensor for leaf in leaves):
-            kinds = sorted({type(leaf).__name__ for leaf in leaves})
-            raise TypeError(f"{self.name}: cannot mix symbolic tensors (from Input) with other "
-                            f"values in one call; got {', '.join(kinds)}")
-        shapes = [leaf.shape for leaf in leaves]
-        self._check_input(shapes)
-        if not self.built:
-            self.build(_unbatched(shapes))
-            self.built = True
-            self._check_input(shapes)
+        shapes = symbolic_shapes(self, inputs)
+        self.maybe_build(shapes)
         shape_arg = shapes[0] if len(shapes) == 1 and not isinstance(inputs, (list, tuple)) \
             else shapes
-        if type(self).compute_output_shape is not Layer.compute_output_shape:
+        if self._declares_output_shape():
             out_shapes = self.compute_output_shape(shape_arg)  # no numerics: a layer filled
             out_dtypes = None                                  # later (adapt) can be used now
         else:  # not declared (a user's layer): run it on one sample of zeros
             out_shapes, out_dtypes = self._probe_output(inputs, kwargs)
-        several = isinstance(out_shapes, list) and all(
-            isinstance(s, (list, tuple)) for s in out_shapes)
-        out_shapes = [tuple(s) for s in out_shapes] if several else [tuple(out_shapes)]
-        node = Node(self, inputs, kwargs)
-        for index, shape in enumerate(out_shapes):
-            dtype = self.dtype if out_dtypes is None else out_dtypes[index]
-            node.outputs.append(SymbolicTensor(shape, dtype, node, index))
-        self._inbound_nodes.append(node)
+        outputs = record_call(self, inputs, kwargs, out_shapes, out_dtypes)
         self.input_shape = shape_arg if isinstance(shape_arg, tuple) else list(shape_arg)
-        self.output_shape = out_shapes if several else out_shapes[0]
-        return list(node.outputs) if several else node.outputs[0]
+        self.output_shape = [t.shape for t in outputs] if isinstance(outputs, list) \
+            else outputs.shape
+        return outputs
 
-    def _check_load_budget(self, budget: load_budget, shapes: list[tuple]) -> None:
+    def _declares_output_shape(self) -> bool:
+        return type(self).compute_output_shape is not Layer.compute_output_shape
+
+    def _check_load_guard(self, guard: loading.LoadGuard, shapes: list[tuple]) -> None:
         """While a model file loads: the inputs, and the output when the layer declares its
         shape, within the activation budget, before anything is computed."""
         for shape in shapes:
-            budget.check_activation(self, tuple(shape), "input")
-        if type(self).compute_output_shape is not Layer.compute_output_shape:
+            guard.check_activation(self, tuple(shape), "input")
+        if self._declares_output_shape():
             shape_arg = _unbatched(shapes)
-            budget.check_activation(self, self.compute_output_shape(shape_arg), "output")
+            guard.check_activation(self, self.compute_output_shape(shape_arg), "output")
 
     def _probe_output(self, inputs, kwargs):
-        budget = current_load_budget()
-        if budget is not None:
-            for leaf in flatten_structure(inputs):
-                budget.check_activation(self, leaf.shape, "input")
+        guard = loading.current_guard()
+        if guard is not None:
+            for leaf in nest.flatten(inputs):
+                guard.check_activation(self, leaf.shape, "input")
 
         def zeros(leaf):
             return np.zeros(tuple(1 if d is None else d for d in leaf.shape), leaf.dtype)
 
         with no_grad():
-            outputs = self(map_structure(zeros, inputs), training=False, **kwargs)
-        leaves = flatten_structure(outputs)
+            outputs = self(nest.map_structure(zeros, inputs), training=False, **kwargs)
+        leaves = nest.flatten(outputs)
         batch = [(None,) + tuple(leaf.shape[1:]) for leaf in leaves]
         shapes = batch if isinstance(outputs, (list, tuple)) else batch[0]
         return shapes, [leaf.dtype for leaf in leaves]
 
-    def _convert_inputs(self, inputs):
-        """Arrays become Tensors; floating inputs are cast to the layer's dtype."""
-        if isinstance(inputs, (list, tuple)):
-            return type(inputs)(self._convert_inputs(x) for x in inputs)
-        if isinstance(inputs, dict):
-            return {k: self._convert_inputs(v) for k, v in inputs.items()}
-        if isinstance(inputs, Tensor):
-            if inputs.dtype != self.dtype and inputs.dtype.kind in "fiub":
-                return cast(inputs, self.dtype)
-            return inputs
-        array = np.asarray(inputs)
+    def _convert_input(self, value) -> Tensor:
+        """An array becomes a Tensor; a floating input is cast to the layer's dtype."""
+        if isinstance(value, Tensor):
+            if value.dtype != self.dtype and value.dtype.kind in "fiub":
+                return cast(value, self.dtype)
+            return value
+        array = np.asarray(value)
         if array.dtype.kind not in "fiub":
             raise TypeError(f"{self.name}: expected numeric input, got dtype {array.dtype}")
         return Tensor.from_array(array.astype(self.dtype, copy=False))
 
-    def _check_input(self, shapes) -> None:
+    def check_input_shapes(self, shapes: list[tuple]) -> None:
+        """Raise ValueError, naming this layer, when inputs of ``shapes`` (one shape per
+        input, batch axis included) do not fit its ``input_spec``.
+
+        ``input_spec`` (as Keras's, which checks it in ``assert_input_compatibility``) is an
+        ``InputSpec``, a list of them (one per input), or ``None`` (anything goes). The layer
+        call checks each new input shape before computing; ``Sequential`` checks each layer
+        while it builds the stack. A layer with a rule a spec cannot say (Conv2D's hint for
+        a missing channel axis) extends this method and calls ``super()``.
+        """
         if self.input_spec is None:
             return
         specs = self.input_spec if isinstance(self.input_spec, list) else [self.input_spec]
         for index, (spec, shape) in enumerate(zip(specs, shapes)):
             spec.check(self, shape, index)
+
+    def maybe_build(self, shapes: list[tuple]) -> None:
+        """Check inputs of ``shapes`` (one per input, batch axis included) and, the first
+        time, build the layer for them and check again (``build`` may fix sizes: Dense's
+        last axis). The first call does this; ``Sequential.build`` does it for each layer."""
+        self.check_input_shapes(shapes)
+        if not self.built:
+            self.build(_unbatched(shapes))
+            self.built = True
+            self.check_input_shapes(shapes)
 
     # ------------------------------------------------------------------ configuration
     def get_config(self) -> dict:
@@ -730,18 +624,6 @@ def _checked_dtype(layer: Layer, dtype) -> np.dtype:
     return value
 
 
-def check_call_arguments(layer: Layer, kwargs: dict) -> None:
-    """The keyword arguments of a recorded call must be ones ``layer.call`` takes (a saved
-    graph naming others would fail only when it runs)."""
-    parameters = inspect.signature(type(layer).call).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
-        return
-    unknown = sorted(set(kwargs) - set(parameters) - {"self"})
-    if unknown:
-        raise TypeError(f"{type(layer).__name__} layer {layer.name!r}: call() takes no "
-                        f"argument(s) {unknown}; it takes {sorted(set(parameters) - {'self'})}")
-
-
 def registered_name(cls: type) -> str | None:
     """The id under which ``cls`` is in the layer registry (``None`` when it is not)."""
     for name in registry.names():
@@ -775,26 +657,6 @@ def deserialize(config: dict) -> Layer:
     return layer
 
 
-def _named_layers_in(value, path: str) -> list[tuple[str, Layer]]:
-    if isinstance(value, Layer):
-        return [(path, value)]
-    if isinstance(value, (list, tuple)):
-        return [x for i, item in enumerate(value) for x in _named_layers_in(item, f"{path}/{i}")]
-    if isinstance(value, dict):
-        return [x for key, item in value.items() for x in _named_layers_in(item, f"{path}/{key}")]
-    return []
-
-
-def _layers_in(value) -> list[Layer]:
-    if isinstance(value, Layer):
-        return [value]
-    if isinstance(value, (list, tuple)):
-        return [x for item in value for x in _layers_in(item)]
-    if isinstance(value, dict):
-        return [x for item in value.values() for x in _layers_in(item)]
-    return []
-
-
 def _unique(tensors: list[Tensor]) -> list[Tensor]:
     """Drop repeated tensors (a shared layer's weights count once), keeping the order."""
     seen: dict[int, Tensor] = {}
@@ -804,11 +666,7 @@ def _unique(tensors: list[Tensor]) -> list[Tensor]:
 
 
 def _shapes(values) -> list[tuple]:
-    if isinstance(values, Tensor):
-        return [values.shape]
-    if isinstance(values, dict):
-        values = list(values.values())
-    return [s for v in values for s in _shapes(v)]
+    return [value.shape for value in nest.flatten(values)]
 
 
 def _unbatched(shapes: list[tuple]):

@@ -189,7 +189,7 @@ class Conv2D(Layer):
                                         constraint=self.bias_constraint)
         self.input_spec = InputSpec(ndim=4, axes={-1: channels})
 
-    def _check_input(self, shapes) -> None:
+    def check_input_shapes(self, shapes: list[tuple]) -> None:
         shape = tuple(shapes[0])
         if len(shape) == 3:
             raise ValueError(
@@ -202,7 +202,7 @@ class Conv2D(Layer):
                 f"Conv2D layer {self.name!r}: the input has {shape[-1]} channels (input shape "
                 f"{shape}) but the kernel of shape {self.kernel.shape} expects "
                 f"{self.kernel.shape[2]}")
-        super()._check_input(shapes)
+        super().check_input_shapes(shapes)
 
     def call(self, inputs):
         # checks, with this layer's name, that the kernel fits these (possibly new) sizes

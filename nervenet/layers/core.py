@@ -12,14 +12,13 @@ from nervenet.autograd.ops.shape import concatenate as concatenate_op, reshape
 from nervenet.layers.base import (
     InputSpec,
     Layer,
-    Node,
-    SymbolicTensor,
     kernel_arguments_config,
     registry,
     set_kernel_arguments,
     shape_tuple,
     unchanged_shape,
 )
+from nervenet.layers.symbolic import SymbolicTensor, record_call
 
 __all__ = ["Activation", "Concatenate", "Dense", "Flatten", "Input", "InputLayer", "Rescaling",
            "Reshape", "SymbolicTensor", "concatenate"]
@@ -47,12 +46,8 @@ class InputLayer(Layer):
         self.input_spec = InputSpec(shape=(batch_size,) + self.shape)
         self.built = True
         self.input_shape = self.output_shape = (batch_size,) + self.shape
-        node = Node(self, [])
-        node.outputs.append(SymbolicTensor((batch_size,) + self.shape, self.dtype, node, 0,
-                                           self.name))
-        self._inbound_nodes.append(node)
         #: the placeholder a functional model starts from
-        self.output = node.outputs[0]
+        self.output = record_call(self, [], {}, (batch_size,) + self.shape, name=self.name)
 
     def call(self, inputs):
         return inputs

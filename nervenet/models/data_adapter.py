@@ -14,6 +14,7 @@ import numpy as np
 
 from nervenet.autograd import Tensor
 from nervenet.data.dataset import Dataset
+from nervenet.nest import flatten, map_structure
 
 
 def to_array(value, argument: str) -> np.ndarray:
@@ -69,14 +70,6 @@ def _is_nested_numbers(value) -> bool:
     return array.dtype.kind in "biuf" and not isinstance(value[0], (np.ndarray, Tensor))
 
 
-def flatten(data) -> list[np.ndarray]:
-    if isinstance(data, dict):
-        return list(data.values())
-    if isinstance(data, list):
-        return data
-    return [data]
-
-
 def output_arrays(outputs):
     """A model's outputs as arrays: one, or a list (a tuple stays a tuple)."""
     if isinstance(outputs, Tensor):
@@ -109,13 +102,7 @@ def check_lengths(**named) -> int:
 
 def take(data, index):
     """Select samples ``index`` (a slice or an index array) from every array."""
-    if data is None:
-        return None
-    if isinstance(data, dict):
-        return {k: v[index] for k, v in data.items()}
-    if isinstance(data, list):
-        return [v[index] for v in data]
-    return data[index]
+    return None if data is None else map_structure(lambda array: array[index], data)
 
 
 def split_validation(x, y, sample_weight, validation_split: float):

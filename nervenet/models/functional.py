@@ -20,16 +20,10 @@ nodes in execution order, each naming its inputs as ``[layer name, node index, t
 
 from __future__ import annotations
 
-from nervenet.layers.base import (
-    Layer,
-    Node,
-    SymbolicTensor,
-    deserialize,
-    flatten_structure,
-    map_structure,
-    serialize,
-)
+from nervenet.layers.base import Layer, deserialize, serialize
 from nervenet.layers.core import InputLayer
+from nervenet.layers.symbolic import Node, SymbolicTensor
+from nervenet.nest import flatten, map_structure
 
 
 class Graph:
@@ -209,14 +203,13 @@ class Graph:
                 raise ValueError(f"the graph refers to tensor {reference!r}, which no earlier "
                                  "node produced") from None
 
+        def is_reference(value) -> bool:
+            return isinstance(value, dict) and set(value) == {"tensor"}
+
         def resolve(value):
-            if isinstance(value, dict) and set(value) == {"tensor"}:
-                return lookup(value["tensor"])
-            if isinstance(value, list):
-                return [resolve(v) for v in value]
-            if isinstance(value, dict):
-                return {k: resolve(v) for k, v in value.items()}
-            raise ValueError(f"unexpected value in a node's arguments: {value!r}")
+            if not is_reference(value):
+                raise ValueError(f"unexpected value in a node's arguments: {value!r}")
+            return lookup(value["tensor"])
 
         for node in _expect(config, "nodes", list):
             if not isinstance(node, dict) or node.get("layer") not in layers:
@@ -225,7 +218,8 @@ class Graph:
             kwargs = node.get("kwargs") or {}
             if not isinstance(kwargs, dict):
                 raise ValueError(f"a node's kwargs must be a dict, got {kwargs!r}")
-            outputs = layers[node["layer"]](resolve(node.get("args")), **kwargs)
+            outputs = layers[node["layer"]](map_structure(resolve, node.get("args"), is_reference),
+                                              **kwargs)
             outputs = outputs if isinstance(outputs, list) else [outputs]
             produced.setdefault(node["layer"], []).append(outputs)
         input_refs = config.get("input_layers")
@@ -248,7 +242,7 @@ def _expect(config: dict, key: str, kind: type):
 
 
 def _flatten_placeholders(value, argument: str) -> list[SymbolicTensor]:
-    leaves = flatten_structure(value)
+    leaves = flatten(value)
     if not leaves:
         raise ValueError(f"Model: {argument} must not be empty")
     for index, leaf in enumerate(leaves):

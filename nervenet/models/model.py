@@ -19,11 +19,12 @@ import numpy as np
 
 from nervenet import saving
 from nervenet.autograd import no_grad
-from nervenet.layers.base import Layer, flatten_structure, registry as layer_registry
+from nervenet.layers.base import Layer, registry as layer_registry
 from nervenet.layers.core import InputLayer
 from nervenet.models.functional import Graph
 from nervenet.models.summary import print_summary
 from nervenet.models.trainer import Trainer
+from nervenet.nest import flatten
 
 
 class Model(Trainer, Layer):
@@ -132,7 +133,7 @@ class Model(Trainer, Layer):
                   for shape in (input_shape if several else [input_shape])]
         with no_grad():
             outputs = self(arrays if several else arrays[0], training=False)
-        shapes = [(None,) + tuple(o.shape[1:]) for o in flatten_structure(outputs)]
+        shapes = [(None,) + tuple(o.shape[1:]) for o in flatten(outputs)]
         return shapes if isinstance(outputs, (list, tuple)) else shapes[0]
 
     def _sublayer_paths(self) -> list[tuple[str, Layer]]:

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-from nervenet.layers.base import (
-    Layer,
-    SymbolicTensor,
-    deserialize,
-    registry as layer_registry,
-    serialize,
-)
+from nervenet.layers.base import Layer, deserialize, registry as layer_registry, serialize
 from nervenet.layers.core import InputLayer
+from nervenet.layers.symbolic import SymbolicTensor
 from nervenet.models.model import Model
 
 
@@ -82,13 +77,9 @@ class Sequential(Model):
         """Build every layer in turn from the shapes each one reports."""
         shape = tuple(input_shape)
         if self._input_layer is not None:
-            self._input_layer._check_input([shape])
+            self._input_layer.check_input_shapes([shape])
         for layer in self._stack:
-            layer._check_input([shape])
-            if not layer.built:
-                layer.build(shape)
-                layer.built = True
-                layer._check_input([shape])
+            layer.maybe_build([shape])
             layer.input_shape = shape
             shape = tuple(layer.compute_output_shape(shape))
             layer.output_shape = shape

@@ -20,9 +20,11 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from nervenet.layers.base import Layer, SymbolicTensor, flatten_structure, nested_layers
+from nervenet.layers.base import Layer, nested_layers
 from nervenet.layers.core import Input, InputLayer
+from nervenet.layers.symbolic import SymbolicTensor
 from nervenet.models.functional import _topological_order
+from nervenet.nest import flatten
 
 __all__ = ["Call", "GraphBuilder", "TracedModel", "trace"]
 
@@ -84,7 +86,7 @@ def trace(model: Layer, input_shapes: list[tuple] | None = None) -> TracedModel:
                 f"cannot export model {model.name!r}: tracing its call() failed ({error}); a "
                 "subclassed model can be exported when its call() only calls layers (write "
                 "tensor arithmetic as layers, e.g. layers.Add)") from None
-        outputs = flatten_structure(result)
+        outputs = flatten(result)
         if not all(type(t) is SymbolicTensor for t in outputs):
             raise ValueError(f"cannot export model {model.name!r}: its call() returned "
                              "something other than layer outputs")

@@ -19,7 +19,7 @@ import json
 
 import numpy as np
 
-from nervenet.layers.base import deserialize, load_budget
+from nervenet.layers.base import deserialize
 from nervenet.onnx.exporter import FORMAT
 from nervenet.onnx.operators import convert_graph
 from nervenet.onnx.reader import OnnxFile, read
@@ -31,6 +31,7 @@ from nervenet.saving import (
     _build,
     _Selection,
 )
+from nervenet.saving.guard import load_budget
 
 __all__ = ["load"]
 

@@ -21,7 +21,7 @@ from onnx import helper
 
 from nervenet import layers
 from nervenet.kernels import same_padding
-from nervenet.layers.base import SymbolicTensor
+from nervenet.layers.symbolic import SymbolicTensor
 from nervenet.models.model import Model
 from nervenet.onnx.reader import OnnxFile, StoredTensor, stored_tensor
 from nervenet.registry import Registry

@@ -40,11 +40,11 @@ from nervenet.autograd import no_grad
 from nervenet.layers.base import (
     Layer,
     deserialize,
-    load_budget,
     nested_layers,
     registry as layer_registry,
     serialize,
 )
+from nervenet.nest import map_structure
 from nervenet.optimizers.base import check_finite_state
 from nervenet.saving import safetensors
 from nervenet.saving.archive import (
@@ -57,6 +57,7 @@ from nervenet.saving.archive import (
     remove_stale_temporaries,
     write_zip,
 )
+from nervenet.saving.guard import load_budget
 from nervenet.saving.safetensors import SafetensorsError
 
 __all__ = ["ModelFormatError", "SafetensorsError", "atomic_write", "load_model",
@@ -123,12 +124,9 @@ def _serialize_metric(metric):
     raise ValueError(f"the metric {metric!r} is not registered, so a model file cannot name it")
 
 
-def _structure(value, fn):
-    if isinstance(value, dict) and "class_name" not in value:
-        return {k: _structure(v, fn) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_structure(v, fn) for v in value]
-    return fn(value)
+def _is_serialized(value) -> bool:
+    """A serialized object ``{"class_name": ..., "config": ...}``: one leaf of a structure."""
+    return isinstance(value, dict) and "class_name" in value
 
 
 def compile_config(model) -> dict | None:
@@ -140,9 +138,9 @@ def compile_config(model) -> dict | None:
     try:
         return {
             "optimizer": optimizers.serialize(model.optimizer),
-            "loss": _structure(arguments["loss"], _serialize_loss),
+            "loss": map_structure(_serialize_loss, arguments["loss"], _is_serialized),
             "loss_weights": arguments["loss_weights"],
-            "metrics": _structure(arguments["metrics"], _serialize_metric),
+            "metrics": map_structure(_serialize_metric, arguments["metrics"], _is_serialized),
             "jit_compile": getattr(model, "jit_compile", "auto"),
         }
     except (ValueError, TypeError) as error:
@@ -152,13 +150,9 @@ def compile_config(model) -> dict | None:
 
 
 def _objects(value, getter):
-    if isinstance(value, dict) and "class_name" in value:
-        return getter(value)
-    if isinstance(value, dict):
-        return {k: _objects(v, getter) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_objects(v, getter) for v in value]
-    return value
+    """``value`` with every serialized object in it rebuilt by ``getter``."""
+    return map_structure(lambda leaf: getter(leaf) if _is_serialized(leaf) else leaf, value,
+                         _is_serialized)
 
 
 def compile_arguments(config: dict) -> dict:
@@ -166,7 +160,8 @@ def compile_arguments(config: dict) -> dict:
     if not isinstance(config, dict) or not {"optimizer", "loss"} <= set(config):
         raise ValueError("the compile settings must be a dict with 'optimizer' and 'loss'")
     metric_ids = config.get("metrics")
-    _structure(metric_ids, lambda m: metrics.get(m) if isinstance(m, str) else m)  # known ids
+    map_structure(lambda m: metrics.get(m) if isinstance(m, str) else m, metric_ids,
+                  _is_serialized)  # known ids
     return {"optimizer": optimizers.get(config["optimizer"]),
             "loss": _objects(config["loss"], losses.get),
             "loss_weights": config.get("loss_weights"),

@@ -181,3 +181,28 @@ def test_normalization_adapt_is_a_z_score():
     np.testing.assert_allclose(out.std(0), 1.0, atol=1e-4)
     inverse = layers.Normalization(mean=data.mean(0), variance=data.var(0), invert=True)
     np.testing.assert_allclose(inverse(out).data, data, rtol=1e-4, atol=1e-4)
+
+
+def test_a_layers_public_input_check_is_what_its_call_and_sequential_consult():
+    class Even(layers.Layer):
+        """Accepts only an even number of features: a rule no InputSpec states."""
+
+        def check_input_shapes(self, shapes):
+            if shapes[0][-1] % 2:
+                raise ValueError(f"{self.name}: an even number of features, got {shapes[0]}")
+            super().check_input_shapes(shapes)
+
+        def call(self, x):
+            return x
+
+    with pytest.raises(ValueError, match="an even number of features"):
+        Even()(np.ones((2, 3)))
+    with pytest.raises(ValueError, match="an even number of features"):
+        nervenet.models.Sequential([layers.Input(shape=(4,)), layers.Dense(3), Even()])
+    model = nervenet.models.Sequential([layers.Input(shape=(4,)), layers.Dense(2), Even()])
+    assert model.output_shape == (None, 2)
+    dense = layers.Dense(3)
+    dense.maybe_build([(None, 5)])                      # built and checked, as a first call
+    assert dense.built and dense.kernel.shape == (5, 3)
+    with pytest.raises(ValueError, match="last dimension 5"):
+        dense.check_input_shapes([(None, 4)])
