@@ -40,7 +40,7 @@ from nervenet.autograd.ops.arith import (
 )
 from nervenet.autograd.ops.cast import cast
 from nervenet.autograd.ops.conv import conv2d
-from nervenet.autograd.ops.dropout import dropout
+from nervenet.autograd.ops.dropout import alpha_dropout, dropout
 from nervenet.autograd.ops.loss import (
     binary_cross_entropy,
     categorical_cross_entropy,
@@ -51,7 +51,7 @@ from nervenet.autograd.ops.loss import (
     sparse_categorical_cross_entropy,
 )
 from nervenet.autograd.ops.matmul import linear, matmul
-from nervenet.autograd.ops.norm import batch_norm
+from nervenet.autograd.ops.norm import batch_norm, batch_norm_affine, batch_norm_training
 from nervenet.autograd.ops.pool import avg_pool2d, max_pool2d, stochastic_pool2d
 from nervenet.autograd.ops.reduce import max, mean, min, sum
 from nervenet.autograd.ops.shape import (
@@ -75,7 +75,7 @@ __all__ = [
     "reshape", "transpose", "broadcast_to", "sum_to", "concatenate", "stack", "pad", "getitem",
     # products and layers as functions
     "matmul", "linear", "conv2d", "max_pool2d", "avg_pool2d", "stochastic_pool2d", "dropout",
-    "batch_norm",
+    "alpha_dropout", "batch_norm", "batch_norm_training", "batch_norm_affine",
     # activations
     "step", "sigmoid", "tanh", "relu", "leaky_relu", "prelu", "elu", "selu", "gelu", "swish",
     "mish", "softplus", "softmax", "log_softmax", "maxout",

@@ -56,8 +56,6 @@ KNOWN_UPWARD = {
 # integrator empties this list at the end. (module path, qualified function name)
 KNOWN_LONG = {
     ("nervenet/models/trainer.py", "Trainer.fit"),                     # keras-model: trainer
-    ("nervenet/layers/normalization.py", "recompute_population_statistics"),  # engine: BN room
-    ("nervenet/autograd/ops/norm.py", "batch_norm"),                   # engine: BN room
     ("nervenet/optimizers/base.py", "Optimizer.apply_gradients"),      # optstep (#23)
 }
 MAX_LINES = 60

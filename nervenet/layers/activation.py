@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import warnings
 
+import nervenet.functional as F
 from nervenet import constraints, initializers, regularizers
-from nervenet.autograd.ops import activation as ops
 from nervenet.layers.base import InputSpec, Layer, registry, serialize_optional, unchanged_shape
 
 
@@ -36,7 +36,7 @@ class LeakyReLU(Layer):
         self.negative_slope = float(negative_slope)
 
     def call(self, inputs):
-        return ops.leaky_relu(inputs, alpha=self.negative_slope)
+        return F.leaky_relu(inputs, alpha=self.negative_slope)
 
     def get_config(self):
         return {**super().get_config(), "negative_slope": self.negative_slope}
@@ -77,7 +77,7 @@ class PReLU(Layer):
             i not in (self.shared_axes or [])})
 
     def call(self, inputs):
-        return ops.prelu(inputs, self.alpha)
+        return F.prelu(inputs, self.alpha)
 
     def get_config(self):
         return {**super().get_config(),
@@ -98,7 +98,7 @@ class ELU(Layer):
         self.alpha = float(alpha)
 
     def call(self, inputs):
-        return ops.elu(inputs, alpha=self.alpha)
+        return F.elu(inputs, alpha=self.alpha)
 
     def get_config(self):
         return {**super().get_config(), "alpha": self.alpha}
@@ -111,7 +111,7 @@ class ReLU(Layer):
     compute_output_shape = unchanged_shape
 
     def call(self, inputs):
-        return ops.relu(inputs)
+        return F.relu(inputs)
 
 
 @registry.register("Softmax")
@@ -125,7 +125,7 @@ class Softmax(Layer):
         self.axis = int(axis)
 
     def call(self, inputs):
-        return ops.softmax(inputs, axis=self.axis)
+        return F.softmax(inputs, axis=self.axis)
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}
@@ -153,7 +153,7 @@ class Maxout(Layer):
         self.input_spec = InputSpec(min_ndim=2, axes={-1: channels})
 
     def call(self, inputs):
-        return ops.maxout(inputs, self.num_units)
+        return F.maxout(inputs, self.num_units)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.num_units,)

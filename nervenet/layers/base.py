@@ -30,6 +30,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+import nervenet.functional as F
 from nervenet import (
     activations,
     backend,
@@ -41,7 +42,6 @@ from nervenet import (
 )
 from nervenet.autograd import Tensor, no_grad
 from nervenet.autograd.capture import current_tape
-from nervenet.autograd.ops.cast import cast
 from nervenet.layers.symbolic import (
     Node,
     check_call_arguments,
@@ -556,7 +556,7 @@ class Layer:
         """An array becomes a Tensor; a floating input is cast to the layer's dtype."""
         if isinstance(value, Tensor):
             if value.dtype != self.dtype and value.dtype.kind in "fiub":
-                return cast(value, self.dtype)
+                return F.cast(value, self.dtype)
             return value
         array = np.asarray(value)
         if array.dtype.kind not in "fiub":

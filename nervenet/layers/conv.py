@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nervenet.autograd.ops.conv import conv2d
+import nervenet.functional as F
 from nervenet.layers.base import (
     InputSpec,
     Layer,
@@ -207,8 +207,8 @@ class Conv2D(Layer):
     def call(self, inputs):
         # checks, with this layer's name, that the kernel fits these (possibly new) sizes
         self.compute_output_shape(inputs.shape)
-        return self.activation(conv2d(inputs, self.kernel, self.bias, stride=self.strides,
-                                      padding=self.padding, dilation=self.dilation_rate))
+        return self.activation(F.conv2d(inputs, self.kernel, self.bias, stride=self.strides,
+                                        padding=self.padding, dilation=self.dilation_rate))
 
     def compute_output_shape(self, input_shape):
         span = tuple((k - 1) * d + 1 for k, d in zip(self.kernel_size, self.dilation_rate))

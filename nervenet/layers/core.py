@@ -6,9 +6,8 @@ import math
 
 import numpy as np
 
+import nervenet.functional as F
 from nervenet import activations
-from nervenet.autograd.ops.matmul import linear
-from nervenet.autograd.ops.shape import concatenate as concatenate_op, reshape
 from nervenet.layers.base import (
     InputSpec,
     Layer,
@@ -134,7 +133,7 @@ class Dense(Layer):
         self.input_spec = InputSpec(min_ndim=2, axes={-1: input_dim})
 
     def call(self, inputs):
-        return self.activation(linear(inputs, self.kernel, self.bias))
+        return self.activation(F.linear(inputs, self.kernel, self.bias))
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
@@ -176,7 +175,7 @@ class Flatten(Layer):
         self.input_spec = InputSpec(min_ndim=1)
 
     def call(self, inputs):
-        return reshape(inputs, (inputs.shape[0], -1))
+        return F.reshape(inputs, (inputs.shape[0], -1))
 
     def compute_output_shape(self, input_shape):
         rest = input_shape[1:]
@@ -208,7 +207,7 @@ class Reshape(Layer):
             raise ValueError(f"Reshape layer {self.name!r}, input 0: cannot reshape input of "
                              f"shape {inputs.shape} (samples of {sample_size} values) to "
                              f"samples of shape {self.target_shape}")
-        return reshape(inputs, (inputs.shape[0],) + self.target_shape)
+        return F.reshape(inputs, (inputs.shape[0],) + self.target_shape)
 
     def compute_output_shape(self, input_shape):
         if -1 not in self.target_shape:
@@ -242,7 +241,7 @@ class Concatenate(Layer):
                 raise ValueError(
                     f"Concatenate layer {self.name!r}: input {index} has shape {shape}, which "
                     f"does not match input 0's {shapes[0]} except on axis {self.axis}")
-        return concatenate_op(inputs, axis=self.axis)
+        return F.concatenate(inputs, axis=self.axis)
 
     def compute_output_shape(self, input_shape):
         axis = self.axis % len(input_shape[0])

@@ -9,7 +9,7 @@ included); the output has the broadcast shape. Gradients are those of the elemen
 
 from __future__ import annotations
 
-from nervenet.autograd.ops.arith import maximum as maximum_op, minimum as minimum_op
+import nervenet.functional as F
 from nervenet.layers.base import Layer, registry
 
 __all__ = ["Add", "Average", "Maximum", "Minimum", "Multiply", "Subtract", "add", "average",
@@ -109,7 +109,7 @@ class Maximum(_Merge):
     def merge(self, inputs):
         out = inputs[0]
         for x in inputs[1:]:
-            out = maximum_op(out, x)
+            out = F.maximum(out, x)
         return out
 
 
@@ -120,7 +120,7 @@ class Minimum(_Merge):
     def merge(self, inputs):
         out = inputs[0]
         for x in inputs[1:]:
-            out = minimum_op(out, x)
+            out = F.minimum(out, x)
         return out
 
 

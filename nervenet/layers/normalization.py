@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
+import nervenet.functional as F
 from nervenet import constraints, initializers, regularizers, world
 from nervenet.autograd import Tensor, no_grad
-from nervenet.autograd.ops.arith import sqrt
-from nervenet.autograd.ops.norm import batch_norm, batch_norm_training, sync_batch_norm_training
 from nervenet.layers.base import (
     InputSpec,
     Layer,
@@ -279,7 +278,7 @@ class BatchNormalization(Layer):
     def call(self, inputs, training: bool = False):
         gamma, beta = self._gamma_beta(inputs.shape[self.axis], inputs.dtype)
         if self._recorded is not None:  # recompute_population_statistics is running
-            y, mean, var = batch_norm_training(inputs, gamma, beta, self.epsilon, self.axis)
+            y, mean, var = F.batch_norm_training(inputs, gamma, beta, self.epsilon, self.axis)
             self._recorded.append((inputs.shape[0], inputs.size // inputs.shape[self.axis],
                                    mean, var))
             return y
@@ -289,10 +288,10 @@ class BatchNormalization(Layer):
                     f"BatchNormalization layer {self.name!r}: training needs more than one "
                     f"value per channel to compute batch statistics, got input of shape "
                     f"{inputs.shape} (a batch of size 1); use a batch size of at least 2")
-            y, mean, var = batch_norm_training(inputs, gamma, beta, self.epsilon, self.axis)
+            y, mean, var = F.batch_norm_training(inputs, gamma, beta, self.epsilon, self.axis)
             self._update_moving_averages(mean, var)
             return y
-        return batch_norm(inputs, gamma, beta, self.moving_mean.data, self.moving_variance.data,
+        return F.batch_norm(inputs, gamma, beta, self.moving_mean.data, self.moving_variance.data,
                           self.epsilon, self.axis)
 
     def _update_moving_averages(self, mean: np.ndarray, var: np.ndarray) -> None:
@@ -318,10 +317,14 @@ class BatchNormalization(Layer):
             raise ValueError(f"BatchNormalization layer {self.name!r}: fold() needs a built "
                              "layer; call it on data first")
         channels = self.moving_mean.shape[0]
-        gamma = np.ones(channels) if self.gamma is None else self.gamma.data.astype(np.float64)
-        beta = np.zeros(channels) if self.beta is None else self.beta.data.astype(np.float64)
-        a = gamma / np.sqrt(self.moving_variance.data.astype(np.float64) + self.epsilon)
-        return a, beta - a * self.moving_mean.data.astype(np.float64)
+
+        def float64(weight, absent: float) -> np.ndarray:
+            return np.full(channels, absent) if weight is None else weight.data.astype(np.float64)
+
+        a, b = F.batch_norm_affine(float64(self.gamma, 1.0), float64(self.beta, 0.0),
+                                   float64(self.moving_mean, 0.0),
+                                   float64(self.moving_variance, 1.0), self.epsilon)
+        return a.data, b.data
 
     def fold(self) -> ScaleShift:
         """A ``ScaleShift`` layer computing this layer's inference output,
@@ -377,8 +380,8 @@ class SyncBatchNormalization(BatchNormalization):
         if not (training and self.trainable) or self._recorded is not None:
             return super().call(inputs, training)
         gamma, beta = self._gamma_beta(inputs.shape[self.axis], inputs.dtype)
-        y, mean, var = sync_batch_norm_training(inputs, gamma, beta, self.epsilon, self.axis,
-                                                _sum_over_ranks)
+        y, mean, var = F.batch_norm_training(inputs, gamma, beta, self.epsilon, self.axis,
+                                             sum_over_replicas=_sum_over_ranks)
         self._update_moving_averages(mean, var)
         return y
 
@@ -444,8 +447,13 @@ class ScaleShift(Layer):
         return {**super().get_config(), "axis": self.axis}
 
 
-def _batch_norm_layers(layer: Layer) -> list[BatchNormalization]:
-    return [bn for bn in [layer, *nested_layers(layer)] if isinstance(bn, BatchNormalization)]
+def _batch_norm_layers(model: Layer) -> list[BatchNormalization]:
+    """The BatchNormalization layers in ``model`` (ValueError when there is none)."""
+    found = [bn for bn in [model, *nested_layers(model)] if isinstance(bn, BatchNormalization)]
+    if not found:
+        raise ValueError(f"recompute_population_statistics: {getattr(model, 'name', model)!r} "
+                         "has no BatchNormalization layer")
+    return found
 
 
 def recompute_population_statistics(model: Layer, x, batch_size: int = 32,
@@ -462,11 +470,10 @@ def recompute_population_statistics(model: Layer, x, batch_size: int = 32,
         moving_mean     = average over batches of mu_B
         moving_variance = average over batches of var_B      (times m/(m-1) if unbiased)
 
-    Batches are weighted by their number of samples, so a shorter last batch counts for what
-    it holds (and the first layer's mean is the exact mean of ``x``). A last batch of a single
-    sample is joined to the one before (it has no variance to contribute). ``unbiased=True``
-    applies Ioffe & Szegedy's Algorithm 2 correction m/(m-1), m the values per channel in a
-    batch; the default matches what the moving averages estimate (biased variances, as Keras).
+    Batches are weighted by their number of samples (the first layer's mean is the exact mean
+    of ``x``); a lone last sample joins the batch before. ``unbiased=True`` applies Ioffe &
+    Szegedy's Algorithm 2 correction m/(m-1), m the values per channel in a batch; the
+    default matches what the moving averages estimate (biased variances, as Keras).
 
     Args:
         model: a model or layer containing BatchNormalization layers (nested ones included).
@@ -493,38 +500,46 @@ def recompute_population_statistics(model: Layer, x, batch_size: int = 32,
         raise ValueError(f"recompute_population_statistics: batch_size must be an int >= 2, "
                          f"got {batch_size!r}")
     layers = _batch_norm_layers(model)
-    if not layers:
-        raise ValueError(f"recompute_population_statistics: {getattr(model, 'name', model)!r} "
-                         "has no BatchNormalization layer")
     x = np.asarray(getattr(x, "data", x))
-    n = len(x)
-    if n < 2:
+    if len(x) < 2:
         raise ValueError(f"recompute_population_statistics: x must hold at least 2 samples, "
                          f"got shape {x.shape}")
-    starts = list(range(0, n, batch_size))
-    if n - starts[-1] == 1:  # a lone last sample joins the previous batch
-        starts.pop()
-    bounds = list(zip(starts, starts[1:] + [n]))
     for layer in layers:
         layer._recorded = []
     try:
         with no_grad():
-            for start, stop in bounds:
+            for start, stop in _batches_of_two_or_more(len(x), batch_size):
                 model(x[start:stop], training=False)
         for layer in layers:
-            if not layer._recorded:
-                raise ValueError(f"recompute_population_statistics: BatchNormalization layer "
-                                 f"{layer.name!r} was not reached by the model's forward pass")
-            weights = np.array([count for count, _, _, _ in layer._recorded], dtype=np.float64)
-            means = np.stack([mean for _, _, mean, _ in layer._recorded]).astype(np.float64)
-            variances = np.stack([var * (m / (m - 1) if unbiased else 1.0)
-                                  for _, m, _, var in layer._recorded]).astype(np.float64)
-            weights /= weights.sum()
-            layer.moving_mean.data[...] = weights @ means
-            layer.moving_variance.data[...] = weights @ variances
+            _set_population_statistics(layer, unbiased)
     finally:
         for layer in layers:
             layer._recorded = None
+
+
+def _batches_of_two_or_more(n: int, batch_size: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` of consecutive batches of ``batch_size`` over ``n`` samples; a lone
+    last sample joins the batch before (it has no variance to contribute)."""
+    starts = list(range(0, n, batch_size))
+    if n - starts[-1] == 1:
+        starts.pop()
+    return list(zip(starts, starts[1:] + [n]))
+
+
+def _set_population_statistics(layer: BatchNormalization, unbiased: bool) -> None:
+    """The moving statistics of ``layer`` from the batch statistics it recorded: their
+    averages weighted by the batches' sample counts (variances times m/(m-1) if
+    ``unbiased``, m the values per channel in the batch)."""
+    if not layer._recorded:
+        raise ValueError(f"recompute_population_statistics: BatchNormalization layer "
+                         f"{layer.name!r} was not reached by the model's forward pass")
+    weights = np.array([count for count, _, _, _ in layer._recorded], dtype=np.float64)
+    means = np.stack([mean for _, _, mean, _ in layer._recorded]).astype(np.float64)
+    variances = np.stack([var * (m / (m - 1) if unbiased else 1.0)
+                          for _, m, _, var in layer._recorded]).astype(np.float64)
+    weights /= weights.sum()
+    layer.moving_mean.data[...] = weights @ means
+    layer.moving_variance.data[...] = weights @ variances
 
 
 @registry.register("LayerNormalization")
@@ -612,12 +627,12 @@ class LayerNormalization(Layer):
 
     def call(self, inputs):
         if self.rms_scaling:
-            y = inputs / sqrt((inputs * inputs).mean(axis=self._axes, keepdims=True)
+            y = inputs / F.sqrt((inputs * inputs).mean(axis=self._axes, keepdims=True)
                               + self.epsilon)
         else:
             centred = inputs - inputs.mean(axis=self._axes, keepdims=True)
             variance = (centred * centred).mean(axis=self._axes, keepdims=True)
-            y = centred / sqrt(variance + self.epsilon)
+            y = centred / F.sqrt(variance + self.epsilon)
         if self.gamma is not None:
             y = y * self.gamma.reshape(self._broadcast)
         if self.beta is not None:

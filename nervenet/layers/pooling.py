@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+import nervenet.functional as F
 from nervenet import backend
-from nervenet.autograd.ops.pool import avg_pool2d, max_pool2d, stochastic_pool2d
-from nervenet.autograd.ops.shape import pad
 from nervenet.layers.base import InputSpec, Layer, registry
 from nervenet.layers.conv import (
     check_data_format,
@@ -83,7 +82,7 @@ class MaxPooling2D(_Pooling2D):
 
     def call(self, inputs):
         self.compute_output_shape(inputs.shape)  # a window too large: this layer's message
-        return max_pool2d(inputs, self.pool_size, self.strides, self.padding)
+        return F.max_pool2d(inputs, self.pool_size, self.strides, self.padding)
 
 
 @registry.register("AveragePooling2D")
@@ -113,7 +112,7 @@ class AveragePooling2D(_Pooling2D):
 
     def call(self, inputs):
         self.compute_output_shape(inputs.shape)
-        return avg_pool2d(inputs, self.pool_size, self.strides, self.padding)
+        return F.avg_pool2d(inputs, self.pool_size, self.strides, self.padding)
 
 
 @registry.register("StochasticPooling2D")
@@ -163,7 +162,7 @@ class StochasticPooling2D(_Pooling2D):
 
     def call(self, inputs, training: bool = False):
         self.compute_output_shape(inputs.shape)
-        return stochastic_pool2d(inputs, self.pool_size, rng=self._rng, training=training)
+        return F.stochastic_pool2d(inputs, self.pool_size, rng=self._rng, training=training)
 
     def get_config(self):
         config = super().get_config()
@@ -293,7 +292,7 @@ class ZeroPadding2D(Layer):
         self.input_spec = InputSpec(ndim=4)
 
     def call(self, inputs):
-        return pad(inputs, ((0, 0),) + self.padding + ((0, 0),))
+        return F.pad(inputs, ((0, 0),) + self.padding + ((0, 0),))
 
     def compute_output_shape(self, input_shape):
         input_shape = tuple(input_shape)

@@ -13,9 +13,9 @@ import math
 
 import numpy as np
 
+import nervenet.functional as F
 from nervenet import backend
 from nervenet.autograd import Tensor
-from nervenet.autograd.ops.dropout import dropout
 from nervenet.layers.base import Layer, registry, unchanged_shape
 
 
@@ -86,6 +86,9 @@ class Dropout(_NoiseLayer):
         array([[1., 1., 1.]], dtype=float32)
     """
 
+    #: the op that draws the mask and applies it
+    function = staticmethod(F.dropout)
+
     def __init__(self, rate: float, noise_shape=None, seed: int | None = None, **kwargs):
         super().__init__(seed=seed, **kwargs)
         self.rate = _check_rate("Dropout", rate)
@@ -98,33 +101,19 @@ class Dropout(_NoiseLayer):
             noise_shape = tuple(None if d is None else int(d) for d in noise_shape)
         self.noise_shape = noise_shape
 
-    def _mask_shape(self, shape: tuple) -> tuple:
-        if len(self.noise_shape) != len(shape):
-            raise ValueError(f"Dropout layer {self.name!r}: noise_shape {self.noise_shape} must "
-                             f"have one entry per input axis, got input of shape {shape}")
-        mask = tuple(n if d is None else d for d, n in zip(self.noise_shape, shape))
-        if any(d not in (1, n) for d, n in zip(mask, shape)):
-            raise ValueError(f"Dropout layer {self.name!r}: noise_shape {self.noise_shape} does "
-                             f"not broadcast against input of shape {shape}")
-        return mask
-
     def call(self, inputs, training: bool = False):
         if not training or self.rate == 0.0:
             return inputs
         self._noise_input(inputs)
-        if self.noise_shape is None:
-            return dropout(inputs, self.rate, True, rng=self._rng)
-        keep = self._rng.random(self._mask_shape(inputs.shape), dtype=np.float32) >= self.rate
-        return inputs * Tensor.from_array(keep * inputs.dtype.type(1 / (1 - self.rate)))
+        try:
+            return self.function(inputs, self.rate, True, rng=self._rng,
+                                 noise_shape=self.noise_shape)
+        except ValueError as error:  # a noise_shape that does not fit the input
+            raise ValueError(f"{type(self).__name__} layer {self.name!r}: {error}") from None
 
     def get_config(self):
         noise_shape = None if self.noise_shape is None else list(self.noise_shape)
         return {**super().get_config(), "rate": self.rate, "noise_shape": noise_shape}
-
-
-#: SELU's constants (Klambauer et al., 2017): selu(x) = SCALE * (x if x > 0 else ALPHA (e^x - 1))
-SELU_ALPHA = 1.6732632423543772848170429916717
-SELU_SCALE = 1.0507009873554804934193349852946
 
 
 @registry.register("AlphaDropout")
@@ -154,22 +143,8 @@ class AlphaDropout(Dropout):
         (0.0, 1.0)
     """
 
-    def __init__(self, rate: float, noise_shape=None, seed: int | None = None, **kwargs):
-        super().__init__(rate, noise_shape=noise_shape, seed=seed, **kwargs)
-
-    def call(self, inputs, training: bool = False):
-        if not training or self.rate == 0.0:
-            return inputs
-        self._noise_input(inputs)
-        shape = inputs.shape if self.noise_shape is None else self._mask_shape(inputs.shape)
-        keep = self._rng.random(shape) >= self.rate
-        alpha_p = -SELU_SCALE * SELU_ALPHA
-        a = ((1.0 - self.rate) * (1.0 + self.rate * alpha_p ** 2)) ** -0.5
-        b = -a * alpha_p * self.rate
-        dtype = inputs.dtype.type
-        scale = np.where(keep, dtype(a), dtype(0))                  # dy/dx: a where kept
-        shift = np.where(keep, dtype(b), dtype(a * alpha_p + b))
-        return inputs * Tensor.from_array(scale) + Tensor.from_array(shift)
+    #: the op that draws the mask and applies it
+    function = staticmethod(F.alpha_dropout)
 
 
 @registry.register("GaussianNoise")

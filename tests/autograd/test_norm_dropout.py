@@ -9,8 +9,15 @@ import numpy as np
 import pytest
 
 import nervenet
-from nervenet.autograd.ops.dropout import dropout
-from nervenet.autograd.ops.norm import BatchNorm, batch_norm, batch_norm_training
+from nervenet import layers
+from nervenet.autograd.ops.activation import SELU_ALPHA, SELU_SCALE
+from nervenet.autograd.ops.dropout import alpha_dropout, dropout, keep_mask
+from nervenet.autograd.ops.norm import (
+    BatchNorm,
+    batch_norm,
+    batch_norm_affine,
+    batch_norm_training,
+)
 from tests.autograd.opinfo.conv import batch_norm_torch
 
 
@@ -83,6 +90,24 @@ def test_dropout_seeds(rng):
 def test_dropout_rate_must_be_in_zero_one(rate):
     with pytest.raises(ValueError, match=r"dropout: rate must be a number in \[0, 1\)"):
         dropout(np.ones(3), rate, training=True)
+
+
+def test_one_keep_mask_serves_dropout_spatial_dropout_alpha_dropout_and_the_layers():
+    x = np.ones((6, 3, 3, 4), dtype=np.float32)
+    keep = keep_mask(x.shape, 0.4, np.random.default_rng(11))
+    np.testing.assert_array_equal(dropout(x, 0.4, True, rng=11).data != 0, keep)
+    np.testing.assert_array_equal(layers.Dropout(0.4, seed=11)(x, training=True).data != 0, keep)
+    spatial = keep_mask((6, 1, 1, 4), 0.4, np.random.default_rng(11))
+    y = dropout(x, 0.4, True, rng=11, noise_shape=(None, 1, 1, None)).data
+    np.testing.assert_array_equal(y != 0, np.broadcast_to(spatial, x.shape))
+    alpha_p = -SELU_SCALE * SELU_ALPHA
+    a = (0.6 * (1 + 0.4 * alpha_p ** 2)) ** -0.5
+    for z in (alpha_dropout(x, 0.4, True, rng=11),
+              layers.AlphaDropout(0.4, seed=11)(x, training=True)):
+        kept = np.isclose(z.data, a - a * alpha_p * 0.4)      # a * x + b at x = 1
+        np.testing.assert_array_equal(kept, keep)   # the same draw decides what is kept
+    with pytest.raises(ValueError, match=r"alpha_dropout: noise_shape \(None, 2\) does not"):
+        alpha_dropout(np.ones((3, 4)), 0.5, True, noise_shape=(None, 2))
 
 
 # --------------------------------------------------------------------- batch statistics
@@ -170,6 +195,33 @@ def test_inference_uses_the_given_statistics_and_folds_to_an_affine_map(rng):
     y.backward(np.ones(y.shape, np.float32))
     np.testing.assert_allclose(tensors[0].grad, np.broadcast_to(scale, x.shape), rtol=1e-6)
     np.testing.assert_allclose(tensors[2].grad, np.full(3, 5 * 4 * 4.0))
+
+
+def test_inference_fold_and_the_layer_share_one_affine_formula(rng):
+    gamma, beta = rng.uniform(0.5, 2, 3), rng.normal(size=3)
+    mean, var = rng.normal(size=3), rng.uniform(0.5, 2, 3)
+    a, b = batch_norm_affine(gamma, beta, mean, var, epsilon=0.01)
+    np.testing.assert_allclose(a.data, gamma / np.sqrt(var + 0.01), rtol=1e-14)
+    np.testing.assert_allclose(b.data, beta - gamma * mean / np.sqrt(var + 0.01), rtol=1e-12)
+    bn = layers.BatchNormalization(epsilon=0.01, dtype="float64")
+    bn.build((None, 3))
+    bn.set_weights([gamma, beta, mean, var])
+    folded_a, folded_b = bn.folded_affine()
+    np.testing.assert_array_equal(folded_a, a.data)
+    np.testing.assert_array_equal(folded_b, b.data)
+    x = rng.normal(size=(4, 3))
+    np.testing.assert_allclose(bn(x).data, a.data * x + b.data, rtol=1e-14, atol=1e-15)
+
+
+def test_training_over_one_replica_equals_plain_training(rng):
+    x = rng.normal(size=(6, 2, 2, 3))
+    gamma, beta = rng.uniform(0.5, 2, 3), rng.normal(size=3)
+    y, mean, var = batch_norm_training(x, gamma, beta)
+    y_sync, mean_sync, var_sync = batch_norm_training(x, gamma, beta,
+                                                      sum_over_replicas=lambda a: a)
+    np.testing.assert_allclose(y_sync.data, y.data, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(mean_sync, mean, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(var_sync, var, rtol=1e-12)
 
 
 # ------------------------------------------------------------------ second derivatives

@@ -12,7 +12,7 @@ import pytest
 
 import nervenet
 from nervenet import backend, layers
-from nervenet.layers.regularization import SELU_ALPHA, SELU_SCALE
+from nervenet.autograd.ops.activation import SELU_ALPHA, SELU_SCALE
 
 
 @pytest.fixture

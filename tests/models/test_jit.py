@@ -164,6 +164,8 @@ LAYER_MODELS = {
                       layers.GaussianDropout(0.2), layers.AlphaDropout(0.1)],
     "spatial_dropout": lambda: [layers.Dropout(0.3, noise_shape=(None, 1, 1, None)),
                                 layers.Flatten()],
+    "alpha_dropout": lambda: [layers.Flatten(), layers.Dense(8, activation="selu"),
+                              layers.AlphaDropout(0.2, noise_shape=(None, 1))],
     "stochastic": lambda: [layers.Normalization(mean=0.5, variance=2.0), layers.ReLU(),
                            layers.StochasticPooling2D(2, seed=1), layers.RandomFlip(seed=2),
                            layers.Flatten(), layers.Dense(6), layers.Softmax()],
@@ -173,8 +175,9 @@ LAYER_MODELS = {
 }
 
 #: layers whose training step draws or updates state outside the recorded operations (noise
-#: drawn in NumPy, moving statistics): the capture sees it and the step runs eagerly
-RUN_EAGERLY = {"noise", "spatial_dropout", "stochastic", "augmentation"}
+#: drawn in NumPy, moving statistics): the capture sees it and the step runs eagerly (the
+#: dropout masks, spatial and alpha ones too, are drawn inside the op's forward: replayed)
+RUN_EAGERLY = {"noise", "stochastic", "augmentation"}
 #: ... and at inference (a window picked in NumPy, a centre crop sliced in NumPy)
 INFER_EAGERLY = {"stochastic", "augmentation"}
 

@@ -1,4 +1,5 @@
-"""Batch normalization (Ioffe & Szegedy, 2015): one fused op for training, one for inference.
+"""Batch normalization (Ioffe & Szegedy, 2015): one fused op for training; inference is an
+affine map composed of plain ops.
 
 For each channel (every index of ``axis``), over the m values of all the other axes:
 
@@ -11,7 +12,9 @@ and the backward of the training op, where the statistics depend on x too, is th
     dgamma = sum(gy * xhat),  dbeta = sum(gy)
 
 (means and sums per channel). At inference the statistics are fixed arrays, so y is affine in
-x: dx = gamma / sqrt(var + eps) * gy.
+x, ``y = a * x + b`` with ``a = gamma / sqrt(var + eps)`` and ``b = beta - a * mu``
+(``batch_norm_affine``, the one place of that formula: the layer's ``fold()`` and
+``models.fold_batch_norm`` use it too).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import numpy as np
 
 from nervenet import kernels
 from nervenet.autograd.function import Function
+from nervenet.autograd.ops.arith import sqrt
 from nervenet.autograd.tensor import Tensor, as_tensor
 from nervenet.backend import as_array, get_array_module
 
@@ -122,25 +126,6 @@ class BatchNorm(Function):
         return gx, ggamma.reshape(gamma.shape), gbeta.reshape(gamma.shape)
 
 
-class BatchNormInference(Function):
-    """y = gamma * (x - mean) / sqrt(var + eps) + beta with fixed statistics;
-    dx = gy * gamma / sqrt(var + eps), dgamma = sum(gy * xhat), dbeta = sum(gy)."""
-
-    def __init__(self, mean: np.ndarray, var: np.ndarray, epsilon: float):
-        self.mean = mean  # already shaped to broadcast against x
-        self.inv_std = 1 / get_array_module(var).sqrt(var + var.dtype.type(epsilon))
-
-    def forward(self, x, gamma, beta):
-        scale = gamma * self.inv_std
-        return x * scale + (beta - self.mean * scale)
-
-    def backward(self, gy):
-        x, gamma, _ = self.inputs
-        gx = gy * (gamma * self.inv_std) if self.needs_input_grad[0] else None
-        ggamma = gy * ((x - self.mean) * self.inv_std) if self.needs_input_grad[1] else None
-        return gx, ggamma, gy
-
-
 # --------------------------------------------------------------------- public functions
 
 
@@ -172,7 +157,7 @@ def _broadcastable(p: Tensor, layout: _Layout) -> Tensor:
     return p if layout.channels_last else p.reshape(layout.param_shape[layout.axis:])
 
 
-def batch_norm_training(x, gamma, beta, epsilon=1e-3, axis=-1):
+def batch_norm_training(x, gamma, beta, epsilon=1e-3, axis=-1, sum_over_replicas=None):
     """Batch normalization with the batch's own statistics, also returning them.
 
     The lower-level form of ``batch_norm(x, gamma, beta)`` for layers that keep moving
@@ -180,6 +165,10 @@ def batch_norm_training(x, gamma, beta, epsilon=1e-3, axis=-1):
 
     Args:
         x, gamma, beta, epsilon, axis: as ``batch_norm``.
+        sum_over_replicas: ``None`` (default): the statistics of this batch. For a
+            data-parallel batch split over replicas, a function returning the elementwise sum
+            of an array over them: the statistics of the global batch (``SyncBatchNorm``;
+            first derivatives only).
 
     Returns:
         ``(y, mean, var)``: the normalized Tensor, and the batch mean and biased variance of
@@ -192,14 +181,43 @@ def batch_norm_training(x, gamma, beta, epsilon=1e-3, axis=-1):
         (array([2.]), array([1.]))
     """
     x, gamma, beta = _as_params(x, gamma, beta)
-    axis = _check(x, gamma, beta, axis, "batch_norm")
+    function = "batch_norm" if sum_over_replicas is None else "sync batch_norm"
+    axis = _check(x, gamma, beta, axis, function)
     layout = _Layout(x.shape, axis)
-    if layout.count < 2:
+    if sum_over_replicas is not None:
+        op = SyncBatchNorm(axis, epsilon, sum_over_replicas)  # counts over all replicas
+    elif layout.count < 2:
         raise ValueError(f"batch_norm: training needs more than one value per channel to "
                          f"estimate a variance, got x of shape {x.shape} (channel axis {axis})")
-    op = BatchNorm(axis, epsilon)
+    else:
+        op = BatchNorm(axis, epsilon)
     y = op(x, _broadcastable(gamma, layout), _broadcastable(beta, layout))
     return y, op.mean, op.var
+
+
+def batch_norm_affine(gamma, beta, mean, var, epsilon=1e-3):
+    """Batch normalization at inference as one scale and one shift per channel:
+
+        a = gamma / sqrt(var + epsilon),   b = beta - a * mean,   so that
+        gamma * (x - mean) / sqrt(var + epsilon) + beta = a * x + b.
+
+    Args:
+        gamma, beta, mean, var: per-channel arrays or Tensors of shape (C,).
+        epsilon: added to the variance (default 1e-3, as Keras).
+
+    Returns:
+        ``(a, b)``: Tensors of shape (C,), differentiable in every argument.
+
+    Example:
+        >>> import numpy as np
+        >>> a, b = batch_norm_affine(np.array([2.0]), np.array([1.0]), np.array([3.0]),
+        ...                          np.array([4.0]), epsilon=0.0)
+        >>> a.data, b.data
+        (array([1.]), array([-2.]))
+    """
+    gamma = as_tensor(gamma)
+    a = gamma / sqrt(as_tensor(var, gamma) + epsilon)
+    return a, beta - a * mean
 
 
 def batch_norm(x, gamma, beta, mean=None, var=None, epsilon=1e-3, axis=-1):
@@ -215,7 +233,7 @@ def batch_norm(x, gamma, beta, mean=None, var=None, epsilon=1e-3, axis=-1):
       accounts for their dependence on x:
       ``dx = gamma / sqrt(var + eps) * (gy - mean(gy) - xhat * mean(gy * xhat))``.
     * ``mean`` and ``var`` given (the moving averages): inference mode; they are constants
-      (not differentiated) and ``dx = gy * gamma / sqrt(var + eps)``.
+      (not differentiated): ``y = a * x + b`` as ``batch_norm_affine`` gives a and b.
 
     In both modes ``dgamma = sum(gy * xhat)`` and ``dbeta = sum(gy)``, and second derivatives
     are exact. ``batch_norm_training`` also returns the batch statistics.
@@ -257,21 +275,26 @@ def batch_norm(x, gamma, beta, mean=None, var=None, epsilon=1e-3, axis=-1):
                          f"var={'None' if var is None else 'an array'}")
     if mean is None:
         return batch_norm_training(x, gamma, beta, epsilon, axis)[0]
+    return _batch_norm_inference(x, gamma, beta, mean, var, epsilon, axis)
+
+
+def _batch_norm_inference(x, gamma, beta, mean, var, epsilon, axis) -> Tensor:
+    """``batch_norm`` with the population statistics ``mean`` and ``var``: ``a * x + b``."""
     x, gamma, beta = _as_params(x, gamma, beta)
     axis = _check(x, gamma, beta, axis, "batch_norm")
     layout = _Layout(x.shape, axis)
-    op = BatchNormInference(_statistic(mean, "mean", x, axis, layout),
-                            _statistic(var, "var", x, axis, layout), epsilon)
-    return op(x, _broadcastable(gamma, layout), _broadcastable(beta, layout))
+    a, b = batch_norm_affine(gamma, beta, _statistic(mean, "mean", x, axis),
+                             _statistic(var, "var", x, axis), epsilon)
+    return x * _broadcastable(a, layout) + _broadcastable(b, layout)
 
 
-def _statistic(value, name: str, x: Tensor, axis: int, layout: _Layout) -> np.ndarray:
-    """A population statistic of shape (C,), checked, in x's dtype, shaped to broadcast."""
+def _statistic(value, name: str, x: Tensor, axis: int) -> np.ndarray:
+    """A population statistic of shape (C,), checked, in x's dtype (a constant)."""
     value = as_array(value.data if isinstance(value, Tensor) else value, dtype=x.dtype)
     if value.shape != (x.shape[axis],):
         raise ValueError(f"batch_norm: {name} must have shape ({x.shape[axis]},) (axis "
                          f"{axis} of x shape {x.shape}), got {value.shape}")
-    return value.reshape(layout.param_shape)
+    return value
 
 
 class SyncBatchNorm(BatchNorm):
@@ -345,14 +368,3 @@ class SyncBatchNorm(BatchNorm):
         dtype = gamma.dtype
         return gx, ggamma.astype(dtype).reshape(gamma.shape), gbeta.astype(dtype).reshape(
             gamma.shape)
-
-
-def sync_batch_norm_training(x, gamma, beta, epsilon, axis, sum_over_replicas):
-    """``batch_norm_training`` with statistics over all replicas (see ``SyncBatchNorm``);
-    returns ``(y, mean, var)``."""
-    x, gamma, beta = _as_params(x, gamma, beta)
-    axis = _check(x, gamma, beta, axis, "sync batch_norm")
-    layout = _Layout(x.shape, axis)
-    op = SyncBatchNorm(axis, epsilon, sum_over_replicas)
-    y = op(x, _broadcastable(gamma, layout), _broadcastable(beta, layout))
-    return y, op.mean, op.var

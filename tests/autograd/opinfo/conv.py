@@ -1,4 +1,5 @@
-"""Registry entries of the image ops: conv2d, max/avg/stochastic pooling, dropout, batch_norm.
+"""Registry entries of the image ops: conv2d, max/avg/stochastic pooling, dropout, batch_norm
+(with its training form and its inference affine map).
 
 The NumPy references are written with explicit loops over output positions and their own
 padding arithmetic, independent of the im2col / strided-slice code they check. The torch
@@ -15,9 +16,10 @@ import numpy as np
 
 # The public names live in nervenet.functional, which re-exports these same functions.
 from nervenet.autograd.ops.conv import conv2d
-from nervenet.autograd.ops.dropout import dropout
-from nervenet.autograd.ops.norm import batch_norm
+from nervenet.autograd.ops.dropout import alpha_dropout, dropout
+from nervenet.autograd.ops.norm import batch_norm, batch_norm_affine, batch_norm_training
 from nervenet.autograd.ops.pool import avg_pool2d, max_pool2d, stochastic_pool2d
+from nervenet.autograd.ops.shape import concatenate
 from tests.autograd.opinfo.base import OpInfo, Sample
 
 try:  # the oracle is optional: the torch_op lambdas only run where it is installed
@@ -116,6 +118,11 @@ def batch_norm_reference(x, gamma, beta, mean=None, var=None, epsilon=1e-3, axis
                                                                                          shape)
 
 
+def batch_norm_affine_reference(gamma, beta, mean, var, epsilon=1e-3):
+    a = gamma / np.sqrt(var + epsilon)
+    return np.concatenate([a, beta - a * mean])
+
+
 # ----------------------------------------------------------------------- torch oracles
 
 
@@ -171,6 +178,11 @@ def batch_norm_torch(x, gamma, beta, mean=None, var=None, epsilon=1e-3, axis=-1)
     y = torch.nn.functional.batch_norm(x.movedim(axis, 1), mean, var, gamma, beta,
                                        training=mean is None, eps=epsilon)
     return y.movedim(1, axis)
+
+
+def batch_norm_affine_torch(gamma, beta, mean, var, epsilon=1e-3):
+    a = gamma / torch.sqrt(var + epsilon)
+    return torch.cat([a, beta - a * mean])
 
 
 # ---------------------------------------------------------------------------- samples
@@ -244,6 +256,9 @@ def _dropout_samples(rng):
         Sample((_unit(rng, 4, 5),), dict(rate=0.5, training=True, rng=1), label="train"),
         Sample((_unit(rng, 2, 3, 4),), dict(rate=0.2, training=True, rng=2), label="train-3d"),
         Sample((_unit(rng, 4, 5),), dict(rate=0.5, training=False), label="inference"),
+        Sample((_unit(rng, 3, 2, 2, 4),), dict(rate=0.5, training=True, rng=3,
+                                               noise_shape=(None, 1, 1, None)),
+               label="train-spatial"),
     ]
 
 
@@ -261,6 +276,17 @@ def _batch_norm_samples(rng):
     ]
 
 
+def _batch_norm_training_samples(rng):
+    return [sample for sample in _batch_norm_samples(rng) if len(sample.args) == 3]
+
+
+def _batch_norm_affine_samples(rng):
+    channels = lambda c: (rng.uniform(0.5, 1.5, c), _unit(rng, c), _unit(rng, c),
+                          rng.uniform(0.5, 2.0, c))
+    return [Sample(channels(3), label="per-channel"),
+            Sample(channels(1), dict(epsilon=0.0), label="one-channel-no-epsilon")]
+
+
 OPS = [
     OpInfo("conv2d", conv2d, _conv_samples, conv2d_reference, conv2d_torch),
     OpInfo("max_pool2d", max_pool2d, _pool_samples, max_pool2d_reference, max_pool2d_torch,
@@ -275,6 +301,13 @@ OPS = [
            kinks="none: the mask is fixed by the int seed in kwargs (a fresh generator each "
                  "call, so every call draws the same mask)",
            deterministic=False),
+    OpInfo("alpha_dropout", alpha_dropout, _dropout_samples,
+           kinks="none: the mask is fixed by the int seed in kwargs, as dropout's",
+           deterministic=False),
     OpInfo("batch_norm", batch_norm, _batch_norm_samples, batch_norm_reference,
            batch_norm_torch, differentiable=(0, 1, 2)),
+    OpInfo("batch_norm_training", lambda *args, **kw: batch_norm_training(*args, **kw)[0],
+           _batch_norm_training_samples, batch_norm_reference, batch_norm_torch),
+    OpInfo("batch_norm_affine", lambda *args, **kw: concatenate(batch_norm_affine(*args, **kw)),
+           _batch_norm_affine_samples, batch_norm_affine_reference, batch_norm_affine_torch),
 ]
