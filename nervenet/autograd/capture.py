@@ -136,6 +136,8 @@ class _Classifier:
         self.feeds = feeds  # per recording: the batch's arrays
         self.parameters = {id(p): index for index, p in enumerate(parameters)}
         self.parameter_arrays = {id(p.data): p for p in parameters}
+        self.parameter_views = {(_address(p.data), p.data.nbytes, p.data.dtype.str): p
+                                for p in parameters if p.data.flags.c_contiguous}
         self.produced = [{id(t): (i, k) for i, record in enumerate(tape.records)
                           for k, t in enumerate(record[3])} for tape in tapes]
         # a Tensor made around an output's array (``detach()``) reads that output
@@ -164,17 +166,30 @@ class _Classifier:
         return kinds[0]
 
     def array(self, arrays: tuple, where: str):
-        owner = self.parameter_arrays.get(id(arrays[1]))
-        if owner is not None and arrays[0] is arrays[1]:
-            return ("parameter data", owner)  # a weight's array (BN's moving statistics)
+        owners = [self._weight_viewed(a) for a in arrays]
+        if owners[1] is not None and owners[0] is owners[1]:
+            return ("parameter data", owners[1])  # a weight's array (BN's moving statistics)
         sources = [_feed_source(a, feeds) if isinstance(a, np.ndarray) else None
                    for a, feeds in zip(arrays, self.feeds)]
         if sources[0] is not None and sources[0] == sources[1]:
             return ("feed",) + sources[0]
+        if arrays[0] is arrays[1] or (_same_constant(*arrays) and not (
+                isinstance(arrays[1], np.ndarray) and arrays[1].ndim)):
+            return ("constant",)  # one object, or a number (a literal of the code)
         if _same_constant(*arrays):
-            return ("constant",)
+            raise CaptureError(f"{where} is an array made outside the recorded operations "
+                               "(from a weight?) that a replay could not recompute")
         raise CaptureError(f"{where} is computed outside the recorded operations and changes "
                            "from batch to batch")
+
+    def _weight_viewed(self, array):
+        """The weight whose array ``array`` is, or views whole (a reshape), else ``None``."""
+        if not isinstance(array, np.ndarray):
+            return None
+        owner = self.parameter_arrays.get(id(array))
+        if owner is None and array.base is not None and array.flags.c_contiguous:
+            owner = self.parameter_views.get((_address(array), array.nbytes, array.dtype.str))
+        return owner
 
 
 def _check_same_calls(first: Tape, second: Tape) -> None:
@@ -208,7 +223,7 @@ class Program:
         classify = _Classifier(tapes, feeds, parameters)
         self.feed_tensors: list[tuple] = []  # (tensor, feed index, how)
         self.feed_states: list[tuple] = []   # (function, attribute, feed index, how)
-        self.weight_states: list[tuple] = []  # (function, attribute, weight Tensor)
+        self.weight_states: list[tuple] = []  # (function, attribute, weight Tensor, shape)
         self.calls: list[tuple] = []          # (function, inputs, outputs, several, aliases)
         self.armed: list[tuple] = []          # (function, its attributes before a forward)
         seen = set()
@@ -225,7 +240,8 @@ class Program:
                     if kind[0] == "feed":
                         self.feed_tensors.append((pair[1], kind[1], kind[2]))
                     else:
-                        self.weight_states.append((pair[1], "data", kind[1]))
+                        self.weight_states.append((pair[1], "data", kind[1],
+                                                   pair[1].data.shape))
             if set(a[1]) != set(state):
                 raise CaptureError(f"{name} was constructed differently in two batches")
             for key, value in state.items():
@@ -233,7 +249,7 @@ class Program:
                 if kind[0] == "feed":
                     self.feed_states.append((function, key, kind[1], kind[2]))
                 elif kind[0] == "parameter data":
-                    self.weight_states.append((function, key, kind[1]))
+                    self.weight_states.append((function, key, kind[1], value.shape))
             _rearm(function, state, inputs, outputs, needs, generation)
             self.armed.append((function, dict(function.__dict__)))
             self.calls.append((function, inputs, outputs, len(outputs) > 1, tuple(aliases)))
@@ -248,8 +264,8 @@ class Program:
             tensor.data = _derive(feeds[index], tensor.data, how)
         for function, key, index, how in self.feed_states:
             setattr(function, key, _derive(feeds[index], getattr(function, key), how))
-        for function, key, weight in self.weight_states:  # set_weights may give new arrays
-            setattr(function, key, weight.data)
+        for function, key, weight, shape in self.weight_states:  # set_weights: new arrays
+            setattr(function, key, weight.data.reshape(shape))
         for function, inputs, outputs, several, aliases in self.calls:
             for alias, source in aliases:
                 alias.data = source.data

@@ -407,3 +407,37 @@ def test_a_repeated_batch_is_not_taken_for_constants():
     assert l1 == l2
     assert all(np.array_equal(a, b) for a, b in zip(eager.get_weights(), captured.get_weights()))
     assert not _replayed(captured)
+
+
+def test_inference_after_the_weights_change_reads_them_anew():
+    """A captured predict reads the weights (and BatchNormalization's moving statistics, which
+    its op views) at each replay; Normalization's standard deviation, computed in NumPy from
+    its variance, is not replayed at all."""
+    x, y = _images()
+    outputs = []
+    for jit in (False, "auto"):
+        set_random_seed(3)
+        model = models.Sequential([layers.Input(shape=(8, 8, 2)), layers.Conv2D(3, 3),
+                                   layers.BatchNormalization(), layers.Flatten(),
+                                   layers.Dense(3)])
+        model.compile("adam", losses.SparseCategoricalCrossentropy(from_logits=True),
+                      jit_compile=jit)
+        model.fit(x, y, epochs=2, batch_size=8, verbose=0)
+        first = model.predict(x, batch_size=4, verbose=0)
+        model.set_weights([w * 1.5 for w in model.get_weights()])
+        second = model.predict(x, batch_size=4, verbose=0)
+        model.layers[1].moving_variance.data *= 2.0  # in place
+        outputs.append((first, second, model.predict(x, batch_size=4, verbose=0)))
+    assert all(map(np.array_equal, *outputs))
+    assert _replayed(model, "predict")
+    normalized = models.Sequential([layers.Input(shape=(6,)), layers.Normalization(),
+                                    layers.Dense(3)])
+    normalized.layers[0].adapt(_data()[0])
+    normalized.compile("sgd", "mse")
+    x6 = _data()[0]
+    before = normalized.predict(x6, batch_size=8, verbose=0)
+    normalized.layers[0].adapt(x6 * 3.0 + 1.0)
+    after = normalized.predict(x6, batch_size=8, verbose=0)
+    assert not np.array_equal(before, after)
+    normalized.compile("sgd", "mse", jit_compile=False)
+    assert np.array_equal(after, normalized.predict(x6, batch_size=8, verbose=0))
