@@ -30,6 +30,16 @@ from nervenet.models import Model, Sequential
 
 
 
+def _export_onnx(model, filepath, opset: int | None = None, dynamic_batch: bool = True) -> None:
+    """``Model.export``'s ``"onnx"`` format: ``nervenet.onnx.export``, imported on first use."""
+    import nervenet.onnx
+
+    nervenet.onnx.export(model, filepath, opset=opset, dynamic_batch=dynamic_batch)
+
+
+models.model.export_formats.add("onnx", _export_onnx)
+
+
 def __getattr__(name: str):
     """``nervenet.sklearn`` and ``nervenet.onnx`` are imported on first use: they build on
     scikit-learn and onnx (the ``tune`` and ``onnx`` extras), which ``import nervenet`` must

@@ -45,13 +45,6 @@ FLOORS = {
 KNOT = ("nervenet.autograd.tensor", "nervenet.autograd.function", "nervenet.autograd.engine",
         "nervenet.autograd.ops.")
 
-# Upward imports that remain in the floors other engineers are rebuilding now (issue #20);
-# the integrator empties this list when layers/ and models/ are done. (importer, imported)
-KNOWN_UPWARD = {
-    # Model.export imports the ONNX exporter (floor 4), which builds on models
-    ("nervenet.models.model", "nervenet.onnx"),
-}
-
 # Functions over the limits that remain in the areas being rebuilt now (issue #20); the
 # integrator empties this list at the end. (module path, qualified function name)
 KNOWN_LONG = {
@@ -119,7 +112,7 @@ def _upward(imports: dict[str, set[str]]) -> list[str]:
         for target in sorted(set().union(*map(_runs, imported)) if imported else ()):
             if target == "nervenet" or not target.startswith("nervenet"):
                 continue
-            if floor_of(target) > floor_of(module) and (module, target) not in KNOWN_UPWARD:
+            if floor_of(target) > floor_of(module):
                 upward.append(f"{module} (floor {floor_of(module)}) imports {target} "
                               f"(floor {floor_of(target)})")
     return upward

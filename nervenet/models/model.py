@@ -25,6 +25,12 @@ from nervenet.models.functional import Graph
 from nervenet.models.summary import print_summary
 from nervenet.models.trainer import Trainer
 from nervenet.nest import flatten
+from nervenet.registry import Registry
+
+export_formats = Registry("export format")
+"""The formats ``Model.export`` writes: id -> ``write(model, filepath, **options)``. The
+exporters sit a floor above the models they trace, so they register here from above
+(``nervenet/__init__.py`` registers ``"onnx"``) and models import nothing of theirs."""
 
 
 class Model(Trainer, Layer):
@@ -200,13 +206,11 @@ class Model(Trainer, Layer):
     def export(self, filepath, format: str = "onnx", opset: int | None = None,  # noqa: A002
                dynamic_batch: bool = True) -> None:
         """Export the model for inference elsewhere, as Keras 3's ``model.export``: ``format``
-        ``"onnx"`` (the only one) writes an ONNX file with ``nervenet.onnx.export`` (see
-        there for ``opset`` and ``dynamic_batch``; needs the ``onnx`` package)."""
-        if format != "onnx":
-            raise ValueError(f"export: format must be 'onnx', got {format!r}")
-        import nervenet.onnx  # here, not above: the onnx package is an optional extra
-
-        nervenet.onnx.export(self, filepath, opset=opset, dynamic_batch=dynamic_batch)
+        names a writer in ``export_formats``; ``"onnx"`` (the only one) writes an ONNX file
+        with ``nervenet.onnx.export`` (see there for ``opset`` and ``dynamic_batch``; needs the
+        ``onnx`` package)."""
+        write = export_formats.lookup(format)
+        write(self, filepath, opset=opset, dynamic_batch=dynamic_batch)
 
     def get_config(self) -> dict:
         """A functional model's graph (every layer's config and the calls between them).

@@ -237,7 +237,7 @@ class Doubling(layers.Layer):
     ("layer", "layer 'doubling' \\(Doubling\\) has no ONNX converter"),
     ("activation", "activation .* has no ONNX converter"),
     ("opset", "opset must be an int from 13 to 21"),
-    ("format", "format must be 'onnx'"),
+    ("format", "unknown export format 'tf'; valid export format ids are: onnx"),
     ("not built", "not built"),
 ])
 def test_errors_name_the_problem(problem, match, tmp_path):
