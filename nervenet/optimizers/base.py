@@ -8,17 +8,22 @@ differs, and it is written once per parameter in a subclass's ``update_step``:
    ``torch.nn.utils.clip_grad_value_`` / ``clip_grad_norm_`` would before ``step()``;
 3. coupled weight decay ``g <- g + weight_decay * w`` (L2 regularisation; torch's default),
    except for decoupled optimizers (AdamW);
-4. ``delta = update_step(g, w, lr)``: the subclass's rule returns the amount to subtract;
+4. ``delta = update_step(g, w, lr)``: the subclass's rule updates this variable's slots in
+   place and returns the amount to subtract;
 5. write ``w <- w - delta`` in place (after ``w <- w * (1 - lr * weight_decay)`` for decoupled
    weight decay).
 
+A step is all or nothing: refused, it leaves every weight, slot and ``iterations`` as they were.
 From finite gradients, weights and state, an update can only become NaN or infinite through an
-overflow, an invalid operation (0/0, sqrt of a negative) or a division by zero. Steps 3-5 run
+overflow, an invalid operation (0/0, sqrt of a negative) or a division by zero; steps 3-5 run
 under ``numpy.errstate(over="raise", invalid="raise", divide="raise")``, so such an update
-raises FloatingPointError where it happens, before any weight is written, for the price of one
-context manager per step instead of another pass over every update; the variables seen for the
-first time in a refused step get no state. The slots of the variables whose rule ran before the
-failing one have advanced, though (the rules update them in place; see docs/reliability.md).
+raises FloatingPointError where it happens. Since the rules write their slots in place, the
+step first proves it cannot happen: ``bound_step``, the rule replayed on upper bounds of
+magnitudes (the largest gradient, from the squared norm of step 1; a running bound of each
+slot's largest magnitude; the rate), every rounding accounted for (``bounds.Rounding``), a few
+Python float operations per step. A step it cannot certify (rates or magnitudes near the
+largest float) copies the slots of its variables aside first, puts them back if a rule fails,
+and computes its new weights apart before writing them: the same arithmetic, bit for bit.
 
 Optimizer state (moments, accumulators, momentum buffers) is created lazily the first time a
 variable is seen and is keyed by the variable's index: the order in which variables are first
@@ -42,6 +47,7 @@ import numpy as np
 from nervenet.autograd.tensor import Tensor
 from nervenet.checks import check_number
 from nervenet.optimizers import schedules
+from nervenet.optimizers.bounds import Rounding, copy_slots, largest_magnitudes, restore_slots
 
 #: variables of at least this many bytes write their update into a buffer kept across steps:
 #: a new array that large is mapped afresh by the allocator (page faults), while smaller ones
@@ -171,6 +177,11 @@ class Optimizer:
         # deltas of all variables coexist until the write anyway.
         self._deltas: list[np.ndarray | None] = []
         self._restored: dict[int, dict[str, np.ndarray]] = {}  # set_state before build
+        # the overflow bound (see bound_step): max|slot| per slot name over every variable,
+        # advanced with each certified step; None: unknown (the slots were handed out or
+        # replaced), measured at the next step. Not state, never saved.
+        self._slot_bounds: dict[str, float] | None = None
+        self._rounding: Rounding | None = None  # for the variables' dtype (None: several)
         self._cycled_momentum: float | None = None
 
     # ------------------------------------------------------------------ learning rate
@@ -226,7 +237,8 @@ class Optimizer:
         raise NotImplementedError
 
     def update_step(self, grad: np.ndarray, var: Tensor, lr: float) -> np.ndarray:
-        """The rule: update this variable's slots and return ``delta`` (``w <- w - delta``)."""
+        """The rule: update this variable's slots (in place, read through ``slots(var)``) and
+        return ``delta`` (``w <- w - delta``)."""
         raise NotImplementedError
 
     def build(self, variables) -> None:
@@ -251,7 +263,9 @@ class Optimizer:
         return buffer
 
     def slots(self, var: Tensor) -> dict[str, np.ndarray]:
-        """The state of ``var`` (its arrays, not copies)."""
+        """The state of ``var`` (its arrays, not copies: they may be written into until the
+        next step; the overflow bound then measures the slots again)."""
+        self._slot_bounds = None
         return self._slots[self._index_of[id(var)]]
 
     def _track(self, var: Tensor) -> int:
@@ -272,6 +286,7 @@ class Optimizer:
         self._index_of[id(var)] = index
         self._slots.append(slots)
         self._deltas.append(None)
+        self._slot_bounds = None
         return index
 
     def _untrack_from(self, count: int, restored: dict) -> None:
@@ -282,6 +297,7 @@ class Optimizer:
         for table in (self._tracked, self._slots, self._deltas):
             del table[count:]
         self._restored = restored
+        self._slot_bounds = None
 
     def _adopt(self, restored, fresh, var, index):
         """Check restored slots against what this variable needs, and cast them to its dtype."""
@@ -297,6 +313,7 @@ class Optimizer:
 
     @property
     def variables(self) -> list[np.ndarray]:
+        self._slot_bounds = None  # the slots themselves are handed out
         state = [np.array(self.iterations, dtype=np.int64)]
         for slots in self._slots:
             state.extend(slots.values())
@@ -339,6 +356,7 @@ class Optimizer:
         for index, slots in adopted.items():  # all checked first: all or nothing
             self._slots[index] = slots
         self._restored = {i: s for i, s in per_index.items() if i >= len(self._tracked)}
+        self._slot_bounds = None
         self.iterations = int(iterations)
 
     # ------------------------------------------------------------------ the step
@@ -349,70 +367,194 @@ class Optimizer:
         is skipped, as Keras). Each variable (a Tensor) has its ``.data`` updated in place.
 
         Raises:
-            FloatingPointError: a gradient or an update is NaN or infinite; nothing is written
-                to the weights (naming the variable).
+            FloatingPointError: a gradient or an update is NaN or infinite, or overflows; the
+                step was refused (naming the variable): no weight, slot or ``iterations``
+                changed.
             ValueError, TypeError: malformed pairs, shapes that differ, no gradient at all.
         """
-        owner = type(self).__name__
-        grads, variables, indices, squares = [], [], [], []
-        seen = set()
         tracked, restored = len(self._tracked), dict(self._restored)
-        pairs = self._pairs(grads_and_vars)
-        for grad, var in pairs:
-            index = self._index_of[id(var)]
-            if grad is None:
-                continue
-            grad = grad.data if isinstance(grad, Tensor) else np.asarray(grad)
-            weights = var.data
-            if grad.shape != weights.shape:
-                raise ValueError(f"{owner}.apply_gradients: the gradient of "
-                                 f"{_describe(var, index)} has shape {grad.shape}")
-            if index in seen:
-                raise ValueError(f"{owner}.apply_gradients: {_describe(var, index)} is given "
-                                 "twice")
-            if grad.dtype != weights.dtype:
-                grad = grad.astype(weights.dtype)
-            square = squared_norm(grad)
-            if square != square:                    # NaN: checked before anything is written
-                raise FloatingPointError(f"{owner}: the gradient of {_describe(var, index)} "
-                                         "contains NaN or inf; the step was refused")
-            seen.add(index)
-            grads.append(grad)
-            variables.append(var)
-            indices.append(index)
-            squares.append(square)
-        if not grads:
-            raise ValueError(f"{owner}.apply_gradients: no gradient was given for any variable")
+        grads, variables, squares = self._gradients(self._pairs(grads_and_vars))
         grads = self._clip(grads, squares)
         lr = self._step_learning_rate(self.iterations)
         schedule = self.learning_rate_schedule
         self._cycled_momentum = (schedule.momentum(self.iterations)
                                  if getattr(schedule, "cycle_momentum", False) else None)
-        coupled = self.weight_decay and not self.decoupled_weight_decay
-        decoupled = self.decoupled_weight_decay and self.weight_decay
-        factor = 1.0 - lr * self.weight_decay if decoupled else 1.0
-        grows = factor < -1.0  # lr * weight_decay > 2: the decay can overflow
+        try:
+            grads, squares = self._decay_gradients(grads, variables, squares, lr)
+            bounds = self._certify(max(squares), lr, len(variables))
+            if bounds is None:
+                self._commit(self._step_transactionally(grads, variables, lr), variables)
+            else:
+                self._write(self._run_rules(grads, variables, lr, bounds), variables, lr)
+        except FloatingPointError:
+            self._untrack_from(tracked, restored)  # the variables new in this step: no state
+            raise
+        self.iterations += 1
+
+    def _gradients(self, pairs: list) -> tuple[list, list, list]:
+        """The given gradients (as arrays of their variable's dtype), their variables and their
+        squared norms; raises before anything is written when one is not finite."""
+        owner = type(self).__name__
+        grads, variables, squares, seen = [], [], [], set()
+        for grad, var in pairs:
+            index = self._index_of[id(var)]
+            if grad is None:
+                continue
+            grad = grad.data if isinstance(grad, Tensor) else np.asarray(grad)
+            if grad.shape != var.data.shape:
+                raise ValueError(f"{owner}.apply_gradients: the gradient of "
+                                 f"{_describe(var, index)} has shape {grad.shape}")
+            if index in seen:
+                raise ValueError(f"{owner}.apply_gradients: {_describe(var, index)} is given "
+                                 "twice")
+            if grad.dtype != var.data.dtype:
+                grad = grad.astype(var.data.dtype)
+            square = squared_norm(grad)
+            if square != square:                    # NaN
+                raise FloatingPointError(f"{owner}: the gradient of {_describe(var, index)} "
+                                         "contains NaN or inf; the step was refused")
+            seen.add(index)
+            grads.append(grad)
+            variables.append(var)
+            squares.append(square)
+        if not grads:
+            raise ValueError(f"{owner}.apply_gradients: no gradient was given for any variable")
+        return grads, variables, squares
+
+    def _refused(self, var: Tensor, error: Exception, consequence: str = "no weight, slot or "
+                 "iteration count changed") -> FloatingPointError:
+        return FloatingPointError(
+            f"{type(self).__name__}: the update of {_describe(var, self._index_of[id(var)])} is "
+            f"not finite ({error}); the step was refused: {consequence}")
+
+    def _decay_gradients(self, grads: list, variables: list, squares: list, lr: float):
+        """Coupled weight decay ``g + weight_decay * w`` (and the squared norms of the decayed
+        gradients, which the overflow bound needs), or the check that a decoupled decay
+        factor below -1 cannot overflow: before any rule runs, so a failure changes nothing."""
+        if not self.weight_decay:
+            return grads, squares
+        if self.decoupled_weight_decay:
+            factor = 1.0 - lr * self.weight_decay
+            for var in variables if factor < -1.0 else ():
+                if not _decay_fits(var.data, factor):
+                    raise self._refused(var, f"the weight decay factor {factor:g} overflows")
+            return grads, squares
+        decayed = []
+        with np.errstate(over="raise", invalid="raise"):
+            for grad, var in zip(grads, variables):
+                try:
+                    decayed.append(grad + self.weight_decay * var.data)
+                except FloatingPointError as error:
+                    raise self._refused(var, error) from None
+        return decayed, [squared_norm(grad) for grad in decayed]
+
+    def _run_rules(self, grads: list, variables: list, lr: float, bounds=None) -> list:
+        """Every variable's rule, under ``numpy.errstate``: the deltas, in order. ``bounds``:
+        the slot bounds this step was certified with, kept for the next step."""
         deltas = []
         with np.errstate(over="raise", invalid="raise", divide="raise"):
-            for grad, var, index in zip(grads, variables, indices):
+            for grad, var in zip(grads, variables):
                 try:
-                    if coupled:
-                        grad = grad + self.weight_decay * var.data
                     deltas.append(self.update_step(grad, var, lr))
-                    if grows:
-                        _check_decay(var.data, factor)
-                except FloatingPointError as error:
-                    self._untrack_from(tracked, restored)
-                    raise FloatingPointError(
-                        f"{owner}: the update of {_describe(var, index)} is not finite "
-                        f"({error}); the step was refused: no weight was written, but the "
-                        "state of the variables up to this one may have advanced") from None
+                except ArithmeticError as error:  # FloatingPointError, or a Python scalar's
+                    if bounds is None:  # the transactional step puts the slots back
+                        raise self._refused(var, error) from None
+                    self._slot_bounds = None
+                    raise self._refused(var, error, (
+                        "no weight was written, but the slots of the variables before this one "
+                        "have advanced: the overflow bound (bound_step) missed it")) from None
+        if bounds is not None:
+            self._slot_bounds = bounds  # update_step's slots() calls marked them unknown
+        return deltas
+
+    def _write(self, deltas: list, variables: list, lr: float) -> None:
+        """``w <- w - delta`` in place, after ``w <- w * (1 - lr * weight_decay)`` for decoupled
+        weight decay. Cannot overflow a finite ``w`` once the step is certified (``_certify``)."""
+        decoupled = self.decoupled_weight_decay and self.weight_decay
+        factor = 1.0 - lr * self.weight_decay if decoupled else 1.0
+        with np.errstate(over="raise", invalid="raise"):
             for delta, var in zip(deltas, variables):
                 weights = var.data
                 if decoupled:
                     weights *= factor
                 np.subtract(weights, delta, out=weights)
-        self.iterations += 1
+
+    def _step_transactionally(self, grads: list, variables: list, lr: float) -> list:
+        """The step the overflow bound could not certify: the rules run on the slots as they
+        are, a copy of each put aside first and put back if one overflows; the new weights are
+        computed apart (refused if one is not finite) and returned, nothing written yet."""
+        saved = [copy_slots(self._slots[self._index_of[id(var)]]) for var in variables]
+        try:
+            deltas = self._run_rules(grads, variables, lr)
+            return [self._new_weights(var, delta, lr) for var, delta in zip(variables, deltas)]
+        except FloatingPointError:
+            for var, (arrays, copies) in zip(variables, saved):
+                restore_slots(self._slots[self._index_of[id(var)]], arrays, copies)
+            raise
+        finally:
+            self._slot_bounds = None  # measured again at the next step
+
+    def _new_weights(self, var: Tensor, delta: np.ndarray, lr: float) -> np.ndarray:
+        """``w - delta`` (decoupled decay first) as a new array, refused if not finite."""
+        if math.isnan(squared_norm(delta)):  # an infinite Python coefficient raises nothing
+            raise self._refused(var, "the step is NaN or infinite")
+        weights = var.data.copy()
+        with np.errstate(over="raise", invalid="raise"):
+            try:
+                if self.decoupled_weight_decay and self.weight_decay:
+                    weights *= 1.0 - lr * self.weight_decay
+                return np.subtract(weights, delta, out=weights)
+            except FloatingPointError as error:
+                raise self._refused(var, f"w - delta: {error}") from None
+
+    @staticmethod
+    def _commit(new_weights: list, variables: list) -> None:
+        for weights, var in zip(new_weights, variables):
+            np.copyto(var.data, weights)
+
+    # ------------------------------------------------------------------ the overflow bound
+    #: slots that must never be negative (a square root is taken of them); ``bound_step``
+    #: relies on it, and a measured slot with a negative element is not certified
+    nonnegative_slots: tuple[str, ...] = ()
+
+    def bound_step(self, grad: float, slots: dict[str, float], lr: float,
+                   op: Rounding) -> tuple[dict[str, float], float] | None:
+        """``update_step`` on magnitudes: from ``grad`` >= max|g| over this step's gradients
+        and ``slots`` (slot name -> an upper bound of max|slot| over every variable; a slot
+        absent from the dict is absent from every variable), the bounds of the slots the rule
+        changes and of max|delta|, every rounded operation of the rule taken through ``op`` in
+        the rule's order (see ``Rounding``). ``None``: no bound is known (the default), every
+        step is then transactional (its slots copied first)."""
+        return None
+
+    def _certify(self, square: float, lr: float, count: int) -> dict[str, float] | None:
+        """The slot bounds after this step if it provably cannot overflow (``bound_step``
+        with every intermediate and the new slots finite, and ``|delta| < ulp(max) / 2``, so
+        that ``w - delta`` cannot overflow a finite ``w``), else None. ``square``: the largest
+        squared norm of this step's gradients; ``count``: how many variables it updates."""
+        measured = self._slot_bounds is None
+        for _ in range(2):
+            if self._slot_bounds is None:
+                dtypes = {var.dtype for var in self._tracked}
+                self._rounding = Rounding(dtypes.pop()) if len(dtypes) == 1 else None
+                self._slot_bounds = largest_magnitudes(self._slots, self.nonnegative_slots)
+            bounds, op = self._slot_bounds, self._rounding
+            if op is None:
+                return None
+            op.fits = True
+            try:
+                certified = self.bound_step(op.root_of_square(square), bounds, lr, op)
+            except ArithmeticError:  # a scalar of the rule divides by 0: the rule will, too
+                certified = None
+            if certified is not None and op.fits and certified[1] < op.half_ulp:
+                new = {**bounds, **certified[0]}
+                if count < len(self._tracked):  # the slots of skipped variables stay
+                    new = {key: max(value, bounds.get(key, 0.0)) for key, value in new.items()}
+                return new
+            if measured:
+                return None
+            self._slot_bounds, measured = None, True  # the running bounds may have drifted
+        return None
 
     def _pairs(self, grads_and_vars) -> list:
         """The ``(gradient, variable)`` pairs as a list, every variable tracked. Variables
@@ -479,12 +621,12 @@ class Optimizer:
         return f"{type(self).__name__}(learning_rate={self._learning_rate!r})"
 
 
-def _check_decay(weights: np.ndarray, factor: float) -> None:
-    """Decoupled weight decay ``w <- w * factor`` (``1 - lr * weight_decay`` below -1) grows
-    the weights: raise, before any weight is written, if it would overflow."""
-    if weights.size and (
-            float(np.abs(weights).max()) * -factor > float(np.finfo(weights.dtype).max)):
-        raise FloatingPointError(f"the weight decay factor {factor:g} overflows")
+def _decay_fits(weights: np.ndarray, factor: float) -> bool:
+    """Whether decoupled weight decay ``w <- w * factor`` (``1 - lr * weight_decay`` below -1:
+    it grows the weights) stays finite."""
+    largest = float(np.finfo(weights.dtype).max)
+    return -factor <= largest and not (
+        weights.size and float(np.abs(weights).max()) * -factor > largest)
 
 
 def _scale_to_norm(g: np.ndarray, norm: float, max_norm: float) -> np.ndarray:

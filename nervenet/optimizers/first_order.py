@@ -6,12 +6,17 @@ hyperparameter values (so trajectories can be compared step by step), which for 
 learning rate are also the papers'. Where Keras and torch place epsilon differently, we follow
 torch and say so. Each class writes its rule once, per parameter, in ``update_step``; clipping,
 weight decay, the finiteness checks and the in-place write are shared (``base.Optimizer``).
+Beside each rule, ``bound_step`` replays its operations, in its order, on upper bounds of
+magnitudes: the certificate that the step cannot overflow (``bounds.Rounding``). A change to a
+rule changes its bound too; tests/optimizers/test_overflow_bound.py checks one against the other.
 
 Notation in the rules: ``w`` a weight, ``g`` its gradient (after clipping and coupled weight
 decay), ``lr`` the learning rate of this step, ``t`` the 1-based step count of this weight.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -95,6 +100,15 @@ class SGD(Optimizer):
             return delta
         return np.multiply(v, lr, out=delta)
 
+    def bound_step(self, grad, slots, lr, op):
+        momentum = self._momentum_term(self.momentum)
+        if momentum == 0:
+            return {}, op(grad * op.scalar(lr))
+        v = op(op(slots.get("velocity", 0.0) * op.scalar(momentum)) + grad)
+        if self.nesterov:
+            return {"velocity": v}, op(op(op(v * op.scalar(momentum)) + grad) * op.scalar(lr))
+        return {"velocity": v}, op(v * op.scalar(lr))
+
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
 
@@ -118,6 +132,7 @@ class Adagrad(Optimizer):
     """
 
     cycles_momentum = False
+    nonnegative_slots = ("accumulator",)
 
     @keras2_arguments
     def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7,
@@ -139,6 +154,12 @@ class Adagrad(Optimizer):
         delta = np.divide(grad, denominator, out=denominator)
         delta *= lr
         return delta
+
+    def bound_step(self, grad, slots, lr, op):
+        accumulator = op(slots["accumulator"] + op(grad * grad))
+        epsilon = op.positive(self.epsilon)         # sqrt(G) + eps >= eps
+        op(op(math.sqrt(accumulator)) + op.scalar(self.epsilon))
+        return {"accumulator": accumulator}, op(op(grad / epsilon) * op.scalar(lr))
 
     def get_config(self):
         return {**super().get_config(),
@@ -168,6 +189,8 @@ class RMSprop(Optimizer):
             (default ``False``).
         weight_decay, clipnorm, clipvalue, global_clipnorm, name, decay: see ``Optimizer``.
     """
+
+    nonnegative_slots = ("square_average",)
 
     @keras2_arguments
     def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False,
@@ -212,6 +235,25 @@ class RMSprop(Optimizer):
         delta *= lr
         return delta
 
+    def bound_step(self, grad, slots, lr, op):
+        rho = op.scalar(self.rho)
+        s = op(op(slots["square_average"] * rho)
+               + op(op(op.scalar(1 - self.rho) * grad) * grad))
+        new = {"square_average": s}
+        if self.centered:
+            a = new["gradient_average"] = op(op(slots["gradient_average"] * rho)
+                                             + op(op.scalar(1 - self.rho) * grad))
+            s = op(s + op(a * a))                   # |s - a^2| <= s + a^2
+        epsilon = op.positive(self.epsilon)         # sqrt(.) + eps >= eps
+        op(op(math.sqrt(s)) + op.scalar(self.epsilon))
+        quotient = op(grad / epsilon)
+        momentum = self._momentum_term(self.momentum)
+        if momentum > 0:
+            b = new["momentum"] = op(op(slots.get("momentum", 0.0) * op.scalar(momentum))
+                                     + quotient)
+            return new, op(op.scalar(lr) * b)
+        return new, op(quotient * op.scalar(lr))
+
     def get_config(self):
         return {**super().get_config(), "rho": self.rho, "momentum": self.momentum,
                 "epsilon": self.epsilon, "centered": self.centered}
@@ -241,6 +283,8 @@ class Adam(Optimizer):
             ``None``); see AdamW for decoupled decay.
         clipnorm, clipvalue, global_clipnorm, name, decay: see ``Optimizer``.
     """
+
+    nonnegative_slots = ("v", "v_max")
 
     @keras2_arguments
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
@@ -281,6 +325,19 @@ class Adam(Optimizer):
         np.divide(m, delta, out=delta)
         delta *= lr * root / (1 - beta_1 ** t)
         return delta
+
+    def bound_step(self, grad, slots, lr, op):
+        """For every step count t >= 1: ``sqrt(1 - beta_2^t) >= sqrt(1 - beta_2)`` bounds the
+        added epsilon from below, ``root / (1 - beta_1^t) <= 1 / (1 - beta_1)`` the factor."""
+        beta_1, beta_2 = self._momentum_term(self.beta_1), self.beta_2
+        m = op(op(slots["m"] * op.scalar(beta_1)) + op(grad * op.scalar(1 - beta_1)))
+        v = op(op(slots["v"] * op.scalar(beta_2)) + op(op(grad * grad) * op.scalar(1 - beta_2)))
+        new = {"m": m, "v": v}
+        if self.amsgrad:
+            v = new["v_max"] = max(slots["v_max"], v)
+        epsilon = op.positive(self.epsilon * (1 - beta_2) ** 0.5)
+        op(op(math.sqrt(v)) + op.scalar(self.epsilon))
+        return new, op(op(m / epsilon) * op.scalar(lr / (1 - beta_1)))
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
@@ -358,6 +415,13 @@ class Adamax(Optimizer):
         delta *= lr / (1 - beta_1 ** t)
         return delta
 
+    def bound_step(self, grad, slots, lr, op):
+        beta_1 = self._momentum_term(self.beta_1)
+        m = op(op(slots["m"] * op.scalar(beta_1)) + op(op.scalar(1 - beta_1) * grad))
+        epsilon = op.positive(self.epsilon)         # u >= |g| + eps >= eps
+        u = max(op(slots["u"] * op.scalar(self.beta_2)), op(grad + op.scalar(self.epsilon)))
+        return {"m": m, "u": u}, op(op(m / epsilon) * op.scalar(lr / (1 - beta_1)))
+
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
                 "epsilon": self.epsilon}
@@ -384,6 +448,8 @@ class Nadam(Optimizer):
             and torch's).
         weight_decay, clipnorm, clipvalue, global_clipnorm, name, decay: see ``Optimizer``.
     """
+
+    nonnegative_slots = ("v",)
 
     @keras2_arguments
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
@@ -418,6 +484,21 @@ class Nadam(Optimizer):
         delta *= lr * (1 - mu) / (1 - product)
         delta += (lr * mu_next / (1 - product * mu_next)) * m / denominator
         return delta
+
+    def bound_step(self, grad, slots, lr, op):
+        """For every step count: ``mu_t, mu_{t+1}`` lie in [0, beta_1] and ``|P|`` only
+        shrinks, so both factors are at most ``lr / (1 - |P| beta_1)``; ``1 - beta_2^t >= 1 -
+        beta_2``."""
+        beta_1, beta_2 = self._momentum_term(self.beta_1), self.beta_2
+        m = op(op(slots["m"] * op.scalar(beta_1)) + op(op.scalar(1 - beta_1) * grad))
+        v = op(op(slots["v"] * op.scalar(beta_2)) + op(op(op.scalar(1 - beta_2) * grad) * grad))
+        scaled = op(v / op.positive(1 - beta_2))
+        epsilon = op.positive(self.epsilon)         # sqrt(.) + eps >= eps
+        op(op(math.sqrt(scaled)) + op.scalar(self.epsilon))
+        floor = 1 - slots["mu_product"] * beta_1 - 2.0 ** -50  # the rule's own roundings
+        factor = op.scalar(lr / floor if floor > 0 else math.inf)
+        first = op(op(grad / epsilon) * factor)
+        return {"m": m, "v": v}, op(first + op(op(factor * m) / epsilon))
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
