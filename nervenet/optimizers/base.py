@@ -385,7 +385,8 @@ class Optimizer:
             if bounds is None:
                 self._commit(self._step_transactionally(grads, variables, lr), variables)
             else:
-                self._write(self._run_rules(grads, variables, lr, bounds), variables, lr)
+                with np.errstate(over="raise", invalid="raise", divide="raise"):
+                    self._write(self._run_rules(grads, variables, lr, bounds), variables, lr)
         except FloatingPointError:
             self._untrack_from(tracked, restored)  # the variables new in this step: no state
             raise
@@ -449,20 +450,19 @@ class Optimizer:
         return decayed, [squared_norm(grad) for grad in decayed]
 
     def _run_rules(self, grads: list, variables: list, lr: float, bounds=None) -> list:
-        """Every variable's rule, under ``numpy.errstate``: the deltas, in order. ``bounds``:
-        the slot bounds this step was certified with, kept for the next step."""
+        """Every variable's rule (under the caller's ``numpy.errstate``): the deltas, in order.
+        ``bounds``: the slot bounds this step was certified with, kept for the next step."""
         deltas = []
-        with np.errstate(over="raise", invalid="raise", divide="raise"):
-            for grad, var in zip(grads, variables):
-                try:
-                    deltas.append(self.update_step(grad, var, lr))
-                except ArithmeticError as error:  # FloatingPointError, or a Python scalar's
-                    if bounds is None:  # the transactional step puts the slots back
-                        raise self._refused(var, error) from None
-                    self._slot_bounds = None
-                    raise self._refused(var, error, (
-                        "no weight was written, but the slots of the variables before this one "
-                        "have advanced: the overflow bound (bound_step) missed it")) from None
+        for grad, var in zip(grads, variables):
+            try:
+                deltas.append(self.update_step(grad, var, lr))
+            except ArithmeticError as error:  # FloatingPointError, or a Python scalar's
+                if bounds is None:  # the transactional step puts the slots back
+                    raise self._refused(var, error) from None
+                self._slot_bounds = None
+                raise self._refused(var, error, (
+                    "no weight was written, but the slots of the variables before this one "
+                    "have advanced: the overflow bound (bound_step) missed it")) from None
         if bounds is not None:
             self._slot_bounds = bounds  # update_step's slots() calls marked them unknown
         return deltas
@@ -472,12 +472,11 @@ class Optimizer:
         weight decay. Cannot overflow a finite ``w`` once the step is certified (``_certify``)."""
         decoupled = self.decoupled_weight_decay and self.weight_decay
         factor = 1.0 - lr * self.weight_decay if decoupled else 1.0
-        with np.errstate(over="raise", invalid="raise"):
-            for delta, var in zip(deltas, variables):
-                weights = var.data
-                if decoupled:
-                    weights *= factor
-                np.subtract(weights, delta, out=weights)
+        for delta, var in zip(deltas, variables):
+            weights = var.data
+            if decoupled:
+                weights *= factor
+            np.subtract(weights, delta, out=weights)
 
     def _step_transactionally(self, grads: list, variables: list, lr: float) -> list:
         """The step the overflow bound could not certify: the rules run on the slots as they
@@ -485,7 +484,8 @@ class Optimizer:
         computed apart (refused if one is not finite) and returned, nothing written yet."""
         saved = [copy_slots(self._slots[self._index_of[id(var)]]) for var in variables]
         try:
-            deltas = self._run_rules(grads, variables, lr)
+            with np.errstate(over="raise", invalid="raise", divide="raise"):
+                deltas = self._run_rules(grads, variables, lr)
             return [self._new_weights(var, delta, lr) for var, delta in zip(variables, deltas)]
         except FloatingPointError:
             for var, (arrays, copies) in zip(variables, saved):

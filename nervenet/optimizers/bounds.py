@@ -90,8 +90,9 @@ class Rounding:
         return cast
 
     def root_of_square(self, square: float) -> float:
-        """An upper bound of max|g| from ``square = squared_norm(g)`` (point 5)."""
-        return self(math.sqrt(self(square + self.tiny)))
+        """An upper bound of max|g| from ``square = squared_norm(g)`` (point 5; the square may
+        exceed the dtype's range: squared_norm then sums in float64)."""
+        return self(math.sqrt((square + self.tiny) * self.slack))
 
 
 def largest_magnitudes(slot_dicts, nonnegative: tuple[str, ...]) -> dict[str, float]:
