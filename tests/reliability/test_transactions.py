@@ -234,6 +234,7 @@ def test_an_overflow_inside_the_rule_changes_no_weight_slot_or_iteration(kind):
     assert runs[0] == runs[1]  # the refused step left no trace in what followed
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # squared_norm's dot overflows
 def test_a_first_step_refused_inside_the_rule_creates_no_optimizer_state():
     first, second = nervenet.tensor(np.ones(3, np.float32)), nervenet.tensor(np.ones(2, np.float32))
     optimizer = optimizers.Adam(0.1)
@@ -247,6 +248,7 @@ def test_a_first_step_refused_inside_the_rule_creates_no_optimizer_state():
     assert int(optimizer.get_state()["1/step"]) == 1  # the restored slots were kept for it
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # squared_norm's dot overflows
 def test_train_on_batch_and_fit_report_an_in_rule_overflow_as_refused_and_change_nothing():
     """Weights grown to 1e18: the output kernel's gradient (~1e36) squared overflows in Adam,
     after the hidden layer's updates succeeded."""
