@@ -447,7 +447,11 @@ class Optimizer:
                     decayed.append(grad + self.weight_decay * var.data)
                 except FloatingPointError as error:
                     raise self._refused(var, error) from None
-        return decayed, [squared_norm(grad) for grad in decayed]
+        squares = [squared_norm(grad) for grad in decayed]  # outside: its dot may overflow
+        for square, var in zip(squares, variables):
+            if square != square:  # NaN: a weight is not finite
+                raise self._refused(var, "the decayed gradient is NaN or infinite")
+        return decayed, squares
 
     def _run_rules(self, grads: list, variables: list, lr: float, bounds=None) -> list:
         """Every variable's rule (under the caller's ``numpy.errstate``): the deltas, in order.
@@ -487,7 +491,7 @@ class Optimizer:
             with np.errstate(over="raise", invalid="raise", divide="raise"):
                 deltas = self._run_rules(grads, variables, lr)
             return [self._new_weights(var, delta, lr) for var, delta in zip(variables, deltas)]
-        except FloatingPointError:
+        except BaseException:
             for var, (arrays, copies) in zip(variables, saved):
                 restore_slots(self._slots[self._index_of[id(var)]], arrays, copies)
             raise

@@ -207,3 +207,16 @@ def test_a_bound_that_misses_an_overflow_says_so():
     np.testing.assert_array_equal(first.data, weights[0])  # no weight written, but
     np.testing.assert_array_equal(second.data, weights[1])
     assert optimizer.slots(first)["velocity"][0] != np.float32(0.1)  # a slot advanced
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_coupled_decay_of_an_infinite_weight_is_refused_before_any_rule():
+    """``g + wd * w`` of an infinite weight raises nothing in NumPy; its norm, which the bound
+    needs, is NaN: refused there, the earlier variables' moments untouched."""
+    optimizer, first, second = two_variables(lambda: optimizers.Adam(0.1, weight_decay=0.1))
+    second.data[0] = np.inf
+    before = digest(optimizer, [first, second])
+    with pytest.raises(FloatingPointError, match="variable 1 .*decayed gradient is NaN"):
+        optimizer.apply_gradients([(np.full(3, 0.1, np.float32), first),
+                                   (np.full(2, 0.1, np.float32), second)])
+    assert digest(optimizer, [first, second]) == before
