@@ -20,8 +20,9 @@ under ``numpy.errstate(over="raise", invalid="raise", divide="raise")``, so such
 raises FloatingPointError where it happens. Since the rules write their slots in place, the
 step first proves it cannot happen: ``bound_step``, the rule replayed on upper bounds of
 magnitudes (the largest gradient, from the squared norm of step 1; a running bound of each
-slot's largest magnitude; the rate), every rounding accounted for (``bounds.Rounding``), a few
-Python float operations per step. A step it cannot certify (rates or magnitudes near the
+slot's largest magnitude; the rate), every rounding accounted for (``bounds.Rounding``); while
+the steps stay within slot bounds that a step with twice the gradient and rate provably keeps,
+a few comparisons (``_enclose``). A step it cannot certify (rates or magnitudes near the
 largest float) copies the slots of its variables aside first, puts them back if a rule fails,
 and computes its new weights apart before writing them: the same arithmetic, bit for bit.
 
@@ -47,7 +48,13 @@ import numpy as np
 from nervenet.autograd.tensor import Tensor
 from nervenet.checks import check_number
 from nervenet.optimizers import schedules
-from nervenet.optimizers.bounds import Rounding, copy_slots, largest_magnitudes, restore_slots
+from nervenet.optimizers.bounds import (
+    Envelope,
+    Rounding,
+    copy_slots,
+    largest_magnitudes,
+    restore_slots,
+)
 
 #: variables of at least this many bytes write their update into a buffer kept across steps:
 #: a new array that large is mapped afresh by the allocator (page faults), while smaller ones
@@ -182,6 +189,9 @@ class Optimizer:
         # replaced), measured at the next step. Not state, never saved.
         self._slot_bounds: dict[str, float] | None = None
         self._rounding: Rounding | None = None  # for the variables' dtype (None: several)
+        # slot bounds that steps within a gradient and rate keep (see _enclose); None: none,
+        # False: none found since the slots were measured. Not state, never saved.
+        self._envelope: Envelope | None | bool = None
         self._cycled_momentum: float | None = None
 
     # ------------------------------------------------------------------ learning rate
@@ -536,29 +546,77 @@ class Optimizer:
         with every intermediate and the new slots finite, and ``|delta| < ulp(max) / 2``, so
         that ``w - delta`` cannot overflow a finite ``w``), else None. ``square``: the largest
         squared norm of this step's gradients; ``count``: how many variables it updates."""
+        envelope = self._envelope
+        if envelope:
+            if (envelope.bounds is self._slot_bounds and square <= envelope.square
+                    and lr <= envelope.lr and self._cycled_momentum == envelope.momentum
+                    and tuple(map(self.__dict__.get, envelope.names)) == envelope.values):
+                return envelope.bounds
+            self._envelope = None
         measured = self._slot_bounds is None
         for _ in range(2):
             if self._slot_bounds is None:
                 dtypes = {var.dtype for var in self._tracked}
                 self._rounding = Rounding(dtypes.pop()) if len(dtypes) == 1 else None
                 self._slot_bounds = largest_magnitudes(self._slots, self.nonnegative_slots)
-            bounds, op = self._slot_bounds, self._rounding
-            if op is None:
-                return None
-            op.fits = True
-            try:
-                certified = self.bound_step(op.root_of_square(square), bounds, lr, op)
-            except ArithmeticError:  # a scalar of the rule divides by 0: the rule will, too
-                certified = None
-            if certified is not None and op.fits and certified[1] < op.half_ulp:
-                new = {**bounds, **certified[0]}
-                if count < len(self._tracked):  # the slots of skipped variables stay
-                    new = {key: max(value, bounds.get(key, 0.0)) for key, value in new.items()}
-                return new
+                self._envelope = None
+            bounds = self._bound_once(square, lr, count)
+            if bounds is not None:
+                return self._enclose(bounds, square, lr)
             if measured:
                 return None
             self._slot_bounds, measured = None, True  # the running bounds may have drifted
         return None
+
+    def _bound_once(self, square: float, lr: float, count: int) -> dict[str, float] | None:
+        """``bound_step`` from the running slot bounds: the new bounds if it certifies."""
+        bounds, op = self._slot_bounds, self._rounding
+        if op is None:
+            return None
+        op.fits = True
+        try:
+            certified = self.bound_step(op.root_of_square(square), bounds, lr, op)
+        except ArithmeticError:  # a scalar of the rule divides by 0: the rule will, too
+            return None
+        if certified is None or not op.fits or not certified[1] < op.half_ulp:
+            return None
+        new = {**bounds, **certified[0]}
+        if count < len(self._tracked):  # the slots of skipped variables stay
+            new = {key: max(value, bounds.get(key, 0.0)) for key, value in new.items()}
+        return new
+
+    def _enclose(self, bounds: dict[str, float], square: float, lr: float) -> dict[str, float]:
+        """``bounds``, or larger slot bounds ``E`` that a step with up to twice this gradient
+        and rate provably keeps (``bound_step(E) <= E`` and certified): ``bound_step`` is
+        monotone in the gradient, the rate and the slot bounds, so every later step within
+        them, the hyperparameters unchanged, is certified by ``_certify``'s comparisons alone.
+        ``E``: the bounds, raised to a power of two times what the gradient alone brings (a
+        contracting recurrence ``s <- a s + c`` keeps ``s <= c / (1 - a)``). Tried once per
+        measurement of the slots, and again when a kept ``E`` no longer applies."""
+        if self._envelope is not None:  # False: tried since the slots were measured
+            return bounds
+        self._envelope, op = False, self._rounding
+        grad, rate = op.root_of_square(4.0 * square), 2.0 * lr
+        op.fits = True
+        try:
+            seed = self.bound_step(grad, dict.fromkeys(bounds, 0.0), rate, op)
+            for scale in (2.0 ** k for k in range(1, 14)) if seed and op.fits else ():
+                candidate = {key: max(bounds.get(key, 0.0), scale * seed[0].get(key, 0.0))
+                             for key in bounds.keys() | seed[0].keys()}
+                new, delta = self.bound_step(grad, candidate, rate, op)
+                if not op.fits or not delta < op.half_ulp:
+                    break  # a larger scale only raises every bound
+                if all(new[key] <= candidate[key] for key in new):
+                    names = tuple(name for name, value in vars(self).items()
+                                  if (value is None or isinstance(value, (int, float)))
+                                  and not name.startswith("_") and name != "iterations")
+                    self._envelope = Envelope(candidate, 4.0 * square, rate,
+                                              self._cycled_momentum, names,
+                                              tuple(map(self.__dict__.get, names)))
+                    return candidate
+        except ArithmeticError:
+            pass
+        return bounds
 
     def _pairs(self, grads_and_vars) -> list:
         """The ``(gradient, variable)`` pairs as a list, every variable tracked. Variables

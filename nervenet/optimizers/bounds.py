@@ -7,6 +7,7 @@ prove it (the slots copied aside, put back on failure). See ``Optimizer.apply_gr
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -93,6 +94,19 @@ class Rounding:
         """An upper bound of max|g| from ``square = squared_norm(g)`` (point 5; the square may
         exceed the dtype's range: squared_norm then sums in float64)."""
         return self(math.sqrt((square + self.tiny) * self.slack))
+
+
+class Envelope(NamedTuple):
+    """Slot bounds a step provably keeps while its largest squared gradient norm is at most
+    ``square``, its rate at most ``lr``, its momentum term ``momentum`` and the optimizer's
+    number attributes ``names`` still ``values`` (``Optimizer._enclose``)."""
+
+    bounds: dict[str, float]
+    square: float
+    lr: float
+    momentum: float | None
+    names: tuple[str, ...]
+    values: tuple
 
 
 def largest_magnitudes(slot_dicts, nonnegative: tuple[str, ...]) -> dict[str, float]:

@@ -220,3 +220,25 @@ def test_coupled_decay_of_an_infinite_weight_is_refused_before_any_rule():
         optimizer.apply_gradients([(np.full(3, 0.1, np.float32), first),
                                    (np.full(2, 0.1, np.float32), second)])
     assert digest(optimizer, [first, second]) == before
+
+
+def test_steps_within_an_envelope_skip_bound_step_until_a_hyperparameter_changes():
+    """Slot bounds that a step at twice the gradient and rate provably keeps certify the
+    steps within them by comparisons; a changed beta_1 (or rate beyond twice) re-certifies."""
+    optimizer, first, second = two_variables(lambda: optimizers.Adam(0.01))
+    calls, bound = [], optimizer.bound_step
+    optimizer.bound_step = lambda *args: calls.append(args) or bound(*args)
+
+    def step(gradient=0.1):
+        optimizer.apply_gradients([(np.full(3, gradient, np.float32), first),
+                                   (np.full(2, gradient, np.float32), second)])
+
+    step()
+    step(0.19)
+    assert calls == []
+    optimizer.beta_1 = 0.5
+    step()
+    assert len(calls) >= 2  # certified, and a new envelope sought
+    calls.clear()
+    step(0.5)  # beyond twice the gradient of the envelope
+    assert calls
