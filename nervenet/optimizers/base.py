@@ -537,8 +537,10 @@ class Optimizer:
         and ``slots`` (slot name -> an upper bound of max|slot| over every variable; a slot
         absent from the dict is absent from every variable), the bounds of the slots the rule
         changes and of max|delta|, every rounded operation of the rule taken through ``op`` in
-        the rule's order (see ``Rounding``). ``None``: no bound is known (the default), every
-        step is then transactional (its slots copied first)."""
+        the rule's order (see ``Rounding``). It must be monotone: never smaller for a larger
+        ``grad``, ``lr`` or slot bound (any composition of ``op``, sums, products, quotients by
+        a fixed lower bound, ``sqrt`` and ``max`` is). ``None``: no bound is known (the
+        default), every step is then transactional (its slots copied first)."""
         return None
 
     def _certify(self, square: float, lr: float, count: int) -> dict[str, float] | None:
@@ -592,9 +594,10 @@ class Optimizer:
         them, the hyperparameters unchanged, is certified by ``_certify``'s comparisons alone.
         ``E``: the bounds, raised to a power of two times what the gradient alone brings (a
         contracting recurrence ``s <- a s + c`` keeps ``s <= c / (1 - a)``). Tried once per
-        measurement of the slots, and again when a kept ``E`` no longer applies."""
-        if self._envelope is not None:  # False: tried since the slots were measured
-            return bounds
+        measurement of the slots, and again when a kept ``E`` no longer applies; not under a
+        momentum-cycling schedule (its momentum changes every step)."""
+        if self._envelope is not None or self._cycled_momentum is not None:
+            return bounds  # _envelope False: tried since the slots were measured
         self._envelope, op = False, self._rounding
         grad, rate = op.root_of_square(4.0 * square), 2.0 * lr
         op.fits = True
