@@ -123,6 +123,17 @@ def as_device_array(value):
     return value if type(value) in _DEVICE_MODULES else np.asarray(value)
 
 
+def host_copy(array) -> np.ndarray:
+    """A NumPy copy of ``array``, never sharing its memory (one copy, from any device)."""
+    return np.array(array, copy=True) if device_of(array) == "cpu" else array.get()
+
+
+def copy_into(target, value) -> None:
+    """``target[...] = value`` for a ``target`` array on any device: a host ``value`` (a
+    loaded weight) is moved to the target's device first."""
+    target[...] = to_device(value, device_of(target))
+
+
 def to_numpy(array) -> np.ndarray:
     """A NumPy array of ``array``'s values: the one explicit host copy of a device array (a
     NumPy array or a number comes back as ``np.asarray`` of it, not copied)."""

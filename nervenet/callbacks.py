@@ -27,7 +27,7 @@ import warnings
 
 import numpy as np
 
-from nervenet import diagnostics, summary
+from nervenet import backend, diagnostics, summary
 from nervenet.checks import check_int
 from nervenet.progbar import Progbar
 from nervenet.saving import checkpoint
@@ -814,10 +814,10 @@ class TensorBoard(Callback):
                 self._writer("train").scalar(f"epoch_{key}", value, epoch)
         if self.histogram_freq and epoch % self.histogram_freq == 0:
             for path, weight in self.model.named_weights().items():
-                self._writer("train").histogram(path, weight.data, epoch)
+                values = weight.numpy()  # on the host (from a device: a copy)
+                self._writer("train").histogram(path, values, epoch)
                 if self.write_images:
-                    self._writer("train").image(f"{path}/image", _weight_image(weight.data),
-                                                epoch)
+                    self._writer("train").image(f"{path}/image", _weight_image(values), epoch)
         for writer in self._writers.values():
             writer.flush()
 
@@ -900,7 +900,7 @@ class GradientMonitor(Callback):
         self.history, self.epochs = {}, []
 
     def _snapshot(self) -> dict[str, list[np.ndarray]]:
-        return {name: [w.data.copy() for w in group]
+        return {name: [backend.host_copy(w.data) for w in group]  # once an epoch
                 for name, group in diagnostics.layer_weights(self.model)}
 
     def on_train_batch_begin(self, batch, logs=None):
@@ -913,7 +913,7 @@ class GradientMonitor(Callback):
         self._ratios = {}
         for name, group in diagnostics.layer_weights(self.model):
             before = self._before[name]
-            change = np.sqrt(sum(np.sum(np.square(w.data - b, dtype=np.float64))
+            change = np.sqrt(sum(np.sum(np.square(w.numpy() - b, dtype=np.float64))
                                  for w, b in zip(group, before)))
             size = np.sqrt(sum(np.sum(np.square(b, dtype=np.float64)) for b in before))
             self._ratios[name] = float(change / size) if size > 0 else float("inf")

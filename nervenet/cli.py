@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nervenet import callbacks, distributed, models, runs
+from nervenet import backend, callbacks, distributed, models, runs
 from nervenet._version import __version__
 from nervenet.models.perceptron import perceptron_rule
 from nervenet.recipes import (
@@ -65,7 +65,7 @@ DEFAULTS = {"dataset": None, "data": None, "target": None, "categorical": None, 
             "model": "mlp", "optimizer": "adam", "learning_rate": None, "epochs": 5,
             "batch_size": 32, "hidden": None, "activation": None, "max_samples": None,
             "seed": 0, "validation_split": 0.1, "test_split": 0.2, "out": "runs", "name": None,
-            "overwrite": False, "verbose": 1}
+            "overwrite": False, "verbose": 1, "device": "cpu"}
 
 CHECKPOINT = "checkpoint.nervenet"
 MODEL_FILE = "model.nervenet"
@@ -147,6 +147,10 @@ def check_options(options: dict, given: set[str]) -> None:
     for key in not_for:
         if key in given:
             raise ValueError(f"{_option(key)} does not apply to --model {kind}: {why[kind]}")
+    if kind == "perceptron" and options["device"] != "cpu":
+        raise ValueError("--device does not apply to --model perceptron: the perceptron rule "
+                         "runs on the CPU")
+    backend.check_device(options["device"])  # a clear error before any data is loaded
     if data is not None and options["dataset"] is not None:
         raise ValueError("--dataset and --data both name the data: give one")
     if options["dataset"] is not None and options["dataset"] not in DATASETS:
@@ -540,6 +544,9 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
     _option_argument(model, "batch_size", "samples per step", type=int, metavar="N")
     _option_argument(model, "seed", "seeds the splits, the weights and the shuffling",
                      type=int, metavar="S")
+    _option_argument(model, "device", "where to train: cpu, gpu (needs CuPy, the gpu extra, "
+                     "and a CUDA GPU) or fake (the NumPy-backed test device); the same seed "
+                     "gives the same initial model on each", choices=list(backend.DEVICES))
     output = parser.add_argument_group("output")
     _option_argument(output, "out", "the run goes to OUT/NAME/version_N", metavar="DIR")
     _option_argument(output, "name", "the run's NAME (default: DATASET_MODEL, or FILE_MODEL)")

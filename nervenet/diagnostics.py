@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nervenet import activations
+from nervenet import activations, backend
 from nervenet.autograd import Tensor, grad, no_grad
 
 
@@ -52,14 +52,16 @@ def gradient_norms(model, x, y, sample_weight=None, training: bool = True) -> di
         raise ValueError("gradient_norms: the model must be compiled (it needs a loss)")
     groups = layer_weights(model)
     weights = [w for _, group in groups for w in group]
-    loss = model.compute_loss(np.asarray(y), model(x, training=training), sample_weight)
+    x, y = _on_model_device(model, x), _on_model_device(model, np.asarray(y))
+    loss = model.compute_loss(y, model(x, training=training), sample_weight)
     gradients = grad(loss, weights, allow_unused=True)
     norms, index = {}, 0
     for name, group in groups:
         squares = 0.0
         for g in gradients[index:index + len(group)]:
             if g is not None:
-                squares += float(np.sum(np.square(g.data, dtype=np.float64)))
+                xp = backend.get_array_module(g.data)
+                squares += float(xp.square(g.data, dtype=np.float64).sum())
         index += len(group)
         norms[name] = float(np.sqrt(squares))
     return norms
@@ -92,11 +94,18 @@ def layer_outputs(model, x, training: bool = False) -> list[tuple[object, np.nda
                          f"{type(model).__name__}")
     outputs = []
     with no_grad():
-        value = x
+        value = _on_model_device(model, x)
         for layer in model.layers:
             value = layer(value, training=training)
-            outputs.append((layer, value.data))
+            outputs.append((layer, value.numpy()))  # on the host, for the statistics
     return outputs
+
+
+def _on_model_device(model, x):
+    """A probe batch on the device of the model's weights (``Model.to``)."""
+    if isinstance(x, Tensor):
+        x = x.data
+    return backend.to_device(backend.as_array(x), getattr(model, "device", "cpu"))
 
 
 def activation_statistics(model, x, saturation: float = 0.99) -> dict[str, dict[str, float]]:

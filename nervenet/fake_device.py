@@ -41,8 +41,8 @@ def _wrap(value):
     reductions return 0-d arrays, not scalars); tuples element by element."""
     if isinstance(value, (np.ndarray, np.generic)):
         return FakeArray(np.asarray(value))
-    if type(value) is tuple:
-        return tuple(_wrap(v) for v in value)
+    if type(value) in (tuple, list):  # several results (np.split gives a list)
+        return type(value)(_wrap(v) for v in value)
     return value
 
 

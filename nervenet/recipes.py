@@ -277,7 +277,7 @@ def make_model(options: dict, data: dict) -> models.Sequential:
         loss, metric_ids = compile_settings(data["task"])
         model.compile(optimizer=_optimizer(options["optimizer"], options["learning_rate"]),
                       loss=loss, metrics=metric_ids)
-    return model
+    return model.to(options["device"])  # initialized on the host, then moved
 
 
 # ------------------------------------------------------------------------ the perceptron

@@ -136,3 +136,19 @@ def test_every_array_module_name_the_package_uses_exists_in_cupy():
     missing = [f"{a}.{b}" if b else a for a, b in used
                if not hasattr(cupy, a) or (b and not hasattr(getattr(cupy, a), b))]
     assert not missing, f"names CuPy does not have: {sorted(missing)}"
+
+
+def test_the_gpu_benchmark_refuses_clearly_without_a_gpu():
+    from pathlib import Path
+
+    try:
+        backend.check_device("gpu")
+    except RuntimeError:
+        pass
+    else:
+        pytest.skip("a CUDA GPU is available here: bench/gpu.py would run")
+    script = Path(nervenet.__file__).resolve().parents[1] / "bench" / "gpu.py"
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2
+    assert "bench/gpu.py needs a CUDA GPU" in done.stderr and 'device "gpu"' in done.stderr

@@ -41,8 +41,10 @@ class _Augmentation(Layer):
     def call(self, inputs, training: bool = False):
         if not training:
             return self.inference(inputs)
-        out = self.transform(inputs.data)
-        return Tensor.from_array(np.asarray(out, dtype=inputs.dtype))
+        # NOTE: the image transforms are NumPy code (data augmentation, as Keras runs it in the
+        # input pipeline): a batch on a device goes through the host.
+        out = np.asarray(self.transform(inputs.numpy()), dtype=inputs.dtype)
+        return Tensor.from_array(backend.to_device(out, inputs.device))
 
     def inference(self, inputs: Tensor) -> Tensor:
         return inputs
@@ -254,7 +256,8 @@ class RandomCrop(_Augmentation):
     def inference(self, inputs):
         if inputs.shape[-3:-1] == (self.height, self.width):
             return inputs
-        return Tensor.from_array(augment.center_crop(inputs.data, self.height, self.width))
+        cropped = augment.center_crop(inputs.numpy(), self.height, self.width)  # on the host
+        return Tensor.from_array(backend.to_device(cropped, inputs.device))
 
     def transform(self, images):
         return augment.random_crop(images, self.height, self.width, self._rng)

@@ -411,7 +411,7 @@ class Layer:
 
     def get_weights(self) -> list[np.ndarray]:
         """Copies of the weights' values, in ``weights`` order."""
-        return [w.data.copy() for w in self.weights]
+        return [backend.host_copy(w.data) for w in self.weights]
 
     def set_weights(self, values: Sequence) -> None:
         """Set the weights from arrays in ``weights`` order; shapes must match exactly."""
@@ -430,7 +430,7 @@ class Layer:
                 raise ValueError(f"{self.name}: weight {weight.name!r}: values must be finite")
             arrays.append(value)
         for weight, value in zip(weights, arrays):  # all checked first: all or nothing
-            weight.data[...] = value
+            backend.copy_into(weight.data, value)
 
     def regularization_losses(self) -> list[Tensor]:
         """The weight penalties of this layer and its sub-layers, as scalar Tensors."""
@@ -558,7 +558,7 @@ class Layer:
             if value.dtype != self.dtype and value.dtype.kind in "fiub":
                 return F.cast(value, self.dtype)
             return value
-        array = np.asarray(value)
+        array = backend.as_device_array(value)  # a device array stays on its device
         if array.dtype.kind not in "fiub":
             raise TypeError(f"{self.name}: expected numeric input, got dtype {array.dtype}")
         return Tensor.from_array(array.astype(self.dtype, copy=False))

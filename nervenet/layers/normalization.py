@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 import nervenet.functional as F
-from nervenet import constraints, initializers, regularizers, world
+from nervenet import backend, constraints, initializers, regularizers, world
 from nervenet.autograd import Tensor, no_grad
 from nervenet.layers.base import (
     InputSpec,
@@ -136,7 +136,8 @@ class Normalization(Layer):
             raise ValueError(f"Normalization layer {self.name!r}: call adapt(data) or pass "
                              "mean and variance before using it")
         mean = self._broadcast(self.mean.data, inputs.ndim)
-        std = np.maximum(np.sqrt(self._broadcast(self.variance.data, inputs.ndim)),
+        xp = backend.get_array_module(self.variance.data)
+        std = xp.maximum(xp.sqrt(self._broadcast(self.variance.data, inputs.ndim)),
                          self._EPSILON).astype(self.dtype)
         if self.invert:
             return inputs * std + mean
@@ -145,8 +146,8 @@ class Normalization(Layer):
     def get_config(self):
         config = {**super().get_config(), "axis": self.axis, "invert": self.invert}
         if self.built and self.adapted:
-            config["mean"] = self.mean.data.tolist()
-            config["variance"] = self.variance.data.tolist()
+            config["mean"] = self.mean.numpy().tolist()
+            config["variance"] = self.variance.numpy().tolist()
         elif self.initial_mean is not None:
             config["mean"] = self.initial_mean.tolist()
             config["variance"] = self.initial_variance.tolist()
@@ -271,8 +272,9 @@ class BatchNormalization(Layer):
         super().build(input_shape)
 
     def _gamma_beta(self, channels: int, dtype) -> tuple:
-        gamma = self.gamma if self.gamma is not None else Tensor(np.ones(channels, dtype))
-        beta = self.beta if self.beta is not None else Tensor(np.zeros(channels, dtype))
+        xp = backend.get_array_module(self.moving_mean.data)  # on the layer's device
+        gamma = self.gamma if self.gamma is not None else Tensor(xp.ones(channels, dtype))
+        beta = self.beta if self.beta is not None else Tensor(xp.zeros(channels, dtype))
         return gamma, beta
 
     def call(self, inputs, training: bool = False):
@@ -387,7 +389,9 @@ class SyncBatchNormalization(BatchNormalization):
 
 
 def _sum_over_ranks(array: np.ndarray) -> np.ndarray:
-    return world.allreduce(array, op="sum")
+    # MPI reduces host buffers: a device's array goes through the host
+    device = backend.device_of(array)
+    return backend.to_device(world.allreduce(backend.to_numpy(array), op="sum"), device)
 
 
 def _shape_with_channels(axis: int, channels: int) -> tuple:

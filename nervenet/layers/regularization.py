@@ -184,7 +184,7 @@ class GaussianNoise(_NoiseLayer):
             return inputs
         self._noise_input(inputs)
         noise = self._rng.normal(0.0, self.stddev, inputs.shape).astype(inputs.dtype)
-        return inputs + Tensor.from_array(noise)
+        return inputs + Tensor.from_array(backend.to_device(noise, inputs.device))
 
     def get_config(self):
         return {**super().get_config(), "stddev": self.stddev}
@@ -225,7 +225,7 @@ class GaussianDropout(_NoiseLayer):
         self._noise_input(inputs)
         stddev = math.sqrt(self.rate / (1.0 - self.rate))
         noise = self._rng.normal(1.0, stddev, inputs.shape).astype(inputs.dtype)
-        return inputs * Tensor.from_array(noise)
+        return inputs * Tensor.from_array(backend.to_device(noise, inputs.device))
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate}

@@ -71,11 +71,12 @@ def _is_nested_numbers(value) -> bool:
 
 
 def output_arrays(outputs):
-    """A model's outputs as arrays: one, or a list (a tuple stays a tuple)."""
+    """A model's outputs as NumPy arrays: one, or a list (a tuple stays a tuple). Outputs on a
+    device (``Model.to``) are copied to the host; on the CPU they are the arrays themselves."""
     if isinstance(outputs, Tensor):
-        return outputs.data
-    return type(outputs)(o.data for o in outputs) if isinstance(outputs, tuple) else [
-        o.data for o in outputs]
+        return outputs.numpy()
+    return type(outputs)(o.numpy() for o in outputs) if isinstance(outputs, tuple) else [
+        o.numpy() for o in outputs]
 
 
 def num_samples(data) -> int:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nervenet import saving
+from nervenet import backend, saving
 from nervenet.autograd import no_grad
 from nervenet.layers.base import Layer, registry as layer_registry
 from nervenet.layers.core import InputLayer
@@ -166,6 +166,42 @@ class Model(Trainer, Layer):
                 return layer
         raise ValueError(f"get_layer: no layer named {name!r}; the layers are "
                          f"{[layer.name for layer in self.layers]}")
+
+    def to(self, device: str) -> Model:
+        """Move the model to ``device`` (``"cpu"``, ``"gpu"`` or ``"fake"``): every weight
+        (trainable or not, e.g. BatchNormalization's moving statistics) and the optimizer's
+        state; ``fit``, ``evaluate`` and ``predict`` then move each batch there and still
+        return NumPy arrays. Returns the model, as ``torch.nn.Module.to``.
+
+        Weights keep their identity (the optimizer's and callbacks' references stay valid);
+        saving always writes host arrays, and ``load_model(path).to(device)`` loads onto a
+        device.
+
+        Raises:
+            ValueError: an unknown device, or a model not built yet (its weights do not
+                exist: build it, or call it on a batch, first).
+            RuntimeError: ``"gpu"`` without CuPy or without a CUDA GPU.
+
+        Example:
+            >>> from nervenet import layers, models
+            >>> model = models.Sequential([layers.Input(shape=(3,)), layers.Dense(2)])
+            >>> model = model.to("fake")
+            >>> model.device, model.weights[0].device
+            ('fake', 'fake')
+            >>> type(model.predict(np.ones((4, 3)), verbose=0))
+            <class 'numpy.ndarray'>
+        """
+        backend.check_device(device)
+        if not self.built:
+            raise ValueError(f"{self.name}.to({device!r}): the model is not built, so it has no "
+                             "weights to move yet; build it (an Input, model.build(shape)) or "
+                             "call it on a batch first")
+        for weight in self.weights:
+            weight.data = backend.to_device(weight.data, device)
+        if self.optimizer is not None:
+            self.optimizer.move_state(device)
+        self.device = device
+        return self
 
     def summary(self, print_fn=None, line_length: int | None = None) -> None:
         """Print a table of the layers with output shapes and parameter counts (and, for a

@@ -20,7 +20,7 @@ import warnings
 
 import numpy as np
 
-from nervenet import backend, metrics, optimizers, world
+from nervenet import backend, metrics, nest, optimizers, world
 from nervenet.autograd import Tensor, grad, no_grad
 from nervenet.callbacks import CallbackList, History, ProgbarLogger
 from nervenet.data.dataset import Dataset
@@ -56,6 +56,8 @@ class Trainer:
         self.jit_compile = False
         #: the captured training and inference steps (``jit_compile``), ``None``: eager
         self.captured_steps: jit.CapturedSteps | None = None
+        #: where the weights live and each batch goes (``Model.to``): "cpu", "gpu" or "fake"
+        self.device = "cpu"
 
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
                 jit_compile="auto") -> None:
@@ -169,10 +171,11 @@ class Trainer:
         random generator (fit then stops: quietly with the TerminateOnNaN callback, with a
         FloatingPointError otherwise).
         """
+        x, y, sample_weight = self._on_device(x, y, sample_weight)
         with state_transaction(self) as step:
             y_pred = self(x, training=True)
             loss = self.compute_loss(y, y_pred, sample_weight)
-            predictions = y_pred.data if isinstance(y_pred, Tensor) else [p.data for p in y_pred]
+            predictions = data_adapter.output_arrays(y_pred)  # on the host, for the metrics
             value = float(loss.data)
             if not math.isfinite(value) and self.data_parallel is None:
                 return value, predictions
@@ -192,6 +195,7 @@ class Trainer:
     def test_step(self, x, y, sample_weight=None) -> tuple[float, object]:
         """The loss and the outputs (arrays) of one batch in inference mode (evaluate's step);
         ``compute_loss`` leaves each output's loss in the logs' place as in training."""
+        x, y, sample_weight = self._on_device(x, y, sample_weight)
         with no_grad():
             y_pred = self(x, training=False)
             loss = self.compute_loss(y, y_pred, sample_weight)
@@ -394,6 +398,8 @@ class Trainer:
 
     def _fit_full_batch(self, x, y, sample_weight, callback_list) -> dict:
         weights = self.trainable_weights
+        host_y = y
+        x, y, sample_weight = self._on_device(x, y, sample_weight)
 
         def loss_fn():
             return self.compute_loss(y, self(x, training=True), sample_weight)
@@ -404,18 +410,30 @@ class Trainer:
         with no_grad():
             y_pred = self(x, training=False)
             self.compute_loss(y, y_pred, sample_weight)  # the per-output losses, for the logs
-        self._update_metrics(y, data_adapter.output_arrays(y_pred), sample_weight)
+        self._update_metrics(host_y, data_adapter.output_arrays(y_pred),
+                             None if sample_weight is None else backend.to_numpy(sample_weight))
         logs = self._logs(float(result.fun), [float(v) for v in self._output_losses.last])
         callback_list.call("on_train_batch_end", 0, logs)
         return logs
 
     def _update_metrics(self, y, y_pred, sample_weight) -> None:
-        """Update the metrics with the outputs ``y_pred`` (arrays) of a batch."""
+        """Update the metrics with the outputs ``y_pred`` (host arrays) of a batch."""
         for metric, index, _ in self._metric_entries:
             if index is None:
                 metric.update_state(y, y_pred, sample_weight)
             else:
                 metric.update_state(y[index], y_pred[index], sample_weight)
+
+    def _on_device(self, *values):
+        """``values`` (arrays, or lists, tuples and dicts of them; ``None`` stays) on the
+        model's device: each batch is moved there before the model sees it."""
+        if self.device == "cpu":
+            return values
+
+        def move(leaf):
+            return leaf if leaf is None else backend.to_device(backend.as_array(leaf),
+                                                                self.device)
+        return tuple(nest.map_structure(move, value) for value in values)
 
     def _logs(self, loss: float, output_losses: list[float] | None = None,
               regularization_loss: float | None = None) -> dict:
@@ -521,7 +539,7 @@ class Trainer:
         saying that x does not fit the model."""
         try:
             with no_grad():
-                return self(data_adapter.take(x, slice(0, 1)), training=False)
+                return self(*self._on_device(data_adapter.take(x, slice(0, 1))), training=False)
         except ValueError as error:
             shapes = [a.shape for a in data_adapter.flatten(x)]
             described = shapes[0] if len(shapes) == 1 else shapes
@@ -631,7 +649,8 @@ class Trainer:
             for step, (batch_x, _, _) in enumerate(batches):
                 callback_list.call("on_predict_batch_begin", step, {})
                 outputs.append(self.captured_steps.predict_step(batch_x) if self.captured_steps
-                               else data_adapter.output_arrays(self(batch_x, training=False)))
+                               else data_adapter.output_arrays(
+                                   self(*self._on_device(batch_x), training=False)))
                 callback_list.call("on_predict_batch_end", step, {"outputs": outputs[-1]})
         callback_list.call("on_predict_end", {})
         if not outputs:
@@ -648,7 +667,7 @@ class Trainer:
         if self.captured_steps is not None:
             return self.captured_steps.predict_step(x)
         with no_grad():
-            return data_adapter.output_arrays(self(x, training=False))
+            return data_adapter.output_arrays(self(*self._on_device(x), training=False))
 
     def train_on_batch(self, x, y, sample_weight=None) -> float:
         """One training step on one batch; returns the loss."""

@@ -46,6 +46,13 @@ import warnings
 import numpy as np
 
 from nervenet.autograd.tensor import Tensor
+from nervenet.backend import (
+    as_device_array,
+    device_of,
+    get_array_module,
+    host_copy,
+    to_device,
+)
 from nervenet.checks import check_number
 from nervenet.optimizers import schedules
 from nervenet.optimizers.bounds import (
@@ -75,13 +82,13 @@ def squared_norm(array: np.ndarray) -> float:
     exact elementwise test and to float64.
     """
     flat = array.reshape(-1)
-    value = float(np.dot(flat, flat))
+    value = float(flat.dot(flat))
     if math.isfinite(value):
         return value
-    if not np.isfinite(array).all():
+    if not get_array_module(array).isfinite(array).all():
         return math.nan
     flat = flat.astype(np.float64)
-    return float(np.dot(flat, flat))
+    return float(flat.dot(flat))
 
 
 def check_finite_state(owner: str, key: str, value: np.ndarray) -> None:
@@ -267,10 +274,20 @@ class Optimizer:
         index = self._index_of[id(var)]
         buffer = self._deltas[index]
         if buffer is None:
-            buffer = np.empty_like(var.data)
+            buffer = get_array_module(var.data).empty_like(var.data)
             if buffer.nbytes >= DELTA_BUFFER_BYTES:  # kept from the first step on (not made
                 self._deltas[index] = buffer         # when tracked: a load needs no buffer)
         return buffer
+
+    def move_state(self, device: str) -> None:
+        """Move the state of every tracked variable to ``device`` (``Model.to`` does, with the
+        weights): each slot of its variable's shape; the step counters (0-d) stay on the
+        host. The update buffers are made again there on the next step."""
+        for var, slots in zip(self._tracked, self._slots):
+            for key, value in slots.items():
+                if value.shape == var.shape:
+                    slots[key] = to_device(value, device)
+        self._deltas = [None] * len(self._deltas)
 
     def slots(self, var: Tensor) -> dict[str, np.ndarray]:
         """The state of ``var`` (its arrays, not copies: they may be written into until the
@@ -319,7 +336,8 @@ class Optimizer:
                 raise ValueError(f"{type(self).__name__}.set_state: slot {index}/{key} has shape "
                                  f"{value.shape}, {_describe(var, index)} needs "
                                  f"{fresh[key].shape}")
-        return {key: np.array(value, dtype=fresh[key].dtype) for key, value in restored.items()}
+        return {key: to_device(np.array(value, dtype=fresh[key].dtype), device_of(fresh[key]))
+                for key, value in restored.items()}
 
     @property
     def variables(self) -> list[np.ndarray]:
@@ -335,7 +353,7 @@ class Optimizer:
         state = {"iterations": np.array(self.iterations, dtype=np.int64)}
         for index, slots in enumerate(self._slots):
             for key, value in slots.items():
-                state[f"{index}/{key}"] = value.copy()
+                state[f"{index}/{key}"] = host_copy(value)  # a device's state: to the host
         return state
 
     def set_state(self, state: dict) -> None:
@@ -411,7 +429,7 @@ class Optimizer:
             index = self._index_of[id(var)]
             if grad is None:
                 continue
-            grad = grad.data if isinstance(grad, Tensor) else np.asarray(grad)
+            grad = grad.data if isinstance(grad, Tensor) else as_device_array(grad)
             if grad.shape != var.data.shape:
                 raise ValueError(f"{owner}.apply_gradients: the gradient of "
                                  f"{_describe(var, index)} has shape {grad.shape}")
@@ -490,7 +508,7 @@ class Optimizer:
             weights = var.data
             if decoupled:
                 weights *= factor
-            np.subtract(weights, delta, out=weights)
+            get_array_module(weights).subtract(weights, delta, out=weights)
 
     def _step_transactionally(self, grads: list, variables: list, lr: float) -> list:
         """The step the overflow bound could not certify: the rules run on the slots as they
@@ -517,14 +535,14 @@ class Optimizer:
             try:
                 if self.decoupled_weight_decay and self.weight_decay:
                     weights *= 1.0 - lr * self.weight_decay
-                return np.subtract(weights, delta, out=weights)
+                return get_array_module(weights).subtract(weights, delta, out=weights)
             except FloatingPointError as error:
                 raise self._refused(var, f"w - delta: {error}") from None
 
     @staticmethod
     def _commit(new_weights: list, variables: list) -> None:
         for weights, var in zip(new_weights, variables):
-            np.copyto(var.data, weights)
+            var.data[...] = weights
 
     # ------------------------------------------------------------------ the overflow bound
     #: slots that must never be negative (a square root is taken of them); ``bound_step``
@@ -638,11 +656,11 @@ class Optimizer:
         for grad, var in pairs:
             if id(var) in self._index_of or not isinstance(var, Tensor):
                 continue  # a non-Tensor variable: _track says so
-            grad = None if grad is None else np.asarray(getattr(grad, "data", grad))
+            grad = None if grad is None else as_device_array(getattr(grad, "data", grad))
             if grad is not None and grad.shape != var.shape:
                 raise ValueError(f"{owner}.apply_gradients: the gradient of "
                                  f"{_describe(var, index)} has shape {grad.shape}")
-            if grad is not None and not np.isfinite(grad).all():
+            if grad is not None and not get_array_module(grad).isfinite(grad).all():
                 raise FloatingPointError(f"{owner}: the gradient of {_describe(var, index)} "
                                          "contains NaN or inf; the step was refused")
             index += 1
@@ -655,7 +673,7 @@ class Optimizer:
         """Clip as torch's clip_grad_value_ / clip_grad_norm_ (per variable for clipnorm);
         ``squares`` are the squared norms of ``grads``."""
         if self.clipvalue is not None:
-            return [np.clip(g, -self.clipvalue, self.clipvalue) for g in grads]
+            return [get_array_module(g).clip(g, -self.clipvalue, self.clipvalue) for g in grads]
         if self.clipnorm is not None:
             return [_scale_to_norm(g, math.sqrt(sq), self.clipnorm)
                     for g, sq in zip(grads, squares)]
@@ -691,7 +709,7 @@ def _decay_fits(weights: np.ndarray, factor: float) -> bool:
     it grows the weights) stays finite."""
     largest = float(np.finfo(weights.dtype).max)
     return -factor <= largest and not (
-        weights.size and float(np.abs(weights).max()) * -factor > largest)
+        weights.size and float(abs(weights).max()) * -factor > largest)
 
 
 def _scale_to_norm(g: np.ndarray, norm: float, max_norm: float) -> np.ndarray:

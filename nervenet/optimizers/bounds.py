@@ -137,5 +137,5 @@ def restore_slots(slots: dict, arrays: dict, copies: dict) -> None:
     created since (a momentum buffer made lazily) is dropped."""
     slots.clear()
     for key, array in arrays.items():
-        np.copyto(array, copies[key])
+        array[...] = copies[key]  # (any device)
         slots[key] = array

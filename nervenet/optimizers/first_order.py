@@ -20,12 +20,13 @@ import math
 
 import numpy as np
 
+from nervenet.backend import get_array_module
 from nervenet.checks import check_number
 from nervenet.optimizers.base import Optimizer, keras2_arguments
 
 
 def _zeros(var) -> np.ndarray:
-    return np.zeros_like(var.data)
+    return get_array_module(var.data).zeros_like(var.data)
 
 
 def _slot(slots: dict, name: str, var) -> np.ndarray:
@@ -86,19 +87,20 @@ class SGD(Optimizer):
         return {"velocity": _zeros(var)} if self.momentum > 0 or cycled else {}
 
     def update_step(self, grad, var, lr):
+        xp = get_array_module(grad)
         delta = self.delta_buffer(var)
         momentum = self._momentum_term(self.momentum)
         if momentum == 0:
-            return np.multiply(grad, lr, out=delta)
+            return xp.multiply(grad, lr, out=delta)
         v = _slot(self.slots(var), "velocity", var)
         v *= momentum
         v += grad                                   # v <- m v + g
         if self.nesterov:
-            np.multiply(v, momentum, out=delta)
+            xp.multiply(v, momentum, out=delta)
             delta += grad
             delta *= lr
             return delta
-        return np.multiply(v, lr, out=delta)
+        return xp.multiply(v, lr, out=delta)
 
     def bound_step(self, grad, slots, lr, op):
         momentum = self._momentum_term(self.momentum)
@@ -144,14 +146,16 @@ class Adagrad(Optimizer):
         self.epsilon = check_number("Adagrad", "epsilon", epsilon, 0.0, low_open=True)
 
     def init_slots(self, var):
-        return {"accumulator": np.full_like(var.data, self.initial_accumulator_value)}
+        return {"accumulator": get_array_module(var.data).full_like(
+            var.data, self.initial_accumulator_value)}
 
     def update_step(self, grad, var, lr):
+        xp = get_array_module(grad)
         accumulator = self.slots(var)["accumulator"]
         accumulator += grad * grad                  # G <- G + g^2
-        denominator = np.sqrt(accumulator)
+        denominator = xp.sqrt(accumulator)
         denominator += self.epsilon
-        delta = np.divide(grad, denominator, out=denominator)
+        delta = xp.divide(grad, denominator, out=denominator)
         delta *= lr
         return delta
 
@@ -211,6 +215,7 @@ class RMSprop(Optimizer):
         return slots
 
     def update_step(self, grad, var, lr):
+        xp = get_array_module(grad)
         slots = self.slots(var)
         rho = self.rho
         s = slots["square_average"]
@@ -221,9 +226,9 @@ class RMSprop(Optimizer):
             a *= rho
             a += (1 - rho) * grad                   # a <- rho a + (1 - rho) g
             # NOTE: s >= a^2 in exact arithmetic; rounding can make it slightly negative.
-            denominator = np.sqrt(np.maximum(s - a * a, 0.0))
+            denominator = xp.sqrt(xp.maximum(s - a * a, 0.0))
         else:
-            denominator = np.sqrt(s)
+            denominator = xp.sqrt(s)
         denominator += self.epsilon
         momentum = self._momentum_term(self.momentum)
         if momentum > 0:
@@ -231,7 +236,7 @@ class RMSprop(Optimizer):
             b *= momentum
             b += grad / denominator                 # b <- mu b + g / d
             return lr * b
-        delta = np.divide(grad, denominator, out=denominator)
+        delta = xp.divide(grad, denominator, out=denominator)
         delta *= lr
         return delta
 
@@ -304,25 +309,26 @@ class Adam(Optimizer):
         return slots
 
     def update_step(self, grad, var, lr):
+        xp = get_array_module(grad)
         slots = self.slots(var)
         t = _next_step(slots)
         beta_1, beta_2 = self._momentum_term(self.beta_1), self.beta_2
         m, v = slots["m"], slots["v"]
         delta = self.delta_buffer(var)              # also the scratch of the moments
         m *= beta_1
-        m += np.multiply(grad, 1 - beta_1, out=delta)   # m <- b1 m + (1 - b1) g
+        m += xp.multiply(grad, 1 - beta_1, out=delta)   # m <- b1 m + (1 - b1) g
         v *= beta_2
-        np.multiply(grad, grad, out=delta)
+        xp.multiply(grad, grad, out=delta)
         delta *= 1 - beta_2
         v += delta                                  # v <- b2 v + (1 - b2) g^2
         if self.amsgrad:
-            v = np.maximum(slots["v_max"], v, out=slots["v_max"])
+            v = xp.maximum(slots["v_max"], v, out=slots["v_max"])
         # m / (sqrt(v) / c + eps) * a  ==  m / (sqrt(v) + eps c) * (a c),  c = sqrt(1 - b2^t):
         # one pass over memory fewer
         root = (1 - beta_2 ** t) ** 0.5
-        np.sqrt(v, out=delta)
+        xp.sqrt(v, out=delta)
         delta += self.epsilon * root
-        np.divide(m, delta, out=delta)
+        xp.divide(m, delta, out=delta)
         delta *= lr * root / (1 - beta_1 ** t)
         return delta
 
@@ -401,6 +407,7 @@ class Adamax(Optimizer):
         return {"step": _counter(), "m": _zeros(var), "u": _zeros(var)}
 
     def update_step(self, grad, var, lr):
+        xp = get_array_module(grad)
         slots = self.slots(var)
         t = _next_step(slots)
         beta_1 = self._momentum_term(self.beta_1)
@@ -408,10 +415,10 @@ class Adamax(Optimizer):
         m *= beta_1
         m += (1 - beta_1) * grad                    # m <- b1 m + (1 - b1) g
         u *= self.beta_2
-        magnitude = np.abs(grad)
+        magnitude = xp.abs(grad)
         magnitude += self.epsilon
-        np.maximum(u, magnitude, out=u)             # u <- max(b2 u, |g| + eps)
-        delta = np.divide(m, u, out=magnitude)
+        xp.maximum(u, magnitude, out=u)             # u <- max(b2 u, |g| + eps)
+        delta = xp.divide(m, u, out=magnitude)
         delta *= lr / (1 - beta_1 ** t)
         return delta
 
@@ -466,6 +473,7 @@ class Nadam(Optimizer):
                 "m": _zeros(var), "v": _zeros(var)}
 
     def update_step(self, grad, var, lr):
+        xp = get_array_module(grad)
         slots = self.slots(var)
         t = _next_step(slots)
         beta_1, beta_2 = self._momentum_term(self.beta_1), self.beta_2
@@ -478,7 +486,7 @@ class Nadam(Optimizer):
         m += (1 - beta_1) * grad
         v *= beta_2
         v += (1 - beta_2) * grad * grad
-        denominator = np.sqrt(v / (1 - beta_2 ** t))
+        denominator = xp.sqrt(v / (1 - beta_2 ** t))
         denominator += self.epsilon
         delta = grad / denominator
         delta *= lr * (1 - mu) / (1 - product)

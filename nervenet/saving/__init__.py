@@ -34,7 +34,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from nervenet import losses, metrics, optimizers
+from nervenet import backend, losses, metrics, optimizers
 from nervenet._version import __version__
 from nervenet.autograd import no_grad
 from nervenet.layers.base import (
@@ -231,7 +231,7 @@ def save_model(model, filepath, overwrite: bool = True, training_state: dict | N
     """
     architecture = serialize(model)
     paths = _model_weights(model)
-    tensors = {path: weight.data for path, weight in paths.items()}
+    tensors = {path: backend.to_numpy(weight.data) for path, weight in paths.items()}
     state, order = _optimizer_state(model, paths)
     clash = sorted(set(state) & set(tensors))
     if clash:
@@ -279,7 +279,7 @@ def save_weights(model, filepath, overwrite: bool = True) -> None:
     names (``"my_weights"``, ``"my_weights.h5"``) are accepted (the latter with a warning:
     the file is safetensors whatever the name)."""
     warn_foreign_format(filepath, "safetensors weights")
-    tensors = {path: w.data for path, w in _model_weights(model).items()}
+    tensors = {path: backend.to_numpy(w.data) for path, w in _model_weights(model).items()}
     data = safetensors.dumps(tensors, metadata={"format": "nervenet.weights"})
     # the SHA-256 of the tensor bytes, so that a changed value is detected on load
     start = 8 + struct.unpack("<Q", data[:8])[0]
@@ -375,7 +375,7 @@ def _assign(model, tensors, where: str, staged: bool = True, by_structure: bool 
             tensors.read(path, out=weight.data)
         return
     for weight, value in stage_weights(model, tensors, where):
-        weight.data[...] = value
+        backend.copy_into(weight.data, value)
 
 
 def stage_weights(model, tensors, where: str) -> list[tuple]:

@@ -147,7 +147,7 @@ def restore_checkpoint(model, filepath) -> dict:
     generators = _generators(model)
     saved_rng = _check_generator_states(generators, state["rng"], where)
     for weight, value in staged:  # nothing below can fail: all was checked above
-        weight.data[...] = value
+        backend.copy_into(weight.data, value)
     if optimizer_state and model.optimizer is not None:
         model.optimizer.build(variables)
         model.optimizer.set_state(optimizer_state)
