@@ -57,6 +57,14 @@ def _method(name):
     return method
 
 
+def _in_place(name, ufunc):
+    def operator(self, other):
+        ufunc(self._array, _unwrap(other), out=self._array)
+        return self
+    operator.__name__ = name
+    return operator
+
+
 def _operator(name):
     def operator(self, other):
         return _wrap(getattr(self._array, name)(_unwrap(other)))
@@ -166,30 +174,12 @@ class FakeArray:
     def __invert__(self):
         return _wrap(~self._array)
 
-    def _in_place(self, operation, other):
-        operation(self._array, _unwrap(other), out=self._array)
-        return self
-
-    def __iadd__(self, other):
-        return self._in_place(np.add, other)
-
-    def __isub__(self, other):
-        return self._in_place(np.subtract, other)
-
-    def __imul__(self, other):
-        return self._in_place(np.multiply, other)
-
-    def __itruediv__(self, other):
-        return self._in_place(np.true_divide, other)
-
-    def __ipow__(self, other):
-        return self._in_place(np.power, other)
-
-    def __iand__(self, other):
-        return self._in_place(np.bitwise_and, other)
-
-    def __ior__(self, other):
-        return self._in_place(np.bitwise_or, other)
+    for _name, _ufunc in (("__iadd__", np.add), ("__isub__", np.subtract),
+                          ("__imul__", np.multiply), ("__itruediv__", np.true_divide),
+                          ("__ipow__", np.power), ("__iand__", np.bitwise_and),
+                          ("__ior__", np.bitwise_or)):
+        locals()[_name] = _in_place(_name, _ufunc)
+    del _name, _ufunc
 
 
 class _FakeUfunc:

@@ -53,14 +53,19 @@ def _run(info, sample, device, dtype):
     return results
 
 
+def compare_with_cpu(info, sample, device, dtype, rtol=0.0, atol=0.0) -> None:
+    """Run one op call on the CPU and on ``device``: every result back on the host, equal
+    within ``rtol`` / ``atol`` (exactly by default)."""
+    cpu, other = _run(info, sample, "cpu", dtype), _run(info, sample, device, dtype)
+    assert len(other) == len(cpu)
+    for got, expected in zip(other, cpu):
+        assert type(got) is np.ndarray
+        np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol)
+
+
 @pytest.mark.parametrize("info, sample", CASES)
 def test_fake_device_equals_cpu(info, sample):
-    cpu = _run(info, sample, "cpu", np.float64)
-    fake = _run(info, sample, "fake", np.float64)
-    assert len(fake) == len(cpu)
-    for got, expected in zip(fake, cpu):
-        assert type(got) is np.ndarray
-        np.testing.assert_array_equal(got, expected)
+    compare_with_cpu(info, sample, "fake", np.float64)
 
 
 def test_every_op_runs_on_the_fake_device():

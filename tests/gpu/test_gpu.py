@@ -18,18 +18,13 @@ except RuntimeError as error:
     pytest.skip(str(error), allow_module_level=True)
 
 from tests.autograd.test_ops import CASES  # noqa: E402
-from tests.autograd.test_ops_on_devices import _run  # noqa: E402
+from tests.autograd.test_ops_on_devices import compare_with_cpu  # noqa: E402
 from tests.models.test_training_on_devices import _data, _model  # noqa: E402
 
 
 @pytest.mark.parametrize("info, sample", CASES)
 def test_op_registry_on_the_gpu_matches_the_cpu_in_float32(info, sample):
-    cpu = _run(info, sample, "cpu", np.float32)
-    gpu = _run(info, sample, "gpu", np.float32)
-    assert len(gpu) == len(cpu)
-    for got, expected in zip(gpu, cpu):
-        assert type(got) is np.ndarray
-        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+    compare_with_cpu(info, sample, "gpu", np.float32, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("kind", ["mlp", "cnn"])
