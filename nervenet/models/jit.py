@@ -23,7 +23,6 @@ import threading
 import numpy as np
 
 from nervenet import backend
-from nervenet.autograd import no_grad
 from nervenet.autograd.capture import CaptureError, Program, Tape
 from nervenet.layers.base import (
     nested_layers,
@@ -85,8 +84,6 @@ class CapturedSteps:
         return self._step("predict", (x,), _feeds(x, None, None))
 
     def _eager(self, kind: str):
-        if kind == "predict":
-            return _predict_eagerly(self.model)
         return getattr(self.model, f"{kind}_step")
 
     def _step(self, kind: str, arguments: tuple, feeds: list[np.ndarray]):
@@ -157,7 +154,7 @@ class CapturedSteps:
     def _reason(self, kind: str) -> str | None:
         """Why this model's ``kind`` steps cannot be captured (``None``: they can)."""
         model = self.model
-        for method in ("train", "test"):
+        for method in ("train", "test", "predict"):
             step = getattr(model, f"{method}_step")
             if kind == method and getattr(step, "__func__", step) is not getattr(
                     self.trainer, f"{method}_step"):  # overridden, or replaced on the model
@@ -264,13 +261,6 @@ class _Replay:
             step.commit()
         model.apply_constraints()
         return value, predictions
-
-
-def _predict_eagerly(model):
-    def predict(x):
-        with no_grad():
-            return data_adapter.output_arrays(model(x, training=False))
-    return predict
 
 
 def _feeds(x, y, sample_weight) -> list[np.ndarray]:

@@ -201,6 +201,13 @@ class Trainer:
             loss = self.compute_loss(y, y_pred, sample_weight)
         return float(loss.data), data_adapter.output_arrays(y_pred)
 
+    def predict_step(self, x):
+        """The outputs (NumPy arrays) of one batch in inference mode (predict's step, as
+        Keras's), computed on the model's device."""
+        (x,) = self._on_device(x)
+        with no_grad():
+            return data_adapter.output_arrays(self(x, training=False))
+
     # -------------------------------------------------------------------------- fit
     def fit(self, x=None, y=None, epochs: int = 1, batch_size: int | None = 32,
             validation_data=None, validation_split: float = 0.0, shuffle: bool = True,
@@ -648,9 +655,7 @@ class Trainer:
         with no_grad():  # no sample: one empty batch, so that the output has its shape
             for step, (batch_x, _, _) in enumerate(batches):
                 callback_list.call("on_predict_batch_begin", step, {})
-                outputs.append(self.captured_steps.predict_step(batch_x) if self.captured_steps
-                               else data_adapter.output_arrays(
-                                   self(*self._on_device(batch_x), training=False)))
+                outputs.append((self.captured_steps or self).predict_step(batch_x))
                 callback_list.call("on_predict_batch_end", step, {"outputs": outputs[-1]})
         callback_list.call("on_predict_end", {})
         if not outputs:
@@ -663,11 +668,7 @@ class Trainer:
 
     def predict_on_batch(self, x):
         """The outputs for one batch (no batching, inference mode)."""
-        x = self._standardize_x(x, "x")
-        if self.captured_steps is not None:
-            return self.captured_steps.predict_step(x)
-        with no_grad():
-            return data_adapter.output_arrays(self(*self._on_device(x), training=False))
+        return (self.captured_steps or self).predict_step(self._standardize_x(x, "x"))
 
     def train_on_batch(self, x, y, sample_weight=None) -> float:
         """One training step on one batch; returns the loss."""
