@@ -624,14 +624,6 @@ def _checked_dtype(layer: Layer, dtype) -> np.dtype:
     return value
 
 
-def registered_name(cls: type) -> str | None:
-    """The id under which ``cls`` is in the layer registry (``None`` when it is not)."""
-    for name in registry.names():
-        if registry.lookup(name) is cls:
-            return name
-    return None
-
-
 def serialize(layer: Layer) -> dict:
     """``{"class_name": registered id, "config": layer.get_config()}``.
 
@@ -639,7 +631,7 @@ def serialize(layer: Layer) -> dict:
         ValueError: the layer's class is not registered (saving could not rebuild it).
     """
     config = layer.get_config()  # first: a subclassed model explains what it lacks
-    name = registered_name(type(layer))
+    name = registry.name_of(type(layer))
     if name is None:
         raise ValueError(
             f"layer {layer.name!r} is of class {type(layer).__qualname__}, which is not "

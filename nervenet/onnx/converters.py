@@ -23,7 +23,7 @@ import numpy as np
 from nervenet import activations
 from nervenet.autograd.ops.activation import SELU_ALPHA, SELU_SCALE
 from nervenet.kernels import same_padding
-from nervenet.layers.base import registered_name
+from nervenet.layers.base import registry as layer_registry
 from nervenet.onnx.graph import Call, GraphBuilder
 from nervenet.registry import Registry
 
@@ -134,7 +134,7 @@ def converter(*names: str):
 
 def convert(b: GraphBuilder, call: Call, inputs: list[str]) -> list[str]:
     """The ONNX outputs of one layer call (see the module docstring)."""
-    name = registered_name(type(call.layer))
+    name = layer_registry.name_of(type(call.layer))
     if name is None or name not in converters:
         raise ValueError(
             f"layer {call.layer.name!r} ({type(call.layer).__name__}) has no ONNX converter; "
