@@ -681,7 +681,7 @@ class BackupAndRestore(Callback):
                 warnings.warn(f"BackupAndRestore: the latest backup {self.path} cannot be "
                               f"read ({error}); restoring the previous one", stacklevel=2)
                 state = checkpoint.restore_checkpoint(self.model, self.previous_path)
-            self.model._initial_epoch = state["epoch"]
+            self.model.fit_state.initial_epoch = state["epoch"]
 
     def on_epoch_end(self, epoch, logs=None):
         os.makedirs(self.backup_dir, exist_ok=True)

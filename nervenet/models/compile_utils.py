@@ -7,15 +7,17 @@ A model with several outputs (the functional API) minimizes
 
 and reports, as Keras does, ``loss`` (the total), ``<output>_loss`` for each output (its loss,
 unweighted) and ``<output>_<metric>`` for each metric. One output reports ``loss`` and the
-metric names. (The JSON form of these settings, for saved models, is in ``nervenet.saving``.)
+metric names. ``compile_config`` and ``compile_arguments`` turn the settings into JSON (for a
+model file) and back: ``Model.get_compile_config`` and ``Model.compile_from_config`` use them.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from nervenet import losses, metrics
+from nervenet import losses, metrics, optimizers
 from nervenet.autograd import Tensor
+from nervenet.nest import map_structure
 
 
 def per_output(value, names: list[str], argument: str, default=None) -> list:
@@ -83,10 +85,6 @@ class OutputLosses:
             total = term if total is None else total + term
         return total
 
-    def log_names(self) -> list[str]:
-        return [f"{name}_loss" for name, loss in zip(self.output_names, self.losses)
-                if loss is not None] if self.multi else []
-
 
 def output_loss(loss, y, y_pred: Tensor, sample_weight=None) -> Tensor:
     """``loss(y, y_pred)``; targets of shape (N,) for outputs (N, 1) get the missing axis."""
@@ -143,3 +141,62 @@ def _one_metric(value) -> bool:
     output name)."""
     return isinstance(value, (str, metrics.Metric)) or (
         isinstance(value, dict) and "class_name" in value)
+
+
+# ------------------------------------------------------------------ the JSON form, for files
+def _serialize_loss(loss):
+    if loss is None or isinstance(loss, str):
+        return loss
+    if isinstance(loss, losses.Loss):
+        return losses.serialize(loss)
+    raise ValueError(f"the loss {loss!r} is a Python function, which a model file cannot name")
+
+
+def _serialize_metric(metric):
+    if metric is None or isinstance(metric, str):
+        return metric
+    name = metrics.registry.name_of(metric) if isinstance(metric, metrics.Metric) else None
+    if name is not None:
+        return {"class_name": name, "config": metric.get_config()}
+    raise ValueError(f"the metric {metric!r} is not registered, so a model file cannot name it")
+
+
+def _is_serialized(value) -> bool:
+    """A serialized object ``{"class_name": ..., "config": ...}``: one leaf of a structure."""
+    return isinstance(value, dict) and "class_name" in value
+
+
+def _objects(value, getter):
+    """``value`` with every serialized object in it rebuilt by ``getter``."""
+    return map_structure(lambda leaf: getter(leaf) if _is_serialized(leaf) else leaf, value,
+                         _is_serialized)
+
+
+def compile_config(optimizer, loss, loss_weights=None, metrics=None,
+                   jit_compile="auto") -> dict:
+    """The JSON form of ``compile``'s arguments: the optimizer's config, the losses and
+    metrics by registered name (with their configs), ``jit_compile``.
+
+    Raises:
+        ValueError: a loss given as a Python function, or a metric class not registered (a
+            model file cannot name them).
+    """
+    return {"optimizer": optimizers.serialize(optimizer),
+            "loss": map_structure(_serialize_loss, loss, _is_serialized),
+            "loss_weights": loss_weights,
+            "metrics": map_structure(_serialize_metric, metrics, _is_serialized),
+            "jit_compile": jit_compile}
+
+
+def compile_arguments(config: dict) -> dict:
+    """``compile``'s keyword arguments from ``compile_config``'s dict (registered names only)."""
+    if not isinstance(config, dict) or not {"optimizer", "loss"} <= set(config):
+        raise ValueError("the compile settings must be a dict with 'optimizer' and 'loss'")
+    metric_ids = config.get("metrics")
+    map_structure(lambda m: metrics.get(m) if isinstance(m, str) else m, metric_ids,
+                  _is_serialized)  # known ids
+    return {"optimizer": optimizers.get(config["optimizer"]),
+            "loss": _objects(config["loss"], losses.get),
+            "loss_weights": config.get("loss_weights"),
+            "metrics": _objects(metric_ids, metrics.get),
+            "jit_compile": config.get("jit_compile", "auto")}

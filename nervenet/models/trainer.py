@@ -17,17 +17,41 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 
 from nervenet import backend, metrics, nest, optimizers, world
 from nervenet.autograd import Tensor, grad, no_grad
 from nervenet.callbacks import CallbackList, History, ProgbarLogger
-from nervenet.data.dataset import Dataset
 from nervenet.distributed import data_parallel
 from nervenet.layers.base import Layer, nested_layers, state_transaction
-from nervenet.models import data_adapter, jit
+from nervenet.models import compile_utils, data_adapter, jit
 from nervenet.models.compile_utils import OutputLosses, OutputMetrics, output_loss
+from nervenet.models.data_adapter import DataHandler, check_optional_steps, check_positive_int
+
+
+@dataclass
+class FitState:
+    """Where a ``fit`` is: ``model.fit_state``, the state that callbacks move and checkpoints
+    save, so that a resumed run equals one never stopped.
+
+    Attributes:
+        epoch: the epoch running now (0-based; after ``fit``, the last one that ran).
+        step: the batch running now within the epoch (0-based).
+        initial_epoch: the epoch ``fit`` starts from (its ``initial_epoch`` argument); a
+            callback may move it in ``on_train_begin`` (``BackupAndRestore`` restoring a
+            backup), before the first epoch runs.
+        epochs: the epochs ``fit`` was asked for.
+        rng: the generator ``fit`` shuffles the samples with (``None`` before the first
+            ``fit``); a checkpoint saves and restores its state.
+    """
+
+    epoch: int = 0
+    step: int = 0
+    initial_epoch: int = 0
+    epochs: int = 0
+    rng: np.random.Generator | None = None
 
 
 class Trainer:
@@ -41,7 +65,6 @@ class Trainer:
         self.optimizer = None
         self.loss = None
         self.compiled_metrics: list[metrics.Metric] = []
-        self.metric_ids = None
         self.compile_arguments: dict | None = None
         self.stop_training = False
         self.history: History | None = None
@@ -49,8 +72,10 @@ class Trainer:
         self._output_losses: OutputLosses | None = None
         self._output_metrics: OutputMetrics | None = None
         self._metric_entries: list[tuple] = []  # (metric, output index or None, log name)
-        self._fit_rng: np.random.Generator | None = None  # the running fit's shuffling
-        self._initial_epoch = 0
+        #: where the running (or last) fit is: epoch, step, start, shuffling generator
+        self.fit_state = FitState()
+        #: the weight penalty in the last computed loss (``None``: no penalty), logged by fit
+        self.last_regularization_loss: float | None = None
         #: the running data-parallel fit (``nervenet.distributed``), ``None`` in one process
         self.data_parallel: data_parallel.DataParallel | None = None
         self.jit_compile = False
@@ -96,11 +121,29 @@ class Trainer:
         self._set_outputs(output_losses, output_metrics)
         self.compile_arguments = {"loss": loss, "loss_weights": loss_weights,
                                   "metrics": metrics}
-        self.metric_ids = list(metrics) if isinstance(metrics, (list, tuple)) else (
-            [] if metrics is None else [metrics])
         self.compiled = True
         self.captured_steps = None if jit_compile is False else jit.CapturedSteps(
             self, jit_compile, Trainer)
+
+    def get_compile_config(self) -> dict | None:
+        """The ``compile(...)`` arguments as JSON, as Keras's ``get_compile_config``: the
+        optimizer's config, the losses, loss weights and metrics by registered name. ``None``
+        when the model is not compiled, or when a loss or metric is a Python function or an
+        unregistered class (warned: a model file cannot name it; the rest is still saved)."""
+        if not self.compiled:
+            return None
+        try:
+            return compile_utils.compile_config(self.optimizer, **self.compile_arguments,
+                                                jit_compile=self.jit_compile)
+        except (ValueError, TypeError) as error:
+            warnings.warn(f"the compile settings of {self.name!r} are not saved: {error}; "
+                          "compile the loaded model yourself", stacklevel=4)
+            return None
+
+    def compile_from_config(self, config: dict) -> None:
+        """Compile with the settings ``get_compile_config`` gave (registered names only, so
+        nothing in a model file runs code), as Keras's ``compile_from_config``."""
+        self.compile(**compile_utils.compile_arguments(config))
 
     def _set_outputs(self, output_losses: OutputLosses, output_metrics: OutputMetrics) -> None:
         self._output_losses, self._output_metrics = output_losses, output_metrics
@@ -122,7 +165,7 @@ class Trainer:
                               OutputMetrics(arguments["metrics"], names))
 
     def _resolve_metrics(self, output_shapes: list[tuple]) -> None:
-        if self._output_metrics is None or self._metric_entries:
+        if self._metric_entries:  # resolved already
             return
         self._output_metrics.resolve(self._output_losses.losses, output_shapes)
         multi = self._output_losses.multi
@@ -250,147 +293,108 @@ class Trainer:
         each epoch runs one ``optimizer.minimize`` call on the whole training set.
         """
         self._require_compiled("fit")
-        if isinstance(x, Dataset) and not data_adapter.is_stream(x):
-            x, y, sample_weight, batch_size, shuffle = data_adapter.unpack_dataset(
-                x, y, batch_size, shuffle)
-        epochs = _check_positive_int(epochs, "epochs")
-        steps_per_epoch = _check_optional_steps(steps_per_epoch, "steps_per_epoch")
-        validation_steps = _check_optional_steps(validation_steps, "validation_steps")
+        epochs = check_positive_int(epochs, "epochs")
+        steps_per_epoch = check_optional_steps(steps_per_epoch, "steps_per_epoch")
+        validation_steps = check_optional_steps(validation_steps, "validation_steps")
         validate_at = _validation_epochs(validation_freq)
-        full_batch = hasattr(self.optimizer, "minimize")  # second-order: whole-set steps
-        if data_adapter.is_stream(x):
-            _refuse_with_stream("fit", y=y, sample_weight=sample_weight,
-                                class_weight=class_weight, validation_split=validation_split,
-                                full_batch=full_batch)
-            stream = data_adapter.Stream(x, "x")
-            n, steps, validation = None, _min_steps(steps_per_epoch, stream.steps), None
-
-            def training_batches(rng):
-                return self._stream_batches(stream, steps_per_epoch, "fit")
-        else:
-            x, y, sample_weight, validation = self._prepare_fit(
-                x, y, sample_weight, class_weight,
-                None if data_adapter.is_stream(validation_data) else validation_data,
-                validation_split)
-            n = data_adapter.num_samples(x)
-            batch_size = n if full_batch or batch_size is None else _check_positive_int(
-                batch_size, "batch_size")
-            steps = _min_steps(steps_per_epoch, math.ceil(n / batch_size))
-
-            def training_batches(rng):
-                order = world.broadcast(rng.permutation(n)) if shuffle else None  # rank 0's
-                return data_adapter.array_batches(x, y, sample_weight, batch_size, order, steps)
-        self.data_parallel = data_parallel.DataParallel.start(
-            self, *((x, y, sample_weight) if n is not None else (None, None, None)), batch_size)
-        validation_batches = self._validation_batches(validation_data, validation, batch_size,
-                                                      validation_steps)
-        self.history = History()
-        callback_list = self._callback_list(callbacks, verbose, {
-            "epochs": epochs, "steps": steps, "samples": n}, last=[self.history])
-        rng = backend.make_rng()
-        # BackupAndRestore saves and restores the shuffling generator and may move the start
-        self._fit_rng = rng
-        self._initial_epoch = _check_positive_int(initial_epoch, "initial_epoch", minimum=0)
-        self.stop_training = False
-        callback_list.call("on_train_begin", {})
-        for epoch in range(self._initial_epoch, epochs):
-            callback_list.call("on_epoch_begin", epoch, {})
-            for metric in self.compiled_metrics:
-                metric.reset_state()
-            if full_batch:
-                logs = self._fit_full_batch(x, y, sample_weight, callback_list)
-            else:
-                logs = self._fit_epoch(training_batches(rng), callback_list)
-                if logs is None:
-                    warnings.warn(f"fit: the training data ran out at epoch {epoch + 1}: a "
-                                  "generator is not restarted; give steps_per_epoch (its "
-                                  "batches divided by the epochs), or a Dataset, which is read "
-                                  "afresh every epoch", UserWarning, stacklevel=2)
-                    break
-            if validation_batches is not None and validate_at(epoch + 1):
-                val_logs = self._evaluate_batches(validation_batches(), callback_list)
-                logs.update({f"val_{k}": v for k, v in val_logs.items()})
-            callback_list.call("on_epoch_end", epoch, logs)
-            if self.stop_training:
+        data = DataHandler(self, x, y, sample_weight, batch_size=batch_size,
+                           steps=steps_per_epoch, shuffle=shuffle, class_weight=class_weight,
+                           validation_split=validation_split, validation_data=validation_data,
+                           validation_steps=validation_steps,
+                           full_batch=hasattr(self.optimizer, "minimize"),  # second-order
+                           shard=data_parallel.shard, agree=world.broadcast)
+        callback_list = self._begin_fit(data, epochs, initial_epoch, callbacks, verbose)
+        for epoch in range(self.fit_state.initial_epoch, epochs):
+            if not self._fit_epoch(epoch, data, validate_at, callback_list):
                 break
         callback_list.call("on_train_end", {})
         if self.data_parallel is not None:
             self.data_parallel = self.data_parallel.finish()
         return self.history
 
-    def _validation_batches(self, validation_data, validation, batch_size, steps):
-        """A function giving each validation's batches: from the arrays ``validation`` (already
-        checked), or from a generator or Dataset given as ``validation_data``."""
-        if data_adapter.is_stream(validation_data):
-            stream = data_adapter.Stream(validation_data, "validation_data")
-            return lambda: self._stream_batches(stream, steps, "validation_data")
-        if validation is None:
-            return None
-        validation = data_parallel.shard(*validation)  # this rank's rows
-        size = batch_size or data_adapter.num_samples(validation[0])
-        return lambda: data_adapter.array_batches(*validation, size, None, steps)
+    def _begin_fit(self, data: DataHandler, epochs: int, initial_epoch: int, callbacks,
+                   verbose) -> CallbackList:
+        """Start a fit: the data-parallel run (several ranks), the History, the callbacks,
+        a new ``fit_state``; then ``on_train_begin``, where ``BackupAndRestore`` may restore a
+        backup and move ``fit_state.initial_epoch``."""
+        self.data_parallel = data_parallel.DataParallel.start(
+            self, data.x, data.y, data.sample_weight, data.batch_size)
+        self.history = History()
+        callback_list = self._callback_list(callbacks, verbose, {
+            "epochs": epochs, "steps": data.steps, "samples": data.samples}, last=[self.history])
+        self.fit_state = FitState(
+            initial_epoch=check_positive_int(initial_epoch, "initial_epoch", minimum=0),
+            epochs=epochs, rng=backend.make_rng())
+        self.stop_training = False
+        callback_list.call("on_train_begin", {})
+        return callback_list
 
-    def _stream_batches(self, stream, steps: int | None, where: str):
-        """The batches of ``stream``, each checked and converted as arrays are; the first of
-        each pass is also checked against the model (which it builds)."""
-        for index, (x, y, sample_weight) in enumerate(stream.batches(steps)):
-            if where != "predict" and y is None:
-                raise ValueError(f"{where}: the batches must be (x, y) or (x, y, "
-                                 f"sample_weight) tuples; batch {index} has no targets")
-            if where == "predict":
-                yield self._standardize_x(x, f"{stream.argument} batch {index}"), None, None
-                continue
-            x, y, sample_weight = self._standardize(x, y, sample_weight,
-                                                    f"{stream.argument} batch {index}: ")
-            if index == 0:
-                self._check_data_against_model(x, y, where)
-            yield x, y, sample_weight
+    def _fit_epoch(self, epoch: int, data: DataHandler, validate_at, callback_list) -> bool:
+        """One epoch: minibatch steps over ``data``'s batches (shuffled with the fit's
+        generator), or one full-batch step, then the validation when ``validate_at`` the
+        epoch. Returns whether the fit goes on (not stopped, and the data did not run out)."""
+        self.fit_state.epoch, self.fit_state.step = epoch, 0
+        callback_list.call("on_epoch_begin", epoch, {})
+        for metric in self.compiled_metrics:
+            metric.reset_state()
+        if data.full_batch:
+            logs = self._fit_full_batch(data.x, data.y, data.sample_weight, callback_list)
+        else:
+            runner = self.data_parallel or self.captured_steps or self
+            logs = self._run_batches(data.batches(self.fit_state.rng), runner.train_step,
+                                     callback_list, training=True)[0]
+        if logs is None:
+            warnings.warn(f"fit: the training data ran out at epoch {epoch + 1}: a generator "
+                          "is not restarted; give steps_per_epoch (its batches divided by the "
+                          "epochs), or a Dataset, which is read afresh every epoch",
+                          UserWarning, stacklevel=3)
+            return False
+        if data.validation is not None and validate_at(epoch + 1):
+            val_logs = self._evaluate(data.validation, callback_list)
+            logs.update({f"val_{k}": v for k, v in val_logs.items()})
+        callback_list.call("on_epoch_end", epoch, logs)
+        return not self.stop_training
 
-    def _fit_epoch(self, batches, callback_list) -> dict | None:
-        """One epoch of minibatch steps over ``batches`` of ``(x, y, sample_weight)``;
-        ``None`` when there was no batch (a generator that ran out)."""
-        total_loss = 0.0
-        seen = 0
-        batch_hooks = callback_list.wants("on_train_batch_end") or callback_list.wants(
-            "on_train_batch_begin")
-        multi = self._output_losses.multi
-        output_totals = [0.0] * len(self._output_losses.last)
-        penalty_total = None  # the regularization part of the loss, when there is one
-        logs: dict = {}
-        for step, (batch_x, batch_y, batch_w) in enumerate(batches):
+    def _run_batches(self, batches, step, callback_list: CallbackList, training: bool):
+        """The one batch loop of ``fit`` (``step`` is ``train_step``, ``training``) and
+        ``evaluate`` (``test_step``): ``step`` on each ``(x, y, sample_weight)`` batch, the
+        running means of the loss over the samples, the metrics, and the
+        ``on_train_batch_*`` or ``on_test_batch_*`` hooks with the running logs.
+
+        Returns:
+            ``(logs, samples seen)``; the logs are ``None`` when there was no batch.
+
+        Raises:
+            FloatingPointError: a training batch's loss is NaN or infinite (its step changed
+                nothing) and no callback stopped the training.
+        """
+        begin, end = ("on_train_batch_begin", "on_train_batch_end") if training else (
+            "on_test_batch_begin", "on_test_batch_end")
+        batch_hooks = callback_list.wants(end) or callback_list.wants(begin)
+        means = _RunningMeans(self._output_losses, with_penalty=training)
+        for index, (batch_x, batch_y, batch_w) in enumerate(batches):
             if batch_hooks:
-                callback_list.call("on_train_batch_begin", step, {})
-            loss, y_pred = (self.data_parallel or self.captured_steps or self).train_step(
-                batch_x, batch_y, batch_w)
-            count = data_adapter.num_samples(batch_x)
-            total_loss += loss * count
-            seen += count
-            if self.last_regularization_loss is not None:
-                penalty_total = (penalty_total or 0.0) + self.last_regularization_loss * count
-            if multi:
-                for index, value in enumerate(self._output_losses.last):
-                    output_totals[index] += float(value) * count
-            for metric, index, _ in self._metric_entries:
-                if index is None:
-                    metric.update_state(batch_y, y_pred, batch_w)
-                else:
-                    metric.update_state(batch_y[index], y_pred[index], batch_w)
+                callback_list.call(begin, index, {})
+            if training:
+                self.fit_state.step = index
+            loss, y_pred = step(batch_x, batch_y, batch_w)
+            means.add(loss, data_adapter.num_samples(batch_x), self.last_regularization_loss)
+            self._update_metrics(batch_y, y_pred, batch_w)
             if batch_hooks:
-                logs = self._logs(total_loss / seen, [t / seen for t in output_totals],
-                                  None if penalty_total is None else penalty_total / seen)
-                logs["loss"] = loss if not math.isfinite(loss) else logs["loss"]
-                callback_list.call("on_train_batch_end", step, logs)
-            if self.stop_training:
-                break
-            if not math.isfinite(loss):
+                logs = self._logs(*means.result())
+                if training and not math.isfinite(loss):
+                    logs["loss"] = loss
+                callback_list.call(end, index, logs)
+            if training and (self.stop_training or not math.isfinite(loss)):
+                if self.stop_training:
+                    break
                 raise FloatingPointError(
-                    f"the loss of batch {step} is {loss}; no weight was changed by that batch. "
-                    "Lower the learning rate or check the data; add "
+                    f"the loss of batch {index} is {loss}; no weight was changed by that "
+                    "batch. Lower the learning rate or check the data; add "
                     "callbacks.TerminateOnNaN() to stop training quietly instead")
-        if seen == 0:
-            return None
-        return self._logs(total_loss / seen, [t / seen for t in output_totals],
-                          None if penalty_total is None else penalty_total / seen)
+        if means.seen == 0:
+            return None, 0
+        return self._logs(*means.result()), means.seen
 
     def _callback_list(self, callbacks, verbose, params: dict, last=()) -> CallbackList:
         """The user's callbacks, then the progress bar (``verbose`` 1 or 2; ``"auto"`` is 1,
@@ -458,72 +462,6 @@ class Trainer:
             logs[name] = metric.result()
         return logs
 
-    def _prepare_fit(self, x, y, sample_weight, class_weight, validation_data,
-                     validation_split):
-        if x is None or y is None:
-            raise ValueError("fit: x and y are required")
-        x, y, sample_weight = self._standardize(x, y, sample_weight, "")
-        validation = None
-        if validation_data is not None:
-            validation = self._prepare_validation(validation_data)
-        elif validation_split:
-            (x, y, sample_weight), validation = data_adapter.split_validation(
-                x, y, sample_weight, validation_split)
-        if class_weight is not None:
-            if self._output_losses.multi:
-                raise ValueError("fit: class_weight is for single-output models; give "
-                                 "sample_weight instead")
-            weights = data_adapter.class_weights_to_sample_weights(y, class_weight)
-            sample_weight = weights if sample_weight is None else sample_weight * weights
-        self._check_data_against_model(x, y, "fit")
-        if validation is not None:
-            self._check_data_against_model(validation[0], validation[1], "validation_data")
-        return x, y, sample_weight, validation
-
-    def _prepare_validation(self, validation_data):
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-            raise ValueError("validation_data must be a tuple (x_val, y_val) or "
-                             "(x_val, y_val, sample_weight_val)")
-        w_val = validation_data[2] if len(validation_data) == 3 else None
-        return self._standardize(validation_data[0], validation_data[1], w_val,
-                                 "validation_data ")
-
-    def _standardize(self, x, y, sample_weight, prefix: str):
-        """Check and convert fit/evaluate data: arrays, inputs in the model's order (a dict is
-        matched by input name), one target array per output (likewise)."""
-        x = self._standardize_x(x, f"{prefix}x")
-        self._settle_outputs(x)
-        y = self._standardize_y(y, f"{prefix}y")
-        data_adapter.check_representable(y, self.dtype, f"{prefix}y")
-        if sample_weight is not None:
-            sample_weight = data_adapter.to_array(sample_weight, f"{prefix}sample_weight")
-        data_adapter.check_lengths(x=x, y=y, sample_weight=sample_weight)
-        return x, y, sample_weight
-
-    def _standardize_x(self, x, argument: str):
-        x = data_adapter.to_arrays(x, argument)
-        data_adapter.check_representable(x, self.dtype, argument)
-        return self.standardize_inputs(x)
-
-    def _standardize_y(self, y, argument: str):
-        names = self.output_names
-        if isinstance(y, dict):
-            unknown = [k for k in y if k not in names]
-            missing = [n for n in names if n not in y]
-            if unknown or missing:
-                raise ValueError(f"{argument}: the model's outputs are named {names}; missing "
-                                 f"{missing}, unexpected {unknown}")
-            y = [y[name] for name in names]
-        if len(names) == 1:
-            if isinstance(y, (list, tuple)) and len(y) == 1 and isinstance(
-                    y[0], (np.ndarray, Tensor)):
-                y = y[0]
-            return data_adapter.to_array(y, argument)
-        if not isinstance(y, (list, tuple)) or len(y) != len(names):
-            raise ValueError(f"{argument}: the model has {len(names)} outputs {names}; give one "
-                             "target array per output (a list, tuple or dict by output name)")
-        return [data_adapter.to_array(v, f"{argument}[{i}]") for i, v in enumerate(y)]
-
     def _check_data_against_model(self, x, y, where: str) -> None:
         """Run one sample through the model (building it) and check the targets against the
         output, so that bad data fails before any weight changes."""
@@ -571,71 +509,30 @@ class Trainer:
         """
         self._require_compiled("evaluate")
         if batch_size is not None:
-            batch_size = _check_positive_int(batch_size, "evaluate: batch_size")
-        batches, steps, n = self._inference_batches(x, y, sample_weight, batch_size, steps,
-                                                    "evaluate")
-        callback_list = self._callback_list(callbacks, verbose, {"steps": steps, "samples": n})
-        logs = self._evaluate_batches(batches, callback_list)
+            batch_size = check_positive_int(batch_size, "evaluate: batch_size")
+        data = DataHandler(self, x, y, sample_weight, where="evaluate", batch_size=batch_size,
+                           steps=check_optional_steps(steps, "steps"), shard=data_parallel.shard)
+        callback_list = self._callback_list(callbacks, verbose, {"steps": data.steps,
+                                                                 "samples": data.samples})
+        logs = self._evaluate(data, callback_list)
         if return_dict:
             return logs
         values = list(logs.values())
         return values[0] if len(values) == 1 else values
 
-    def _inference_batches(self, x, y, sample_weight, batch_size, steps, where: str):
-        """``(batches, steps, samples)`` for evaluate (``where="evaluate"``) or predict: from
-        a generator or Dataset, or from arrays, checked and batched here."""
-        steps = _check_optional_steps(steps, "steps")
-        if isinstance(x, Dataset) or data_adapter.is_stream(x):
-            _refuse_with_stream(where, y=y, sample_weight=sample_weight)
-            stream = data_adapter.Stream(x, "x")
-            return (self._stream_batches(stream, steps, where), _min_steps(steps, stream.steps),
-                    None)
-        if where == "predict":
-            x = self._standardize_x(x, "x")
-        else:
-            if x is None or y is None:
-                raise ValueError("evaluate: x and y are required")
-            x, y, sample_weight = self._standardize(x, y, sample_weight, "")
-            self._check_data_against_model(x, y, "evaluate")
-        total = data_adapter.num_samples(x)
-        x, y, sample_weight = data_parallel.shard(x, y, sample_weight)  # this rank's rows
-        n = data_adapter.num_samples(x)
-        batch_size = max(n, 1) if batch_size is None else _check_positive_int(batch_size,
-                                                                              "batch_size")
-        steps = _min_steps(steps, max(math.ceil(n / batch_size), 1))
-        return (data_adapter.array_batches(x, y, sample_weight, batch_size, None, steps), steps,
-                total)
-
-    def _evaluate_batches(self, batches, callback_list: CallbackList | None = None) -> dict:
-        """The loss and metrics over ``batches`` of ``(x, y, sample_weight)``, calling the
-        ``on_test_*`` hooks of ``callback_list``."""
-        callback_list = callback_list or CallbackList([])
-        batch_hooks = callback_list.wants("on_test_batch_end") or callback_list.wants(
-            "on_test_batch_begin")
+    def _evaluate(self, data: DataHandler, callback_list: CallbackList) -> dict:
+        """The loss and metrics over ``data``'s batches (evaluate, and fit's validation),
+        calling the ``on_test_*`` hooks of ``callback_list``; over all ranks' rows."""
         callback_list.call("on_test_begin", {})
         for metric in self.compiled_metrics:
             metric.reset_state()
-        total, weight_total = 0.0, 0
-        output_totals = [0.0] * len(self._output_losses.last)
-        with no_grad():
-            for step, (batch_x, batch_y, batch_w) in enumerate(batches):
-                if batch_hooks:
-                    callback_list.call("on_test_batch_begin", step, {})
-                loss, y_pred = (self.captured_steps or self).test_step(batch_x, batch_y,
-                                                                       batch_w)
-                count = data_adapter.num_samples(batch_x)
-                total += loss * count
-                weight_total += count
-                for index, value in enumerate(self._output_losses.last):
-                    output_totals[index] += float(value) * count
-                self._update_metrics(batch_y, y_pred, batch_w)
-                if batch_hooks:
-                    callback_list.call("on_test_batch_end", step, self._logs(
-                        total / weight_total, [t / weight_total for t in output_totals]))
-        if weight_total == 0:
+        with no_grad():  # (a captured inference step records in the mode it is called in)
+            logs, seen = self._run_batches(data.batches(),
+                                           (self.captured_steps or self).test_step,
+                                           callback_list, training=False)
+        if logs is None:
             raise ValueError("evaluate: the data gave no batch (an exhausted generator?)")
-        logs = self._logs(total / weight_total, [t / weight_total for t in output_totals])
-        logs = data_parallel.combine_logs(logs, weight_total)  # over all ranks' rows
+        logs = data_parallel.combine_logs(logs, seen)  # over all ranks' rows
         callback_list.call("on_test_end", logs)
         return logs
 
@@ -648,15 +545,17 @@ class Trainer:
         ``callbacks`` get the ``on_predict_*`` hooks (each batch's logs hold its
         ``"outputs"``). ``x`` may also be a generator or Dataset of batches (of ``x``, or
         tuples whose first entry is ``x``); ``steps`` caps the number of batches."""
-        batches, steps, n = self._inference_batches(x, None, None, batch_size, steps, "predict")
-        callback_list = self._callback_list(callbacks, verbose, {"steps": steps, "samples": n})
+        data = DataHandler(self, x, where="predict", batch_size=batch_size,
+                           steps=check_optional_steps(steps, "steps"), shard=data_parallel.shard)
+        callback_list = self._callback_list(callbacks, verbose, {"steps": data.steps,
+                                                                 "samples": data.samples})
         callback_list.call("on_predict_begin", {})
         outputs = []
         with no_grad():  # no sample: one empty batch, so that the output has its shape
-            for step, (batch_x, _, _) in enumerate(batches):
-                callback_list.call("on_predict_batch_begin", step, {})
+            for index, (batch_x, _, _) in enumerate(data.batches()):
+                callback_list.call("on_predict_batch_begin", index, {})
                 outputs.append((self.captured_steps or self).predict_step(batch_x))
-                callback_list.call("on_predict_batch_end", step, {"outputs": outputs[-1]})
+                callback_list.call("on_predict_batch_end", index, {"outputs": outputs[-1]})
         callback_list.call("on_predict_end", {})
         if not outputs:
             raise ValueError("predict: the data gave no batch (an exhausted generator?)")
@@ -664,56 +563,54 @@ class Trainer:
             result = type(outputs[0])(np.concatenate(parts) for parts in zip(*outputs))
         else:
             result = np.concatenate(outputs)
-        return result if n is None else data_parallel.gather(result, n)  # all ranks' rows
+        if data.samples is None:
+            return result
+        return data_parallel.gather(result, data.samples)  # all ranks' rows
 
     def predict_on_batch(self, x):
         """The outputs for one batch (no batching, inference mode)."""
-        return (self.captured_steps or self).predict_step(self._standardize_x(x, "x"))
+        return (self.captured_steps or self).predict_step(data_adapter.standardize_x(self, x,
+                                                                                     "x"))
 
     def train_on_batch(self, x, y, sample_weight=None) -> float:
         """One training step on one batch; returns the loss."""
         self._require_compiled("train_on_batch")
-        x, y, sample_weight = self._standardize(x, y, sample_weight, "")
+        x, y, sample_weight = data_adapter.standardize(self, x, y, sample_weight)
         return (self.captured_steps or self).train_step(x, y, sample_weight)[0]
 
 
-def _check_optional_steps(value, name: str) -> int | None:
-    return None if value is None else _check_positive_int(value, name)
+class _RunningMeans:
+    """The running means over the samples of one pass: the loss, each output's loss (a model
+    with several) and, in fit, the weight penalty (when there is one)."""
 
+    __slots__ = ("losses", "multi", "with_penalty", "seen", "loss", "outputs", "penalty")
 
-def _min_steps(limit: int | None, available: int | None) -> int | None:
-    """The batches one pass runs: ``limit`` (steps_per_epoch, steps) capped by what the data
-    has (``None``: unknown, a generator)."""
-    if limit is None or available is None:
-        return available if limit is None else limit
-    return min(limit, available)
+    def __init__(self, losses: OutputLosses, with_penalty: bool):
+        self.losses, self.multi, self.with_penalty = losses, losses.multi, with_penalty
+        self.seen, self.loss, self.penalty = 0, 0.0, None
+        self.outputs = [0.0] * len(losses.last)
+
+    def add(self, loss: float, count: int, penalty: float | None) -> None:
+        self.loss += loss * count
+        self.seen += count
+        if self.with_penalty and penalty is not None:
+            self.penalty = (self.penalty or 0.0) + penalty * count
+        if self.multi:
+            for index, value in enumerate(self.losses.last):
+                self.outputs[index] += float(value) * count
+
+    def result(self) -> tuple[float, list[float], float | None]:
+        """``(loss, output losses, penalty)``, the means so far."""
+        seen = self.seen
+        return (self.loss / seen, [total / seen for total in self.outputs],
+                None if self.penalty is None else self.penalty / seen)
 
 
 def _validation_epochs(validation_freq):
     """``validation_freq`` as a test of the epoch number (from 1): every n-th epoch for an
     int, the listed epochs for a list, tuple or set (as Keras 2)."""
     if isinstance(validation_freq, (list, tuple, set, range)):
-        epochs = {_check_positive_int(e, "validation_freq entries") for e in validation_freq}
+        epochs = {check_positive_int(e, "validation_freq entries") for e in validation_freq}
         return lambda epoch: epoch in epochs
-    every = _check_positive_int(validation_freq, "validation_freq")
+    every = check_positive_int(validation_freq, "validation_freq")
     return lambda epoch: epoch % every == 0
-
-
-def _refuse_with_stream(method: str, full_batch: bool = False, **given) -> None:
-    """Batches from a generator or Dataset carry their targets and weights: nothing else may
-    come with them (and second-order optimizers need the whole set as arrays)."""
-    extra = [name for name, value in given.items() if value is not None and not (
-        isinstance(value, (int, float)) and value == 0)]  # validation_split=0.0 is no value
-    if extra:
-        raise ValueError(f"{method}: x is a generator or Dataset yielding (x, y[, "
-                         f"sample_weight]) batches, so {', '.join(extra)} cannot be given")
-    if full_batch:
-        raise ValueError(f"{method}: second-order optimizers train on the whole set at once; "
-                         "give x and y as arrays")
-
-
-def _check_positive_int(value, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        kind = "a positive int" if minimum == 1 else f"an int >= {minimum}"
-        raise ValueError(f"{name} must be {kind}, got {value!r}")
-    return int(value)

@@ -34,7 +34,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from nervenet import backend, losses, metrics, optimizers
+from nervenet import backend
 from nervenet._version import __version__
 from nervenet.autograd import no_grad
 from nervenet.layers.base import (
@@ -44,7 +44,6 @@ from nervenet.layers.base import (
     registry as layer_registry,
     serialize,
 )
-from nervenet.nest import map_structure
 from nervenet.optimizers.base import check_finite_state
 from nervenet.saving import safetensors
 from nervenet.saving.archive import (
@@ -104,69 +103,6 @@ def register_serializable(package: str = "Custom", name: str | None = None):
         return cls
 
     return decorate
-
-
-# ------------------------------------------------------------------------ compile settings
-def _serialize_loss(loss):
-    if loss is None or isinstance(loss, str):
-        return loss
-    if isinstance(loss, losses.Loss):
-        return losses.serialize(loss)
-    raise ValueError(f"the loss {loss!r} is a Python function, which a model file cannot name")
-
-
-def _serialize_metric(metric):
-    if metric is None or isinstance(metric, str):
-        return metric
-    name = metrics.registry.name_of(metric) if isinstance(metric, metrics.Metric) else None
-    if name is not None:
-        return {"class_name": name, "config": metric.get_config()}
-    raise ValueError(f"the metric {metric!r} is not registered, so a model file cannot name it")
-
-
-def _is_serialized(value) -> bool:
-    """A serialized object ``{"class_name": ..., "config": ...}``: one leaf of a structure."""
-    return isinstance(value, dict) and "class_name" in value
-
-
-def compile_config(model) -> dict | None:
-    """The JSON form of the model's ``compile(...)`` arguments, or ``None`` (not compiled, or a
-    loss/metric given as a Python function: warned, the rest is still saved)."""
-    arguments = getattr(model, "compile_arguments", None)
-    if not getattr(model, "compiled", False) or arguments is None:
-        return None
-    try:
-        return {
-            "optimizer": optimizers.serialize(model.optimizer),
-            "loss": map_structure(_serialize_loss, arguments["loss"], _is_serialized),
-            "loss_weights": arguments["loss_weights"],
-            "metrics": map_structure(_serialize_metric, arguments["metrics"], _is_serialized),
-            "jit_compile": getattr(model, "jit_compile", "auto"),
-        }
-    except (ValueError, TypeError) as error:
-        warnings.warn(f"the compile settings of {model.name!r} are not saved: {error}; "
-                      "compile the loaded model yourself", stacklevel=3)
-        return None
-
-
-def _objects(value, getter):
-    """``value`` with every serialized object in it rebuilt by ``getter``."""
-    return map_structure(lambda leaf: getter(leaf) if _is_serialized(leaf) else leaf, value,
-                         _is_serialized)
-
-
-def compile_arguments(config: dict) -> dict:
-    """``compile``'s keyword arguments from ``compile_config``'s dict (registered names only)."""
-    if not isinstance(config, dict) or not {"optimizer", "loss"} <= set(config):
-        raise ValueError("the compile settings must be a dict with 'optimizer' and 'loss'")
-    metric_ids = config.get("metrics")
-    map_structure(lambda m: metrics.get(m) if isinstance(m, str) else m, metric_ids,
-                  _is_serialized)  # known ids
-    return {"optimizer": optimizers.get(config["optimizer"]),
-            "loss": _objects(config["loss"], losses.get),
-            "loss_weights": config.get("loss_weights"),
-            "metrics": _objects(metric_ids, metrics.get),
-            "jit_compile": config.get("jit_compile", "auto")}
 
 
 # ------------------------------------------------------------------------------ saving
@@ -238,7 +174,7 @@ def save_model(model, filepath, overwrite: bool = True, training_state: dict | N
         raise ValueError(f"model {model.name!r}: the weights {clash[:3]} would be saved under "
                          "the optimizer state's names; rename the layer")
     tensors.update(state)
-    compile_settings = compile_config(model)
+    compile_settings = model.get_compile_config()
     if compile_settings is not None:
         compile_settings["optimizer_variables"] = order
     config = {"format": FORMAT, "format_version": FORMAT_VERSION, "model": architecture,
@@ -565,7 +501,7 @@ def load_model(filepath, compile: bool = True):  # noqa: A002  (Keras's argument
         settings = config.get("compile")
         if compile and settings is not None:
             try:
-                model.compile(**compile_arguments(settings))
+                model.compile_from_config(settings)
                 _restore_optimizer(model, settings.get("optimizer_variables") or [], state)
             except (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError,
                     RecursionError) as error:

@@ -9,10 +9,11 @@ A checkpoint is an ordinary model file (``save_model``) whose ``metadata.json`` 
      "rng": {"fit": {...}, "global": {...}, "layers": {"dropout": {...}}}}
 
 The random states are ``numpy.random.Generator.bit_generator.state`` dicts (plain JSON): the
-generator ``fit`` shuffles with, the process-wide one of ``nervenet.backend``, and the own
-generator of every layer that has one (Dropout, GaussianNoise, augmentation, stochastic
-pooling). Weights, optimizer state and random states live in one file written atomically, so a
-kill at any moment leaves a checkpoint that is entirely of one epoch or of the next.
+generator ``fit`` shuffles with (``model.fit_state.rng``), the process-wide one of
+``nervenet.backend``, and the own generator of every layer that has one (Dropout,
+GaussianNoise, augmentation, stochastic pooling). Weights, optimizer state and random states
+live in one file written atomically, so a kill at any moment leaves a checkpoint that is
+entirely of one epoch or of the next.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ def _layer_generators(layer, prefix: str = "") -> dict[str, np.random.Generator]
 
 def _generators(model) -> dict:
     generators = {"global": backend.default_rng(), "layers": _layer_generators(model)}
-    fit_rng = getattr(model, "_fit_rng", None)
+    fit_state = getattr(model, "fit_state", None)  # a Model's (trainer.FitState)
+    fit_rng = None if fit_state is None else fit_state.rng
     if fit_rng is not None:
         generators["fit"] = fit_rng
     return generators

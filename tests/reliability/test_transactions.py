@@ -25,7 +25,7 @@ def state_digest(model) -> str:
     if model.optimizer is not None:
         for key, value in sorted(model.optimizer.get_state().items()):
             digest.update(key.encode() + np.asarray(value).tobytes())
-    generators = {"global": backend.default_rng(), "fit": getattr(model, "_fit_rng", None),
+    generators = {"global": backend.default_rng(), "fit": model.fit_state.rng,
                   **checkpoint._layer_generators(model)}
     for name, generator in sorted(generators.items()):
         if generator is not None:
