@@ -48,7 +48,6 @@ KNOT = ("nervenet.autograd.tensor", "nervenet.autograd.function", "nervenet.auto
 # Functions over the limits that remain in the areas being rebuilt now (issue #20); the
 # integrator empties this list at the end. (module path, qualified function name)
 KNOWN_LONG = {
-    ("nervenet/models/trainer.py", "Trainer.fit"),                     # keras-model: trainer
     ("nervenet/optimizers/base.py", "Optimizer.apply_gradients"),      # optstep (#23)
 }
 MAX_LINES = 60
