@@ -45,11 +45,6 @@ FLOORS = {
 KNOT = ("nervenet.autograd.tensor", "nervenet.autograd.function", "nervenet.autograd.engine",
         "nervenet.autograd.ops.")
 
-# Functions over the limits that remain in the areas being rebuilt now (issue #20); the
-# integrator empties this list at the end. (module path, qualified function name)
-KNOWN_LONG = {
-    ("nervenet/optimizers/base.py", "Optimizer.apply_gradients"),      # optstep (#23)
-}
 MAX_LINES = 60
 RULE_MAX_LINES = 40  # every `backward` and `Function.__call__`: the chain rule, read at once
 
@@ -213,8 +208,7 @@ def _too_long() -> list[tuple[str, str, int]]:
 
 
 def test_no_function_too_long():
-    too_long = [f for f in _too_long() if f[:2] not in KNOWN_LONG]
-    assert too_long == []
+    assert _too_long() == []
 
 
 def test_the_length_check_measures_from_def_to_the_last_line(tmp_path):

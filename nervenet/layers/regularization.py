@@ -16,21 +16,16 @@ import numpy as np
 import nervenet.functional as F
 from nervenet import backend
 from nervenet.autograd import Tensor
+from nervenet.checks import check_int, check_number
 from nervenet.layers.base import Layer, registry, unchanged_shape
 
 
 def _check_rate(layer: str, rate) -> float:
-    if isinstance(rate, bool) or not isinstance(rate, (int, float, np.integer, np.floating)) \
-            or not 0.0 <= rate < 1.0:
-        raise ValueError(f"{layer}: rate must be a number in [0, 1), got {rate!r}")
-    return float(rate)
+    return check_number(layer, "rate", rate, 0, 1, high_open=True)
 
 
 def _check_seed(layer: str, seed) -> int | None:
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
-                             or seed < 0):
-        raise ValueError(f"{layer}: seed must be a non-negative int or None, got {seed!r}")
-    return None if seed is None else int(seed)
+    return check_int(layer, "seed", seed, 0, allow_none=True)
 
 
 class _NoiseLayer(Layer):

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from nervenet.autograd import Tensor
+from nervenet.checks import check_int
 from nervenet.data.dataset import Dataset
 from nervenet.nest import flatten, map_structure
 
@@ -228,12 +229,10 @@ def unpack_dataset(dataset, y, batch_size, shuffle):
 
 
 def check_positive_int(value, name: str, minimum: int = 1) -> int:
-    """``value`` as an int, or a ValueError naming ``name``: it must be an int >= ``minimum``
-    (not a bool)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        kind = "a positive int" if minimum == 1 else f"an int >= {minimum}"
-        raise ValueError(f"{name} must be {kind}, got {value!r}")
-    return int(value)
+    """``value`` as an int >= ``minimum``, checked by ``nervenet.checks.check_int`` (``name``
+    may start with its owner: ``"evaluate: batch_size"``)."""
+    owner, _, argument = name.rpartition(": ")
+    return check_int(owner or "fit", argument, value, minimum)
 
 
 def check_optional_steps(value, name: str) -> int | None:

@@ -138,12 +138,14 @@ def test_dropout_is_active_in_fit_only():
 
 def test_bad_arguments_are_named():
     for cls in (Dropout, GaussianDropout):
-        with pytest.raises(ValueError, match=r"rate must be a number in \[0, 1\), got 1.0"):
+        with pytest.raises(ValueError, match=r"rate must be finite and in \[0, 1\), got 1.0"):
             cls(1.0)
     with pytest.raises(ValueError, match="stddev must be a finite number >= 0"):
         GaussianNoise(-0.1)
-    with pytest.raises(ValueError, match="seed must be a non-negative int or None"):
+    with pytest.raises(TypeError, match="Dropout: seed must be an int >= 0, got str 'a'"):
         Dropout(0.5, seed="a")
+    with pytest.raises(ValueError, match="Dropout: seed must be an int >= 0, got -1"):
+        Dropout(0.5, seed=-1)
     with pytest.raises(ValueError, match="noise_shape must be a sequence"):
         Dropout(0.5, noise_shape=(0, 1))
 

@@ -104,13 +104,16 @@ def test_class_weight_keys_and_values_are_checked(class_weight, message):
 
 @pytest.mark.parametrize("batch_size", [-1, 0, 2.5, "4", True])
 def test_evaluate_batch_size_must_be_a_positive_int(batch_size):
-    with pytest.raises(ValueError, match="batch_size must be a positive int"):
+    # nervenet.checks's rule: a TypeError for a wrong type, a ValueError for a wrong value
+    error = ValueError if type(batch_size) is int else TypeError
+    with pytest.raises(error, match="evaluate: batch_size must be a positive int"):
         classifier().evaluate(*XY, batch_size=batch_size)
 
 
 @pytest.mark.parametrize("initial_epoch", [-3, 1.5, "1"])
 def test_initial_epoch_must_be_a_non_negative_int(initial_epoch):
-    with pytest.raises(ValueError, match="initial_epoch must be an int >= 0"):
+    error = ValueError if type(initial_epoch) is int else TypeError
+    with pytest.raises(error, match="fit: initial_epoch must be an int >= 0"):
         classifier().fit(*XY, epochs=2, initial_epoch=initial_epoch, verbose=0)
 
 
