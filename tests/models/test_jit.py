@@ -244,7 +244,8 @@ def test_learning_rate_schedule_and_batch_sizes_that_change():
                for key, e in model.captured_steps.entries.items()) == 2
 
 
-def test_weights_assigned_from_outside_are_used():
+def _same_after_a_change(change):
+    """Fit, ``change(model)``, fit again: eager and captured end the same."""
     x, y = _data()
     runs = []
     for jit in (False, "auto"):
@@ -253,26 +254,22 @@ def test_weights_assigned_from_outside_are_used():
         model.compile("sgd", losses.SparseCategoricalCrossentropy(from_logits=True),
                       jit_compile=jit)
         model.fit(x, y, epochs=2, batch_size=16, verbose=0)
-        model.set_weights([w * 0.5 for w in model.get_weights()])  # new arrays or in place
-        model.layers[1].kernel.data = model.layers[1].kernel.data.copy()  # a new array
+        change(model)
         model.fit(x, y, epochs=2, batch_size=16, verbose=0)
         runs.append((model, {}, model.predict(x, verbose=0)))
     _assert_same(*runs)
+
+
+def test_weights_assigned_from_outside_are_used():
+    def assign(model):
+        model.set_weights([w * 0.5 for w in model.get_weights()])  # new arrays or in place
+        model.layers[1].kernel.data = model.layers[1].kernel.data.copy()  # a new array
+
+    _same_after_a_change(assign)
 
 
 def test_layers_added_after_capture_are_run():
-    x, y = _data()
-    runs = []
-    for jit in (False, "auto"):
-        set_random_seed(3)
-        model = _mlp()
-        model.compile("sgd", losses.SparseCategoricalCrossentropy(from_logits=True),
-                      jit_compile=jit)
-        model.fit(x, y, epochs=2, batch_size=16, verbose=0)
-        model.add(layers.Activation("tanh"))
-        model.fit(x, y, epochs=2, batch_size=16, verbose=0)
-        runs.append((model, {}, model.predict(x, verbose=0)))
-    _assert_same(*runs)
+    _same_after_a_change(lambda model: model.add(layers.Activation("tanh")))
 
 
 def test_a_nan_batch_changes_nothing_in_a_replay():
