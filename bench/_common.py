@@ -64,6 +64,15 @@ def blas_description() -> str:
     return ", ".join(parts)
 
 
+def compile_options(model, jit_compile) -> dict:
+    """``{"jit_compile": jit_compile}``, or nothing for a baseline checkout from before #21
+    (its ``compile`` has no such argument: eager is its only mode)."""
+    import inspect
+
+    has_it = "jit_compile" in inspect.signature(model.compile).parameters
+    return {"jit_compile": jit_compile} if has_it else {}
+
+
 def run_worker(script: str, args: list[str], threads: int = THREADS,
                keep_openblas_pins: bool = False, root: Path = ROOT) -> dict:
     """Run ``python script --worker args...`` in a fresh process; return its JSON result."""

@@ -95,7 +95,7 @@ def worker_nervenet(clock=time.perf_counter, jit_compile="auto") -> dict:
                        weights["dense2"], np.zeros(10, np.float32)])
     model.compile(optimizer=optimizers.SGD(LEARNING_RATE),
                   loss=losses.SparseCategoricalCrossentropy(from_logits=True),
-                  jit_compile=jit_compile)
+                  **_common.compile_options(model, jit_compile))
     train, loss = _time_training(model.train_on_batch, images, labels, clock)
     predict = _time_predict(lambda x: model.predict(x, batch_size=PREDICT_BATCH), images, clock)
     return {"train": train, "predict": predict, "loss": loss}

@@ -113,7 +113,7 @@ def _model(jit_compile="auto"):
     model.set_weights(_common.mlp_init())
     model.compile(optimizer=optimizers.SGD(LEARNING_RATE),
                   loss=losses.SparseCategoricalCrossentropy(from_logits=True),
-                  jit_compile=jit_compile)
+                  **_common.compile_options(model, jit_compile))
     return model
 
 
