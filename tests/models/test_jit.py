@@ -32,14 +32,21 @@ def _mlp(dropout=0.0, **dense):
     return models.Sequential(entries)
 
 
-def _train(build, jit, optimizer="sgd", loss=None, metrics=None, epochs=3, batch_size=16,
-           x=None, y=None, loss_weights=None, **fit):
+def _compiled(build, jit, optimizer="sgd", loss=None, metrics=None, loss_weights=None):
+    """``build()`` from seed 3, compiled with ``jit_compile=jit`` (the loss defaults to the
+    sparse cross-entropy on logits)."""
     set_random_seed(3)
     model = build()
     model.compile(optimizer=optimizers.get(optimizer) if isinstance(optimizer, str) else
                   optimizer(), loss=loss or losses.SparseCategoricalCrossentropy(
                       from_logits=True), metrics=metrics, loss_weights=loss_weights,
                   jit_compile=jit)
+    return model
+
+
+def _train(build, jit, optimizer="sgd", loss=None, metrics=None, epochs=3, batch_size=16,
+           x=None, y=None, loss_weights=None, **fit):
+    model = _compiled(build, jit, optimizer, loss, metrics, loss_weights)
     if x is None:
         x, y = _data()
     fit.setdefault("validation_split", 0.25)  # evaluate's step, each epoch
@@ -249,10 +256,7 @@ def _same_after_a_change(change):
     x, y = _data()
     runs = []
     for jit in (False, "auto"):
-        set_random_seed(3)
-        model = _mlp()
-        model.compile("sgd", losses.SparseCategoricalCrossentropy(from_logits=True),
-                      jit_compile=jit)
+        model = _compiled(_mlp, jit)
         model.fit(x, y, epochs=2, batch_size=16, verbose=0)
         change(model)
         model.fit(x, y, epochs=2, batch_size=16, verbose=0)
@@ -391,10 +395,7 @@ def test_a_repeated_batch_is_not_taken_for_constants():
     weights = np.ones(16, np.float32)
     runs = []
     for jit in (False, "auto"):
-        set_random_seed(3)
-        model = _mlp()
-        model.compile("sgd", losses.SparseCategoricalCrossentropy(from_logits=True),
-                      jit_compile=jit)
+        model = _compiled(_mlp, jit)
         losses_seen = [model.train_on_batch(x[:16], labels[:16], sample_weight=weights)
                        for _ in range(3)]
         losses_seen += [model.train_on_batch(x[16:32], labels[16:32], sample_weight=weights)
@@ -413,12 +414,9 @@ def test_inference_after_the_weights_change_reads_them_anew():
     x, y = _images()
     outputs = []
     for jit in (False, "auto"):
-        set_random_seed(3)
-        model = models.Sequential([layers.Input(shape=(8, 8, 2)), layers.Conv2D(3, 3),
-                                   layers.BatchNormalization(), layers.Flatten(),
-                                   layers.Dense(3)])
-        model.compile("adam", losses.SparseCategoricalCrossentropy(from_logits=True),
-                      jit_compile=jit)
+        model = _compiled(lambda: models.Sequential([
+            layers.Input(shape=(8, 8, 2)), layers.Conv2D(3, 3), layers.BatchNormalization(),
+            layers.Flatten(), layers.Dense(3)]), jit, optimizer="adam")
         model.fit(x, y, epochs=2, batch_size=8, verbose=0)
         first = model.predict(x, batch_size=4, verbose=0)
         model.set_weights([w * 1.5 for w in model.get_weights()])
