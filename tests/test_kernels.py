@@ -83,6 +83,27 @@ def test_relu_array_is_bitwise_numpy_maximum(dtype, size):
         got = kernels.relu(array)
         assert got.dtype == dtype and got.shape == array.shape
         np.testing.assert_array_equal(bits(got), bits(np.maximum(array, 0)))
+        expected, again = np.maximum(array, 0), array.copy()
+        assert kernels.relu(again, out=again) is again  # in place (a captured step's rewrite)
+        np.testing.assert_array_equal(bits(again), bits(expected))
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_all_finite_is_the_elementwise_test(dtype):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((40, 30)).astype(dtype)
+    largest = float(np.finfo(dtype).max)
+    assert kernels.all_finite(x) and kernels.all_finite(x[:, ::3]) and kernels.all_finite(x[:0])
+    x[5, 7] = largest  # finite, but its square overflows: the exact test decides
+    assert kernels.all_finite(x)
+    with np.errstate(over="ignore"):
+        assert kernels.squared_norm(x) > largest
+        x[5, 7] = 0
+    for bad in (np.nan, np.inf, -np.inf):
+        y = x.copy()
+        y[39, 29] = bad
+        assert not kernels.all_finite(y) and not kernels.all_finite(y.T)
+        assert math.isnan(kernels.squared_norm(y))
 
 
 # ------------------------------------------------------------------ window geometry and convolution

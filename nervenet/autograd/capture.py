@@ -37,6 +37,7 @@ import numpy as np
 
 from nervenet.autograd import function as function_module
 from nervenet.autograd.ops.shape import SumTo
+from nervenet.autograd.rewrite import rewrite
 from nervenet.autograd.tensor import Tensor
 from nervenet.backend import get_array_module
 
@@ -211,13 +212,15 @@ class Program:
         parameters: the Tensors read live at every replay (the model's weights).
         wanted: the parameters whose gradients ``backward`` returns (empty: forward only).
         loss: the loss Tensor of the second recording (``None``: forward only).
+        keep: the Tensors of the second recording that the step hands out (its outputs and
+            losses): ``autograd.rewrite`` leaves them as they are.
 
     After ``forward(feeds)``, the second recording's Tensors hold this batch's values: read
     them as ``tensor.data``.
     """
 
     def __init__(self, tapes: list[Tape], feeds: list[list[np.ndarray]], parameters,
-                 wanted=(), loss: Tensor | None = None):
+                 wanted=(), loss: Tensor | None = None, keep=()):
         first, second = tapes
         _check_same_calls(first, second)
         classify = _Classifier(tapes, feeds, parameters)
@@ -253,6 +256,8 @@ class Program:
             _rearm(function, state, inputs, outputs, needs, generation)
             self.armed.append((function, dict(function.__dict__)))
             self.calls.append((function, inputs, outputs, len(outputs) > 1, tuple(aliases)))
+        self.calls = rewrite(self.calls, keep)
+        self.armed = [(call[0], dict(call[0].__dict__)) for call in self.calls]
         self.updates = _state_updates(first, second)
         self.loss = loss
         self.wanted = list(wanted)

@@ -16,7 +16,8 @@ taken where ``xp`` is NumPy.
 * ``elementwise``: ReLU against a cached zero row, a gradient masked by a boolean array, the
   logistic sigmoid, Cody's erf / erfc and the normal CDF, log-softmax with its softmax;
 * ``products``: the matrix product with transpose flags, the sum over rows as one BLAS
-  product, the sum over all axes but the channels, the sum that undoes broadcasting;
+  product, the sum over all axes but the channels, the sum that undoes broadcasting, the
+  squared norm as one dot product (which is also the quickest test that all is finite);
 * ``window``: the geometry of sliding windows (padding, strides), im2col and the three
   convolution products, and the pooling kernels (maxima with their first argmax, scatter and
   gather of picked cells, window means and their adjoint, stochastic sampling).
@@ -31,7 +32,14 @@ from nervenet.kernels.elementwise import (
     relu,
     sigmoid,
 )
-from nervenet.kernels.products import channel_sum, matmul, sum_rows, sum_to
+from nervenet.kernels.products import (
+    all_finite,
+    channel_sum,
+    matmul,
+    squared_norm,
+    sum_rows,
+    sum_to,
+)
 from nervenet.kernels.window import (
     ConvGeometry,
     conv_forward,
@@ -49,8 +57,9 @@ from nervenet.kernels.window import (
 )
 
 __all__ = [
-    "ConvGeometry", "channel_sum", "conv_forward", "conv_input_grad", "conv_weight_grad", "erf",
-    "erfc", "gather", "im2col", "log_softmax_and_softmax", "masked", "matmul", "max_and_argmax",
-    "normal_cdf", "relu", "sample_windows", "same_padding", "scatter", "sigmoid", "spread",
-    "sum_rows", "sum_to", "window_count", "window_mean",
+    "ConvGeometry", "all_finite", "channel_sum", "conv_forward", "conv_input_grad",
+    "conv_weight_grad", "erf", "erfc", "gather", "im2col", "log_softmax_and_softmax", "masked",
+    "matmul", "max_and_argmax", "normal_cdf", "relu", "same_padding", "sample_windows",
+    "scatter", "sigmoid", "spread", "squared_norm", "sum_rows", "sum_to", "window_count",
+    "window_mean",
 ]

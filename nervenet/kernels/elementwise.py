@@ -22,8 +22,9 @@ def _zero_row(dtype: np.dtype) -> np.ndarray:
     return zeros
 
 
-def relu(x: np.ndarray) -> np.ndarray:
-    """max(x, 0), into a new array (bit for bit ``np.maximum(x, 0)``).
+def relu(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """max(x, 0), into ``out`` (which may be ``x``) or a new array (bit for bit
+    ``np.maximum(x, 0)``).
 
     NOTE: NumPy's vectorized loop for ``maximum`` runs only when both operands are arrays;
     against the scalar 0 it takes a slower element-by-element loop. So a contiguous x is viewed
@@ -32,9 +33,9 @@ def relu(x: np.ndarray) -> np.ndarray:
     """
     xp = get_array_module(x)
     if xp is not np:  # the trick is NumPy's; a device's maximum is vectorized against 0
-        return xp.maximum(x, 0)
-    y = np.empty_like(x)
-    if not x.flags.c_contiguous or x.size < ROW:
+        return xp.maximum(x, 0, out=out)
+    y = np.empty_like(x) if out is None else out
+    if not (x.flags.c_contiguous and y.flags.c_contiguous) or x.size < ROW:
         return np.maximum(x, 0, out=y)
     body = x.size // ROW * ROW
     flat_x, flat_y = x.reshape(-1), y.reshape(-1)

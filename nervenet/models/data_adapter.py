@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from nervenet import kernels
 from nervenet.autograd import Tensor
 from nervenet.checks import check_int
 from nervenet.data.dataset import Dataset
@@ -33,7 +34,7 @@ def to_array(value, argument: str) -> np.ndarray:
         raise ValueError(f"{argument}: expected numeric data, got dtype {array.dtype}")
     if array.ndim == 0:
         raise ValueError(f"{argument}: expected an array with a sample axis, got a scalar")
-    if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+    if array.dtype.kind == "f" and not kernels.all_finite(array):
         bad = int(np.count_nonzero(~np.isfinite(array)))
         raise ValueError(f"{argument} contains {bad} NaN or Inf value(s); clean or impute the "
                          "data before training")

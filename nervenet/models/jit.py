@@ -212,10 +212,12 @@ class _Replay:
         self.output_losses = [tape2.tensor_with(value) if isinstance(value, np.ndarray) else None
                               for value in model._output_losses.last] if (
             kind != "predict" and model._output_losses.multi) else []
-        self.program = Program([tape, tape2], [feeds, feeds2], model.weights, self.wanted,
-                               loss if kind == "train" else None)
         self.several = type(outputs) if isinstance(outputs, (list, tuple)) else None
         self.outputs = [tape2.tensor_with(array) for array in _listed(outputs)]
+        handed_out = self.outputs + [t for t in (loss, self.penalty, *self.output_losses)
+                                     if t is not None]
+        self.program = Program([tape, tape2], [feeds, feeds2], model.weights, self.wanted,
+                               loss if kind == "train" else None, keep=handed_out)
 
     def __call__(self, feeds):
         if self.kind == "train":
@@ -256,8 +258,8 @@ class _Replay:
             if not math.isfinite(value):
                 return value, predictions
             gradients = program.backward()
-            model.optimizer.apply_gradients(
-                [(g, w) for g, w in zip(gradients, self.wanted) if g is not None])
+            pairs = [(g, w) for g, w in zip(gradients, self.wanted) if g is not None]
+            model.optimizer.apply_own_gradients([g for g, _ in pairs], [w for _, w in pairs])
             step.commit()
         model.apply_constraints()
         return value, predictions

@@ -42,6 +42,7 @@ from __future__ import annotations
 import functools
 import math
 import warnings
+from collections import Counter
 
 import numpy as np
 
@@ -54,6 +55,7 @@ from nervenet.backend import (
     to_device,
 )
 from nervenet.checks import check_number
+from nervenet.kernels import squared_norm
 from nervenet.optimizers import schedules
 from nervenet.optimizers.bounds import (
     Envelope,
@@ -72,23 +74,6 @@ DELTA_BUFFER_BYTES = 2 << 20
 # torch.nn.utils.clip_grad_norm_ divides by (norm + 1e-6); we do the same so that clipped
 # trajectories equal torch's.
 CLIP_NORM_EPSILON = 1e-6
-
-
-def squared_norm(array: np.ndarray) -> float:
-    """``sum(array ** 2)``, or NaN when an element is NaN or infinite.
-
-    One dot product (about twice as fast as ``np.isfinite(a).all()``, and no temporary) both
-    checks the gradient and gives its norm for clipping. When it overflows we fall back to the
-    exact elementwise test and to float64.
-    """
-    flat = array.reshape(-1)
-    value = float(flat.dot(flat))
-    if math.isfinite(value):
-        return value
-    if not get_array_module(array).isfinite(array).all():
-        return math.nan
-    flat = flat.astype(np.float64)
-    return float(flat.dot(flat))
 
 
 def check_finite_state(owner: str, key: str, value: np.ndarray) -> None:
@@ -190,6 +175,9 @@ class Optimizer:
         # see DELTA_BUFFER_BYTES): not state, never saved; no extra peak memory, since the
         # deltas of all variables coexist until the write anyway.
         self._deltas: list[np.ndarray | None] = []
+        # while a step runs on gradients of its own (apply_own_gradients): the ids of those a
+        # rule may write its delta over (delta_buffer)
+        self._consumable: set[int] = set()
         self._restored: dict[int, dict[str, np.ndarray]] = {}  # set_state before build
         # the overflow bound (see bound_step): max|slot| per slot name over every variable,
         # advanced with each certified step; None: unknown (the slots were handed out or
@@ -268,9 +256,13 @@ class Optimizer:
         """The variables with state, in index order (what ``get_state`` keys refer to)."""
         return list(self._tracked)
 
-    def delta_buffer(self, var: Tensor) -> np.ndarray:
+    def delta_buffer(self, var: Tensor, grad: np.ndarray | None = None) -> np.ndarray:
         """Where ``update_step`` may write the delta of ``var`` (uninitialised): the buffer
-        kept for a variable of ``DELTA_BUFFER_BYTES`` or more, a new array for a smaller one."""
+        kept for a variable of ``DELTA_BUFFER_BYTES`` or more, a new array for a smaller one.
+        A rule that reads its gradient no more once it writes the delta passes ``grad``: in a
+        step on gradients of its own (``apply_own_gradients``) that is the buffer."""
+        if grad is not None and id(grad) in self._consumable:
+            return grad
         index = self._index_of[id(var)]
         buffer = self._deltas[index]
         if buffer is None:
@@ -402,6 +394,38 @@ class Optimizer:
         """
         tracked, restored = len(self._tracked), dict(self._restored)
         grads, variables, squares = self._gradients(self._pairs(grads_and_vars))
+        self._step(grads, variables, squares, tracked, restored)
+
+    def apply_own_gradients(self, grads: list[np.ndarray], variables: list[Tensor]) -> None:
+        """``apply_gradients(zip(grads, variables))`` for gradients that a captured step
+        (``models.jit``) computed for this step alone: arrays of their variable's shape that
+        the step drops afterwards, so that a rule may write its delta over one that owns its
+        memory and is no other gradient's (``delta_buffer``). Every variable must be tracked
+        already (the step ran eagerly before). The same results, and the same refusal of a
+        gradient that is not finite."""
+        squares = []
+        grads = [g if g.dtype == var.dtype else g.astype(var.dtype)
+                 for g, var in zip(grads, variables)]
+        for grad, var in zip(grads, variables):
+            square = squared_norm(grad)
+            if square != square:                    # NaN
+                raise FloatingPointError(
+                    f"{type(self).__name__}: the gradient of "
+                    f"{_describe(var, self._index_of[id(var)])} contains NaN or inf; the step "
+                    "was refused")
+            squares.append(square)
+        shared = Counter(map(id, grads)) + Counter(id(g.base) for g in grads if g.base is not None)
+        self._consumable = {id(g) for g in grads if shared[id(g)] == 1 and g.flags.owndata
+                            and g.flags.writeable}
+        try:
+            self._step(grads, variables, squares, len(self._tracked), dict(self._restored))
+        finally:
+            self._consumable = set()
+
+    def _step(self, grads: list, variables: list, squares: list, tracked: int,
+              restored: dict) -> None:
+        """The step on checked gradients (finite, of their variable's shape and dtype) with
+        their squared norms; ``tracked`` and ``restored``: the state to fall back to."""
         grads = self._clip(grads, squares)
         lr = self._step_learning_rate(self.iterations)
         schedule = self.learning_rate_schedule

@@ -88,10 +88,10 @@ class SGD(Optimizer):
 
     def update_step(self, grad, var, lr):
         xp = get_array_module(grad)
-        delta = self.delta_buffer(var)
         momentum = self._momentum_term(self.momentum)
         if momentum == 0:
-            return xp.multiply(grad, lr, out=delta)
+            return xp.multiply(grad, lr, out=self.delta_buffer(var, grad))
+        delta = self.delta_buffer(var)
         v = _slot(self.slots(var), "velocity", var)
         v *= momentum
         v += grad                                   # v <- m v + g

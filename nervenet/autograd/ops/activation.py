@@ -88,8 +88,12 @@ class Tanh(Function):
 class ReLU(Function):
     """y = max(x, 0);  dx = gy where x > 0, else 0 (0 at x = 0, as torch)."""
 
+    #: overwrite x with y (set by ``autograd.rewrite`` in a captured step, where no other
+    #: operation reads x)
+    in_place = False
+
     def forward(self, x):
-        y = kernels.relu(x)
+        y = kernels.relu(x, out=x if self.in_place else None)
         if self.needs_input_grad[0]:
             # y > 0 exactly where x > 0 (NaN: neither): one byte per element, read by backward
             # instead of x, computed while y is in cache.
