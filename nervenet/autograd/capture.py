@@ -308,19 +308,25 @@ class Program:
         slots, loss_slot, steps, results = self.plan
         grads: list = [None] * slots
         grads[loss_slot] = get_array_module(self.loss.data).ones_like(self.loss.data)
-        for function, gy_slots, keep, specs, targets in steps:
+        for function, gy_slots, dropped, specs, targets in steps:
             gys = [None if s is None else grads[s] for s in gy_slots]
-            for s in gy_slots:
-                if s is not None and s not in keep:
-                    grads[s] = None
-            if all(g is None for g in gys):
+            for s in dropped:
+                grads[s] = None
+            if specs is None:  # one output
+                if gys[0] is None:
+                    continue
+            elif all(g is None for g in gys):
                 continue
-            if specs is not None:
+            else:
                 xp = get_array_module(*[t.data for t in function.inputs])
                 gys = [xp.zeros(shape, dtype) if g is None else g
                        for g, (shape, dtype) in zip(gys, specs)]
-            for g, x, slot, sum_to in _input_grads(function, gys, targets):
-                if g.shape != x.data.shape:  # broadcasting undone, as the engine does
+            result = _input_grads(function, gys)
+            for position, slot, shape, sum_to in targets:
+                g = result[position]
+                if g is None:
+                    continue
+                if g.shape != shape:  # broadcasting undone, as the engine does
                     g = sum_to.forward(g)
                 previous = grads[slot]
                 grads[slot] = g if previous is None else previous + g
@@ -385,20 +391,15 @@ def _rearm(function, state, inputs, outputs, needs, generation) -> None:
             function.output_specs = [(t.data.shape, t.data.dtype) for t in outputs]
 
 
-def _input_grads(function, gys: list, targets):
-    """``(gradient, input tensor, slot, SumTo)`` for each input that receives one."""
+def _input_grads(function, gys: list) -> tuple:
+    """The gradients of ``function``'s inputs (arrays or ``None``), one per input."""
     if function.backward_array is not None:
         result = function.backward_array(*gys)
-        result = result if type(result) is tuple else (result,)
-    else:  # no array form: the Tensor backward, as the engine does
-        with function_module.no_grad():
-            result = function.backward(*map(Tensor.from_array, gys))
-        result = result if type(result) is tuple else (result,)
-        result = [None if g is None else g.data for g in result]
-    for position, x, slot, sum_to in targets:
-        g = result[position]
-        if g is not None:
-            yield g, x, slot, sum_to
+        return result if type(result) is tuple else (result,)
+    with function_module.no_grad():  # no array form: the Tensor backward, as the engine does
+        result = function.backward(*map(Tensor.from_array, gys))
+    result = result if type(result) is tuple else (result,)
+    return tuple(None if g is None else g.data for g in result)
 
 
 def _backward_plan(calls, loss: Tensor, wanted: list[Tensor]):
@@ -431,16 +432,18 @@ def _backward_plan(calls, loss: Tensor, wanted: list[Tensor]):
             raise CaptureError(f"{type(function).__name__} is in the loss's graph but was not "
                                "recorded in this step")
         gy_slots = [slot_of.get(id(y)) for y in outputs]
-        keep = {slot_of[id(y)] for y in outputs if id(y) in wanted_ids}
         if all(s is None for s in gy_slots):
             continue
+        # a gradient read here is dropped from its slot, unless it is a wanted one
+        dropped = [slot_of[id(y)] for y in outputs
+                   if id(y) in slot_of and id(y) not in wanted_ids]
         targets = []
         for position, x in enumerate(function.inputs):
             if x.requires_grad:
                 slot = add(x)
-                if slot is not None:
-                    targets.append((position, x, slot, SumTo(tuple(x.shape))))
+                if slot is not None:  # (shapes are the recorded ones at every replay)
+                    targets.append((position, slot, x.data.shape, SumTo(x.data.shape)))
         specs = function.output_specs if len(outputs) > 1 else None
-        steps.append((function, gy_slots, keep, specs, targets))
+        steps.append((function, gy_slots, dropped, specs, targets))
     results = [slot_of.get(id(w)) for w in wanted]
     return len(slot_of), loss_slot, steps, results

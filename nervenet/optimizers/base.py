@@ -42,7 +42,6 @@ from __future__ import annotations
 import functools
 import math
 import warnings
-from collections import Counter
 
 import numpy as np
 
@@ -414,9 +413,11 @@ class Optimizer:
                     f"{_describe(var, self._index_of[id(var)])} contains NaN or inf; the step "
                     "was refused")
             squares.append(square)
-        shared = Counter(map(id, grads)) + Counter(id(g.base) for g in grads if g.base is not None)
-        self._consumable = {id(g) for g in grads if shared[id(g)] == 1 and g.flags.owndata
-                            and g.flags.writeable}
+        viewed = {id(g.base) for g in grads if g.base is not None}
+        self._consumable = {id(g) for g in grads if g.base is None and g.flags.writeable
+                            and id(g) not in viewed}
+        if len({id(g) for g in grads}) < len(grads):  # one array given twice
+            self._consumable -= {id(g) for g in grads if sum(h is g for h in grads) > 1}
         try:
             self._step(grads, variables, squares, len(self._tracked), dict(self._restored))
         finally:
