@@ -5,11 +5,13 @@ step hands out (its outputs, its loss, its gradients):
 
 * **Max pooling before ReLU.** ``maxpool(relu(x)) == relu(maxpool(x))``: both are maxima,
   which round nothing, and ReLU is monotone. Pooling first makes ReLU (forward and backward)
-  run on the pooled array, a quarter of the size for 2x2 windows. The gradients are equal too:
-  where a window's maximum is positive both orders pick the same cell (ReLU leaves positive
-  values as they are and the first maximum wins ties in both) and pass ``gy`` through
-  unchanged; where it is not positive, both give the window zeros (of ``gy``'s sign, as the
-  eager mask does).
+  run on the pooled array, a quarter of the size for 2x2 windows. The gradients are equal too,
+  when the windows do not overlap (each cell's gradient comes from one window): where a
+  window's maximum is positive both orders pick the same cell (ReLU leaves positive values as
+  they are and the first maximum wins ties in both) and pass ``gy`` through unchanged; where
+  it is not positive, both give the window zeros, of ``gy``'s sign, as the eager mask does.
+  (Overlapping windows sum several gradients into one cell, and the sign of a zero could then
+  differ: those are left alone.)
 * **ReLU in place.** ReLU overwrites its input when that input is a result no other call
   reads and its producer's backward never reads it (``OVERWRITABLE``): the dense layer's or
   convolution's pre-activation, a pooled map. The values are those of a new array.
@@ -62,7 +64,8 @@ def _pool_before_relu(calls: list[tuple], kept: set) -> list[tuple]:
     for position in range(len(calls) - 1):
         relu, pool = calls[position], calls[position + 1]
         if not (type(relu[0]) is ReLU and type(pool[0]) is MaxPool2d
-                and pool[1][0] is relu[2][0] and _only_reader(relu[2][0], readers, kept)):
+                and pool[1][0] is relu[2][0] and _only_reader(relu[2][0], readers, kept)
+                and pool[0].geometry.disjoint):
             continue
         x, middle, y = relu[1][0], relu[2][0], pool[2][0]
         # the Tensor between them now holds the pooled map (shaped so, for the backward plan)

@@ -84,6 +84,12 @@ class ConvGeometry:
         return (n, h + top + bottom, w + left + right, c)
 
     @property
+    def disjoint(self) -> bool:
+        """Whether the windows do not overlap (stride >= window): each input cell is read by
+        one window at most, so scatters may assign instead of add."""
+        return all(s >= k for s, k in zip(self.stride, self.window))
+
+    @property
     def has_padding(self) -> bool:
         return any(self.pads)
 
@@ -209,12 +215,6 @@ def conv_weight_grad(x: np.ndarray, gy: np.ndarray, geometry: ConvGeometry, cols
 # ----------------------------------------------------------------------- pooling
 
 
-def _disjoint(geometry: ConvGeometry) -> bool:
-    """True when windows do not overlap (stride >= window): each input cell is read at most
-    once, so scatters may assign instead of add."""
-    return all(s >= k for s, k in zip(geometry.stride, geometry.window))
-
-
 def _scatter_target(geometry: ConvGeometry, dtype, xp) -> np.ndarray:
     """The padded gradient buffer of a scatter. When the windows tile the padded input
     exactly (2x2 pooling of 26x26 maps), every cell is written once: no need to zero it."""
@@ -260,7 +260,7 @@ def scatter(gy: np.ndarray, picked: np.ndarray, geometry: ConvGeometry) -> np.nd
     """dx: zeros with each gy[n, i, j, c] added at the input cell its window picked."""
     xp = get_array_module(gy)
     gxp = _scatter_target(geometry, gy.dtype, xp)
-    disjoint = _disjoint(geometry)
+    disjoint = geometry.disjoint
     for k, (_, index) in enumerate(geometry.window_slices()):
         if disjoint:  # each input cell belongs to one window at most: write, do not add
             xp.multiply(gy, picked == k, out=gxp[index])
@@ -314,7 +314,7 @@ def spread(gy: np.ndarray, geometry: ConvGeometry) -> np.ndarray:
     """The adjoint of ``window_mean``: each window's gy / count added to each of its cells."""
     share = gy / window_count(geometry, gy)
     gxp = _scatter_target(geometry, gy.dtype, get_array_module(gy))
-    disjoint = _disjoint(geometry)
+    disjoint = geometry.disjoint
     for _, index in geometry.window_slices():
         if disjoint:
             gxp[index] = share

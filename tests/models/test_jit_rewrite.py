@@ -2,7 +2,7 @@
 ReLU in place. Each case checks that the rewrite was (or was not) made, and that the captured
 run still equals the eager one bit for bit (``_same_both_ways``): weights, optimizer state,
 history and predictions, on data made to hit the edge cases (windows with no positive value,
-ties, zeros).
+ties, zeros of both signs).
 """
 
 from __future__ import annotations
@@ -12,8 +12,24 @@ import pytest
 
 from nervenet import layers, models
 from nervenet.autograd.ops.activation import ReLU
-from nervenet.autograd.ops.pool import MaxPool2d
-from tests.models.test_jit import _replayed, _same_both_ways
+from tests.models.test_jit import _assert_same, _replayed, _train
+
+
+def _same_both_ways(build, **kwargs):
+    """``test_jit._same_both_ways``, and every weight and prediction equal to the bit (signed
+    zeros too, which ``np.array_equal`` does not tell apart)."""
+    eager, captured = _train(build, False, **kwargs), _train(build, "auto", **kwargs)
+    _assert_same(eager, captured)
+    for a, b in zip(_arrays(eager), _arrays(captured)):
+        assert a.tobytes() == b.tobytes()
+    return captured[0]
+
+
+def _arrays(run) -> list[np.ndarray]:
+    """The weights and predictions of a ``_train`` run."""
+    model, _, predictions = run
+    return model.get_weights() + (predictions if isinstance(predictions, list) else
+                                  [predictions])
 
 
 def _program(model, kind="train"):
@@ -38,17 +54,21 @@ def _images(n=32, seed=0):
     return x, rng.integers(0, 3, n)
 
 
-def _conv_relu_pool():
-    return models.Sequential([
+def _conv_relu_pool(padding):
+    """The second pooling reads a 3x3 map: "valid" leaves its last row and column out of
+    every window, "same" pads them."""
+    return lambda: models.Sequential([
         layers.Input(shape=(8, 8, 2)), layers.Conv2D(4, 3, padding="same", activation="relu"),
-        layers.MaxPooling2D(), layers.Conv2D(3, 2), layers.ReLU(), layers.MaxPooling2D(),
-        layers.Flatten(), layers.Dense(8, activation="relu"), layers.Dense(3)])
+        layers.MaxPooling2D(), layers.Conv2D(3, 2), layers.ReLU(),
+        layers.MaxPooling2D(padding=padding), layers.Flatten(),
+        layers.Dense(8, activation="relu"), layers.Dense(3)])
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
-def test_pooling_moves_before_relu_and_relu_runs_in_place(optimizer):
+@pytest.mark.parametrize("optimizer, padding", [("sgd", "valid"), ("adam", "same")])
+def test_pooling_moves_before_relu_and_relu_runs_in_place(optimizer, padding):
     x, y = _images()
-    model = _same_both_ways(_conv_relu_pool, optimizer=optimizer, x=x, y=y, batch_size=8)
+    model = _same_both_ways(_conv_relu_pool(padding), optimizer=optimizer, x=x, y=y,
+                            batch_size=8)
     assert _replayed(model) and _replayed(model, "predict")
     for kind in ("train", "predict"):
         program = _program(model, kind)
@@ -90,14 +110,17 @@ def test_an_output_of_the_model_is_not_overwritten():
     assert np.array_equal(np.maximum(logits, 0), rectified) and (logits < 0).any()
 
 
-def test_the_pooling_of_a_dense_layer_is_left_alone():
-    """Only MaxPooling2D after ReLU is swapped: average pooling does not commute with ReLU."""
+@pytest.mark.parametrize("pooling, kind", [
+    (lambda: layers.AveragePooling2D(), "AvgPool2d"),  # does not commute with ReLU
+    (lambda: layers.MaxPooling2D(3, strides=1), "MaxPool2d"),  # windows overlap
+])
+def test_other_poolings_stay_after_relu(pooling, kind):
     x, y = _images()
 
     def build():
         return models.Sequential([
-            layers.Input(shape=(8, 8, 2)), layers.Conv2D(4, 3, activation="relu"),
-            layers.AveragePooling2D(), layers.Flatten(), layers.Dense(3)])
+            layers.Input(shape=(8, 8, 2)), layers.Conv2D(4, 3, activation="relu"), pooling(),
+            layers.Flatten(), layers.Dense(3)])
     model = _same_both_ways(build, x=x, y=y, batch_size=8)
-    assert _order(_program(model))[:3] == ["Conv2d", "ReLU", "AvgPool2d"]
-    assert MaxPool2d not in {type(call[0]) for call in _program(model).calls}
+    assert _order(_program(model))[:3] == ["Conv2d", "ReLU", kind]
+    assert _in_place(_program(model)) == [True]
