@@ -274,7 +274,10 @@ class Program:
         for function, inputs, outputs, several, aliases in self.calls:
             for alias, source in aliases:
                 alias.data = source.data
-            results = function.forward(*[t.data for t in inputs])
+            try:
+                results = function.forward(*[t.data for t in inputs])
+            except (ValueError, TypeError, IndexError) as error:  # named as an eager call does
+                raise function_module._with_shapes(function, error, inputs) from error
             if several:
                 for tensor, result in zip(outputs, results):
                     tensor.data = result

@@ -436,3 +436,48 @@ def test_inference_after_the_weights_change_reads_them_anew():
     assert not np.array_equal(before, after)
     normalized.compile("sgd", "mse", jit_compile=False)
     assert np.array_equal(after, normalized.predict(x6, batch_size=8, verbose=0))
+
+
+@pytest.mark.parametrize("from_logits", [True, False])
+@pytest.mark.parametrize("bad, message", [(-1, "got -1"), (3, "got 3"), (1.5, "got 1.5")])
+def test_a_replayed_step_checks_the_labels_of_its_batch_as_eager_does(from_logits, bad,
+                                                                        message):
+    """The labels are a value of the batch, not of the program: a captured step checks them
+    at every replay (a label of -1 would otherwise pick the last class), raises the eager
+    step's error, and changes nothing."""
+    x, labels = _data(n=64)
+    for jit in (False, "auto"):
+        model = _compiled(lambda: models.Sequential([layers.Input(shape=(6,)), layers.Dense(3,
+                          activation=None if from_logits else "softmax")]), jit,
+                          loss=losses.SparseCategoricalCrossentropy(from_logits=from_logits))
+        targets = labels.astype(np.float64) if isinstance(bad, float) else labels
+        for start in range(0, 48, 16):
+            model.train_on_batch(x[start:start + 16], targets[start:start + 16])
+        assert jit is False or _replayed(model)
+        before, iterations = model.get_weights(), model.optimizer.iterations
+        wrong = targets[48:].copy()
+        wrong[5] = bad
+        with pytest.raises(ValueError, match=f"labels must be .*class indices.*{message}"):
+            model.train_on_batch(x[48:], wrong)
+        assert all(map(np.array_equal, before, model.get_weights()))
+        assert model.optimizer.iterations == iterations
+
+
+def test_hinge_labels_of_zero_and_one_are_converted_in_a_replayed_step():
+    """Two batches of -1/1 labels make the replay; a later batch of 0/1 labels is converted
+    to -1/1 as in eager (the conversion is the loss's forward, replayed), and a label of 2 is
+    refused."""
+    x, labels = _data(n=64)
+    signs = np.where(labels > 0, 1.0, -1.0).astype(np.float32)[:, None]
+    runs = []
+    for jit in (False, "auto"):
+        model = _compiled(lambda: models.Sequential([layers.Input(shape=(6,)),
+                                                     layers.Dense(1)]), jit, loss="hinge")
+        seen = [model.train_on_batch(x[s:s + 16], signs[s:s + 16]) for s in range(0, 48, 16)]
+        seen.append(model.train_on_batch(x[48:], (signs[48:] > 0).astype(np.float32)))
+        with pytest.raises(ValueError, match="hinge: y must hold labels"):
+            model.train_on_batch(x[48:], signs[48:] * 2)
+        runs.append((model, seen))
+    (eager, l1), (captured, l2) = runs
+    assert _replayed(captured) and l1 == l2
+    assert all(map(np.array_equal, eager.get_weights(), captured.get_weights()))

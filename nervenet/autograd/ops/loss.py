@@ -94,17 +94,30 @@ class Hinge(Function):
     """L = mean(max(1 - y p, 0)) for labels y in {-1, 1};  dp = -gy y / n where y p < 1."""
 
     def __init__(self, y: np.ndarray):
-        self.y = y
+        self.y = y  # as given: in {-1, 1}, or all in {0, 1} (checked by forward)
 
     def forward(self, p):
-        margin = 1 - self.y * p
+        self.signs = _signs(self.y)
+        margin = 1 - self.signs * p
         self.active = margin > 0
         xp = get_array_module(margin)
         return xp.asarray(xp.maximum(margin, 0).mean())
 
     def backward(self, gy):
-        slope = (self.y * self.active).astype(gy.dtype) * (-1.0 / self.y.size)
+        slope = (self.signs * self.active).astype(gy.dtype) * (-1.0 / self.signs.size)
         return gy * slope
+
+
+def _signs(y: np.ndarray) -> np.ndarray:
+    """Hinge labels as -1 and 1: as they are, or ``2 y - 1`` when every label is 0 or 1 (as
+    Keras converts them); a ValueError names any other label."""
+    if ((y == -1) | (y == 1)).all():
+        return y
+    if ((y == 0) | (y == 1)).all():
+        return 2 * y - 1
+    value = y[(y != -1) & (y != 1)].ravel()[0].item()
+    raise ValueError(f"hinge: y must hold labels in {{-1, 1}}, or only 0 and 1 (converted to -1 "
+                     f"and 1 as Keras does), got {value}")
 
 
 # ------------------------------------------------------------------ binary cross-entropy
@@ -240,21 +253,22 @@ class SparseCategoricalCrossEntropy(Function):
     dp = gy (1 / sum(p) - [j = label] / p) / N where q[label] is not clipped, else 0."""
 
     def __init__(self, labels: np.ndarray):
-        self.labels = labels  # flat: one class index per row
+        self.labels = labels  # one per row of p, as given (checked by forward)
 
     def forward(self, p):
+        self.indices = _class_indices(self.labels, p.shape[-1])
         xp = get_array_module(p)
         p2 = p.reshape(-1, p.shape[-1])
         self.rows = xp.arange(len(p2))
         self.total = _row_totals(p2, keepdims=False)
-        picked = p2[self.rows, self.labels] / self.total
+        picked = p2[self.rows, self.indices] / self.total
         self.unclipped = (picked >= EPSILON) & (picked <= 1 - EPSILON)
         xp.clip(picked, EPSILON, 1 - EPSILON, out=picked)
         return xp.asarray(-xp.log(picked).mean())
 
     def backward(self, gy):
         p = self.inputs[0]
-        onehot = _one_hot(self.labels, p.shape, p.dtype)
+        onehot = _one_hot(self.indices, p.shape, p.dtype)
         unclipped = (onehot > 0) & self.unclipped.reshape(p.shape[:-1] + (1,))
         return _probability_ce_grad(onehot, p, gy * (1.0 / len(self.rows)), unclipped)
 
@@ -265,8 +279,8 @@ class SparseCategoricalCrossEntropy(Function):
         xp = get_array_module(p)
         g = xp.empty_like(p2)
         g[...] = (coef / self.total)[:, None]
-        picked = xp.where(self.unclipped, p2[self.rows, self.labels], 1)
-        g[self.rows, self.labels] -= coef / picked
+        picked = xp.where(self.unclipped, p2[self.rows, self.indices], 1)
+        g[self.rows, self.indices] -= coef / picked
         return g.reshape(p.shape)
 
 
@@ -275,16 +289,17 @@ class SparseSoftmaxCrossEntropy(Function):
     dx = gy (softmax(x) - onehot(label)) / N."""
 
     def __init__(self, labels: np.ndarray):
-        self.labels = labels  # flat: one class index per row
+        self.labels = labels  # one per row of x, as given (checked by forward)
 
     def forward(self, x):
+        self.indices = _class_indices(self.labels, x.shape[-1])
         xp = get_array_module(x)
         x2 = x.reshape(-1, x.shape[-1])
         self.rows = xp.arange(len(x2))
         shifted = x2 - x2.max(axis=-1, keepdims=True)
         probs = xp.exp(shifted)
         total = probs.sum(axis=-1)
-        loss = (xp.log(total).sum() - shifted[self.rows, self.labels].sum()) / len(x2)
+        loss = (xp.log(total).sum() - shifted[self.rows, self.indices].sum()) / len(x2)
         if self.needs_input_grad[0]:  # softmax(x), kept for the backward pass
             probs /= total[:, None]
             self.probs = probs
@@ -292,13 +307,13 @@ class SparseSoftmaxCrossEntropy(Function):
 
     def backward(self, gy):
         x = self.inputs[0]
-        return (Softmax()(x) - _one_hot(self.labels, x.shape, x.dtype)) * (
+        return (Softmax()(x) - _one_hot(self.indices, x.shape, x.dtype)) * (
             gy * (1.0 / len(self.rows)))
 
     def backward_array(self, gy):
         scale = gy * (1.0 / len(self.rows))
         g = self.probs * scale
-        g[self.rows, self.labels] -= scale
+        g[self.rows, self.indices] -= scale
         return g.reshape(self.inputs[0].shape)
 
 
@@ -359,8 +374,9 @@ def _classes(p: Tensor, function: str) -> int:
 
 
 def _sparse_labels(labels, p: Tensor, function: str) -> np.ndarray:
-    """Validate integer class labels against p (..., C); return them flat, as intp."""
-    classes = _classes(p, function)
+    """Integer class labels for p (..., C), of shape p.shape[:-1] (a trailing axis of 1 is
+    dropped); their values are checked by the Function (``_class_indices``), at every call."""
+    _classes(p, function)
     data = labels.data if isinstance(labels, Tensor) else as_device_array(labels)
     expected = p.shape[:-1]
     if data.shape == expected + (1,):  # Keras accepts (N, 1) as well as (N,)
@@ -369,19 +385,25 @@ def _sparse_labels(labels, p: Tensor, function: str) -> np.ndarray:
         raise ValueError(
             f"{function}: labels must have shape {expected} or {expected + (1,)} for p of shape "
             f"{p.shape}, got {data.shape}")
-    kind = data.dtype.kind
-    if kind == "f":
+    if data.dtype.kind not in "iuf":
+        raise TypeError(
+            f"{function}: labels must be integer class indices, got dtype {data.dtype}")
+    return data
+
+
+def _class_indices(labels: np.ndarray, classes: int) -> np.ndarray:
+    """The labels as flat class indices (intp), or a ValueError naming a label that is not an
+    integer in [0, classes)."""
+    function = "sparse_categorical_cross_entropy"
+    if labels.dtype.kind == "f":
         with np.errstate(invalid="ignore"):
-            fractional = data != get_array_module(data).floor(data)  # NaN is caught here too
+            fractional = labels != get_array_module(labels).floor(labels)  # NaN caught too
         if fractional.any():
-            value = data[fractional].ravel()[0].item()
+            value = labels[fractional].ravel()[0].item()
             raise ValueError(
                 f"{function}: labels must be integer class indices in [0, {classes}), got "
                 f"{value}")
-    elif kind not in "iu":
-        raise TypeError(
-            f"{function}: labels must be integer class indices, got dtype {data.dtype}")
-    flat = data.ravel()
+    flat = labels.ravel()
     if flat.size:
         low, high = flat.min(), flat.max()
         if low < 0 or high >= classes:
@@ -502,16 +524,7 @@ def hinge(y, p):
         array(0.25, dtype=float32)
     """
     p = _prediction(p, "hinge")
-    y = _target(y.detach() if isinstance(y, Tensor) else y, p, "hinge").data
-    if not ((y == -1) | (y == 1)).all():
-        if ((y == 0) | (y == 1)).all():
-            y = 2 * y - 1
-        else:
-            value = y[(y != -1) & (y != 1)].ravel()[0].item()
-            raise ValueError(
-                f"hinge: y must hold labels in {{-1, 1}}, or only 0 and 1 (converted to -1 and "
-                f"1 as Keras does), got {value}")
-    return Hinge(y)(p)
+    return Hinge(_target(y.detach() if isinstance(y, Tensor) else y, p, "hinge").data)(p)
 
 
 def binary_cross_entropy(y, p, from_logits=False):
@@ -611,6 +624,6 @@ def sparse_categorical_cross_entropy(labels, p, from_logits=False):
     function = "sparse_categorical_cross_entropy"
     from_logits = _from_logits(from_logits, function)
     p = _prediction(p, function)
-    flat = _sparse_labels(labels, p, function)
-    return (SparseSoftmaxCrossEntropy(flat) if from_logits
-            else SparseCategoricalCrossEntropy(flat))(p)
+    labels = _sparse_labels(labels, p, function)
+    return (SparseSoftmaxCrossEntropy(labels) if from_logits
+            else SparseCategoricalCrossEntropy(labels))(p)
