@@ -12,10 +12,8 @@ larger shape, the gradient it returns has the larger shape, and ``sum_to(s)`` su
 
 from __future__ import annotations
 
-import functools
 import heapq
 import itertools
-import operator
 
 import numpy as np
 
@@ -131,9 +129,11 @@ def backward(outputs, grad_outputs, create_graph=False, retain_graph=None, input
             function = heapq.heappop(work.heap)[2]
             if function.released or (create_graph and not function.differentiable_backward):
                 _refuse(function)
-            ys = [ref() for ref in function.outputs]  # alive until backward returns (exp uses y)
-            gys = list(map(work.take, ys))
-            if all(map(_is_none, gys)):
+            ys, gys = [], []  # ys: alive until backward returns (exp uses y)
+            for ref in function.outputs:  # NOTE: plain loops: map() costs a call each
+                ys.append(ref())
+                gys.append(work.take(ys[-1]))
+            if gys.count(None) == len(gys):
                 continue
             for x, gx in zip(function.inputs, _input_grads(function, gys, create_graph)):
                 if gx is not None and x.requires_grad:
@@ -141,11 +141,6 @@ def backward(outputs, grad_outputs, create_graph=False, retain_graph=None, input
             if not retain_graph:
                 function.release()
     return None if inputs is None else tuple(work.received.get(x) for x in inputs)
-
-
-# C-level helpers for map(): no Python frame per element
-_is_none = functools.partial(operator.is_, None)
-_data = operator.attrgetter("data")
 
 
 def _input_grads(function, gys: list, create_graph: bool) -> tuple:
@@ -157,7 +152,7 @@ def _input_grads(function, gys: list, create_graph: bool) -> tuple:
     has a zero gradient.
     """
     if len(gys) > 1:
-        xp = get_array_module(*map(_data, function.inputs))
+        xp = get_array_module(*[x.data for x in function.inputs])
         gys = [g if g is not None else Tensor.from_array(xp.zeros(shape, dtype))
                for g, (shape, dtype) in zip(gys, function.output_specs)]
     if AnomalyMode.enabled:
@@ -166,9 +161,10 @@ def _input_grads(function, gys: list, create_graph: bool) -> tuple:
         result = function.backward(*gys)
         result = result if type(result) is tuple else (result,)
     else:
-        result = function.backward_array(*map(_data, gys))
-        result = [None if g is None else Tensor.from_array(g)
-                  for g in (result if type(result) is tuple else (result,))]
+        arrays = function.backward_array(*[g.data for g in gys])
+        result = []
+        for g in arrays if type(arrays) is tuple else (arrays,):
+            result.append(None if g is None else Tensor.from_array(g))
     if AnomalyMode.enabled:
         AnomalyMode.backward_of = None
         check_backward(function, result)

@@ -24,7 +24,6 @@ being captured (``autograd.capture``), each call is also handed to the thread's 
 from __future__ import annotations
 
 import contextlib
-import operator
 import threading
 import weakref
 
@@ -93,11 +92,6 @@ class enable_grad(set_grad_enabled):
         super().__init__(True)
 
 
-# C-level attribute readers: map() with them runs no Python frame per input.
-_data = operator.attrgetter("data")
-_requires_grad = operator.attrgetter("requires_grad")
-_generation = operator.attrgetter("generation")
-
 
 def _as_tensors(inputs: tuple) -> tuple[Tensor, ...]:
     """The inputs as Tensors; numbers take the dtype of a tensor operand (float32 stays
@@ -146,13 +140,20 @@ class Function:
     def __call__(self, *inputs):
         """Run ``forward`` on the inputs' arrays; while gradients are being recorded and some
         input requires one, link the outputs into the graph."""
-        inputs = _as_tensors(inputs)
+        arrays, needs, generation = [], [], 0
+        for x in inputs:  # NOTE: a plain loop: map() or a comprehension costs a call each
+            if not isinstance(x, Tensor):  # a number or an array: all made Tensors, again
+                return self(*_as_tensors(inputs))
+            arrays.append(x.data)
+            needs.append(x.requires_grad)
+            if x.generation > generation:
+                generation = x.generation
         tape = _grad_mode.tape
         state = None if tape is None else dict(self.__dict__)  # what the constructor set
-        self.needs_input_grad = tuple(map(_requires_grad, inputs)) if _grad_mode.enabled \
-            else (False,) * len(inputs)
+        self.needs_input_grad = needs = tuple(needs) if _grad_mode.enabled else (
+            False,) * len(inputs)
         try:
-            results = self.forward(*map(_data, inputs))
+            results = self.forward(*arrays)
         except (ValueError, TypeError, IndexError) as error:
             raise _with_shapes(self, error, inputs) from error
         several = type(results) is tuple
@@ -161,14 +162,11 @@ class Function:
         if AnomalyMode.enabled:
             self.created_at = creation_site()
             check_forward(self, outputs)
-        if True in self.needs_input_grad:
-            self.inputs = inputs
-            self.outputs = list(map(weakref.ref, outputs))
-            self.generation = generation = max(map(_generation, inputs))
+        if True in needs:
+            self.inputs, self.generation = inputs, generation
             for y in outputs:
-                y.creator = self
-                y.requires_grad = True
-                y.generation = generation + 1
+                y.creator, y.requires_grad, y.generation = self, True, generation + 1
+            self.outputs = [weakref.ref(y) for y in outputs] if several else [weakref.ref(y)]
             if several:
                 self.output_specs = [(y.data.shape, y.data.dtype) for y in outputs]
         if tape is not None:
