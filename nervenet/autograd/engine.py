@@ -129,11 +129,12 @@ def backward(outputs, grad_outputs, create_graph=False, retain_graph=None, input
             function = heapq.heappop(work.heap)[2]
             if function.released or (create_graph and not function.differentiable_backward):
                 _refuse(function)
-            ys, gys = [], []  # ys: alive until backward returns (exp uses y)
+            ys, gys, received = [], [], False  # ys: alive until backward returns (exp uses y)
             for ref in function.outputs:  # NOTE: plain loops: map() costs a call each
                 ys.append(ref())
                 gys.append(work.take(ys[-1]))
-            if gys.count(None) == len(gys):
+                received = received or gys[-1] is not None
+            if not received:
                 continue
             for x, gx in zip(function.inputs, _input_grads(function, gys, create_graph)):
                 if gx is not None and x.requires_grad:

@@ -92,7 +92,6 @@ class enable_grad(set_grad_enabled):
         super().__init__(True)
 
 
-
 def _as_tensors(inputs: tuple) -> tuple[Tensor, ...]:
     """The inputs as Tensors; numbers take the dtype of a tensor operand (float32 stays
     float32)."""
