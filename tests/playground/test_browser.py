@@ -116,6 +116,33 @@ def test_training_on_xor_export_and_reproduce(page, server, tmp_path):
         loss, session.loss_test, session.epoch)
 
 
+def test_quick_changes_reach_the_server_and_the_url_in_order(page, server):
+    """Two changes made before the first one's reply came back: the second is sent only once
+    the first is done (here its request is held back), so the page and the URL never show a
+    setup that has the later change without the earlier one."""
+    session = _open(page, server, "dataset=circle")
+    requests = []
+
+    def hold_the_first(route):
+        requests.append(route)
+        if len(requests) > 1:
+            route.continue_()
+    page.route("**/setup", hold_the_first)
+    page.evaluate("""() => {
+        for (const [id, value] of [["learning-rate", "0.1"], ["dataset", "spiral"]]) {
+            document.getElementById(id).value = value;
+            document.getElementById(id).dispatchEvent(new Event("change"));
+        }
+    }""")
+    page.wait_for_timeout(500)
+    assert len(requests) == 1 and page.evaluate("window.playground.setup.dataset") == "circle"
+    requests[0].continue_()
+    page.wait_for_function("window.playground.setup.dataset === 'spiral'")
+    assert len(requests) == 2 and page.evaluate("window.playground.setup.learning_rate") == 0.1
+    assert "learning_rate=0.1&" in page.url and "dataset=spiral" in page.url
+    assert session.setup["learning_rate"] == 0.1 and session.setup["dataset"] == "spiral"
+
+
 def test_controls_change_the_network_and_the_url(page, server):
     session = _open(page, server, "dataset=circle")
     page.select_option("#activation", "relu")

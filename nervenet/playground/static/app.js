@@ -45,7 +45,18 @@ function showMessage(text) {
   box.hidden = !text;
 }
 
-async function changeSetup(update) {
+// Setup changes go to the server one after the other, each made from the setup the one before
+// left (``update`` may be a function of it): two quick changes cannot overtake each other, so
+// the page and the URL never show a setup that lacks the earlier one.
+let setupChanges = Promise.resolve();
+
+function changeSetup(update) {
+  setupChanges = setupChanges.then(() => applySetup(
+    typeof update === "function" ? update(state.setup) : update));
+  return setupChanges;
+}
+
+async function applySetup(update) {
   try {
     await api(sessionPath("setup"), update);
     Object.assign(state.setup, update);
@@ -223,7 +234,7 @@ function bindControls() {
   on("noise", "change", () => changeSetup({noise: numberOf("noise") / 100}));
   on("train-ratio", "change", () => changeSetup({train_fraction: numberOf("train-ratio") / 100}));
   on("batch-size", "change", () => changeSetup({batch_size: numberOf("batch-size")}));
-  on("regenerate", "click", () => changeSetup({seed: (state.setup.seed + 1) % 2147483647}));
+  on("regenerate", "click", () => changeSetup((setup) => ({seed: (setup.seed + 1) % 2147483647})));
   on("dataset", "change", () => {
     const dataset = $("dataset").value;
     changeSetup({dataset, problem: CLASSIFICATION.includes(dataset) ? "classification"
@@ -233,9 +244,12 @@ function bindControls() {
     const problem = $("problem").value;
     changeSetup({problem, dataset: problem === "classification" ? "circle" : "reg_plane"});
   });
-  on("mode", "change", () => changeSetup(modeSetup($("mode").value)));
-  on("add-layer", "click", () => changeSetup({hidden: state.setup.hidden.concat([2])}));
-  on("remove-layer", "click", () => changeSetup({hidden: state.setup.hidden.slice(0, -1)}));
+  on("mode", "change", () => {
+    const mode = $("mode").value;
+    changeSetup(() => modeSetup(mode));
+  });
+  on("add-layer", "click", () => changeSetup((setup) => ({hidden: setup.hidden.concat([2])})));
+  on("remove-layer", "click", () => changeSetup((setup) => ({hidden: setup.hidden.slice(0, -1)})));
   on("discretize", "change", () => { state.view.discretize = $("discretize").checked; writeURL(); draw(); });
   on("show-test", "change", () => { state.view.showTest = $("show-test").checked; writeURL(); draw(); });
   on("export-model", "click", () => download("model.nervenet"));
@@ -343,15 +357,19 @@ function makeNode(spot, id, kind, layer, unit) {
 }
 
 function toggleFeature(name) {
-  const features = state.setup.features.includes(name)
-    ? state.setup.features.filter((f) => f !== name) : state.setup.features.concat([name]);
-  changeSetup({features: FEATURES.filter((f) => features.includes(f))});
+  changeSetup((setup) => {
+    const features = setup.features.includes(name)
+      ? setup.features.filter((f) => f !== name) : setup.features.concat([name]);
+    return {features: FEATURES.filter((f) => features.includes(f))};
+  });
 }
 
 function changeUnits(layer, delta) {
-  const hidden = state.setup.hidden.slice();
-  hidden[layer] = Math.min(MAX_UNITS, Math.max(1, hidden[layer] + delta));
-  changeSetup({hidden});
+  changeSetup((setup) => {
+    const hidden = setup.hidden.slice();
+    hidden[layer] = Math.min(MAX_UNITS, Math.max(1, hidden[layer] + delta));
+    return {hidden};
+  });
 }
 
 function drawFeature(canvas, name) {
