@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
 import traceback
 
 import numpy as np
@@ -71,12 +72,18 @@ def _abort_on_exception(kind, value, tb) -> None:
     abort(1)
 
 
+#: seconds a failing rank waits before ``MPI_Abort``: the launcher forwards each rank's output
+#: through a pipe, and an abort may end the job before it has passed on the error just written
+ABORT_GRACE_SECONDS = 0.5
+
+
 def abort(code: int = 1) -> None:
-    """End every rank of the job now with exit status ``code`` (``MPI_Abort``); in a world of
-    one process, exit this one."""
+    """End every rank of the job with exit status ``code`` (``MPI_Abort``, after
+    ``ABORT_GRACE_SECONDS``); in a world of one process, exit this one now."""
     sys.stderr.flush()
     sys.stdout.flush()
     if _mpi is not None and _mpi.COMM_WORLD.Get_size() > 1:
+        time.sleep(ABORT_GRACE_SECONDS)
         _mpi.COMM_WORLD.Abort(code)
     os._exit(code)
 

@@ -227,3 +227,24 @@ def test_independent_is_a_world_of_one_and_restores_the_world():
     with distributed.independent():
         assert (distributed.rank(), distributed.size()) == (0, 1)
     assert (distributed.rank(), distributed.size(), distributed.is_initialized()) == before
+
+
+def test_abort_waits_for_the_launcher_to_pass_the_error_on(monkeypatch):
+    """Under mpiexec, ``abort`` gives the launcher ``ABORT_GRACE_SECONDS`` to forward what the
+    rank wrote before ``MPI_Abort`` ends the job (an abort at once lost the error now and then)."""
+    calls = []
+
+    class World:
+        def Get_size(self):
+            return 2
+
+        def Abort(self, code):
+            calls.append(("abort", code))
+            raise SystemExit(code)
+
+    monkeypatch.setattr(world, "_mpi", type("MPI", (), {"COMM_WORLD": World()}))
+    monkeypatch.setattr(world.time, "sleep", lambda seconds: calls.append(("sleep", seconds)))
+    with pytest.raises(SystemExit):
+        world.abort(3)
+    assert calls == [("sleep", world.ABORT_GRACE_SECONDS), ("abort", 3)]
+    assert world.ABORT_GRACE_SECONDS >= 0.2
