@@ -228,7 +228,6 @@ class Program:
         self.feed_states: list[tuple] = []   # (function, attribute, feed index, how)
         self.weight_states: list[tuple] = []  # (function, attribute, weight Tensor, shape)
         self.calls: list[tuple] = []          # (function, inputs, outputs, several, aliases)
-        self.armed: list[tuple] = []          # (function, its attributes before a forward)
         seen = set()
         for position, (a, b) in enumerate(zip(first.records, second.records)):
             function, state, inputs, outputs, needs, generation, _ = b
@@ -254,9 +253,9 @@ class Program:
                 elif kind[0] == "parameter data":
                     self.weight_states.append((function, key, kind[1], value.shape))
             _rearm(function, state, inputs, outputs, needs, generation)
-            self.armed.append((function, dict(function.__dict__)))
             self.calls.append((function, inputs, outputs, len(outputs) > 1, tuple(aliases)))
         self.calls = rewrite(self.calls, keep)
+        # (function, its attributes before a forward), taken once the rewrites are made
         self.armed = [(call[0], dict(call[0].__dict__)) for call in self.calls]
         self.updates = _state_updates(first, second)
         self.loss = loss

@@ -93,13 +93,10 @@ class enable_grad(set_grad_enabled):
 
 
 def _as_tensors(inputs: tuple) -> tuple[Tensor, ...]:
-    """The inputs as Tensors; numbers take the dtype of a tensor operand (float32 stays
-    float32)."""
-    for x in inputs:
-        if not isinstance(x, Tensor):
-            like = next((t for t in inputs if isinstance(t, Tensor)), None)
-            return tuple([as_tensor(value, like) for value in inputs])
-    return inputs
+    """The inputs, some of which are not Tensors, as Tensors; numbers take the dtype of a
+    tensor operand (float32 stays float32)."""
+    like = next((t for t in inputs if isinstance(t, Tensor)), None)
+    return tuple([as_tensor(value, like) for value in inputs])
 
 
 def _with_shapes(function: Function, error: Exception, inputs: tuple[Tensor, ...]) -> Exception:

@@ -402,17 +402,10 @@ class Optimizer:
         memory and is no other gradient's (``delta_buffer``). Every variable must be tracked
         already (the step ran eagerly before). The same results, and the same refusal of a
         gradient that is not finite."""
-        squares = []
         grads = [g if g.dtype == var.dtype else g.astype(var.dtype)
                  for g, var in zip(grads, variables)]
-        for grad, var in zip(grads, variables):
-            square = squared_norm(grad)
-            if square != square:                    # NaN
-                raise FloatingPointError(
-                    f"{type(self).__name__}: the gradient of "
-                    f"{_describe(var, self._index_of[id(var)])} contains NaN or inf; the step "
-                    "was refused")
-            squares.append(square)
+        squares = [self._finite_square(grad, var, self._index_of[id(var)])
+                   for grad, var in zip(grads, variables)]
         viewed = {id(g.base) for g in grads if g.base is not None}
         self._consumable = {id(g) for g in grads if g.base is None and g.flags.writeable
                             and id(g) not in viewed}
@@ -463,10 +456,7 @@ class Optimizer:
                                  "twice")
             if grad.dtype != var.data.dtype:
                 grad = grad.astype(var.data.dtype)
-            square = squared_norm(grad)
-            if square != square:                    # NaN
-                raise FloatingPointError(f"{owner}: the gradient of {_describe(var, index)} "
-                                         "contains NaN or inf; the step was refused")
+            square = self._finite_square(grad, var, index)
             seen.add(index)
             grads.append(grad)
             variables.append(var)
@@ -474,6 +464,16 @@ class Optimizer:
         if not grads:
             raise ValueError(f"{owner}.apply_gradients: no gradient was given for any variable")
         return grads, variables, squares
+
+    def _finite_square(self, grad: np.ndarray, var: Tensor, index: int) -> float:
+        """The squared norm of ``grad``, the gradient of variable ``index``; raises before
+        anything is written when it is not finite."""
+        square = squared_norm(grad)
+        if square != square:                    # NaN
+            raise FloatingPointError(f"{type(self).__name__}: the gradient of "
+                                     f"{_describe(var, index)} contains NaN or inf; the step "
+                                     "was refused")
+        return square
 
     def _refused(self, var: Tensor, error: Exception, consequence: str = "no weight, slot or "
                  "iteration count changed") -> FloatingPointError:
