@@ -3,8 +3,6 @@ matplotlib. ``import nervenet`` must not import matplotlib."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +11,7 @@ import pytest
 import nervenet
 from nervenet import layers, models, viz
 from nervenet.data import datasets
+from tests.scripts import modules_left_imported
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -26,10 +25,7 @@ def _png(path: Path) -> None:
 
 
 def test_import_nervenet_does_not_import_matplotlib():
-    code = "import sys, nervenet, nervenet.viz; print('matplotlib' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=ROOT, check=True)
-    assert out.stdout.strip() == "False"
+    assert modules_left_imported("import nervenet, nervenet.viz", ("matplotlib",)) == []
 
 
 @pytest.fixture(scope="module")

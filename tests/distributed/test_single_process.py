@@ -5,7 +5,6 @@ BatchNormalization."""
 from __future__ import annotations
 
 import importlib.util
-import subprocess
 import sys
 
 import numpy as np
@@ -15,14 +14,14 @@ from nervenet import callbacks, distributed, layers, models, optimizers, utils, 
 from nervenet.autograd import Tensor, gradcheck
 from nervenet.autograd.ops.norm import SyncBatchNorm
 from nervenet.distributed import data_parallel, training
+from tests.scripts import modules_left_imported
 
 needs_mpi4py = pytest.mark.skipif(importlib.util.find_spec("mpi4py") is None,
                                   reason="mpi4py is not installed (pip install 'nervenet[mpi]')")
 
 
 def test_import_nervenet_loads_no_mpi():
-    code = "import sys, nervenet; assert 'mpi4py' not in sys.modules, 'mpi4py was imported'"
-    subprocess.run([sys.executable, "-c", code], check=True)
+    assert modules_left_imported("import nervenet", ("mpi4py",)) == []
 
 
 def test_one_process_world_before_init():
